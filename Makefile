@@ -1,0 +1,61 @@
+# EchoNet — the project brings its own Node 24 (scripts/ensure-node.sh) so a fresh machine needs
+# only the system npm, Go and apt.
+SHELL := /bin/bash
+NODE_VERSION := 24.9.0
+NODE_BIN := $(CURDIR)/.tools/node-v$(NODE_VERSION)/bin
+export PATH := $(NODE_BIN):$(PATH)
+export ECHONET_NODE_VERSION := $(NODE_VERSION)
+
+.PHONY: setup build typecheck lint format test test-unit test-testnet bench testnet testnet-down testnet-status cluster-up cluster-down clean
+
+$(NODE_BIN)/node:
+	./scripts/ensure-node.sh >/dev/null
+
+node_modules/.package-lock.json: package-lock.json $(NODE_BIN)/node
+	npm ci --no-audit --no-fund
+	@touch $@
+
+## setup: Node 24 + npm packages
+setup: node_modules/.package-lock.json
+
+typecheck: setup
+	npx tsc -p tsconfig.json
+
+## build: typecheck, then emit JS to dist/ for the container images
+build: typecheck
+	npx tsc -p node-image/tsconfig.build.json
+
+lint: setup
+	npx eslint .
+	npx prettier --check .
+
+format: setup
+	npx prettier --write .
+
+test-unit: setup
+	npx vitest run --project unit
+
+test-testnet: setup
+	npx vitest run --project testnet
+
+## test: everything CI runs (tiers 1 and 2 of DESIGN §7)
+test: setup typecheck lint test-unit test-testnet
+
+## bench: benchmarks; reports land in docs/bench/
+bench: setup
+	node node-image/bench/consensus.ts
+	node node-image/bench/erasure.ts
+
+## testnet: 4 witnesses + 1 standby as processes on loopback, then a kill/restart drill
+testnet: setup
+	node node-image/src/cli/main.ts testnet up --witnesses 4 --standbys 1 --dir .testnet
+	node node-image/src/cli/main.ts testnet drill --dir .testnet
+
+testnet-status: setup
+	node node-image/src/cli/main.ts testnet status --dir .testnet
+
+testnet-down: setup
+	node node-image/src/cli/main.ts testnet down --dir .testnet
+
+clean:
+	rm -rf node_modules */node_modules dist */dist .testnet

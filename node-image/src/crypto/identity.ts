@@ -1,0 +1,84 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { privateKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { generateKeyPair, keyPairFromSeed, Signer } from './ed25519.ts'
+import type { Ed25519KeyPair } from './ed25519.ts'
+import { didFromPublicKey } from './did.ts'
+import type { Did } from './did.ts'
+import { fsyncDir } from '../util/fs.ts'
+
+/** One Ed25519 key per node: its DID and its libp2p PeerId both derive from it. */
+export class NodeIdentity {
+  readonly did: Did
+  readonly signer: Signer
+  readonly keyPair: Ed25519KeyPair
+  constructor(keyPair: Ed25519KeyPair) {
+    this.keyPair = keyPair
+    this.signer = new Signer(keyPair)
+    this.did = didFromPublicKey(keyPair.publicKey)
+  }
+  static generate(): NodeIdentity {
+    return new NodeIdentity(generateKeyPair())
+  }
+  static fromSeed(seed: Uint8Array): NodeIdentity {
+    return new NodeIdentity(keyPairFromSeed(seed))
+  }
+  /** libp2p's Ed25519 private key takes the 64-byte seed||public form. */
+  libp2pPrivateKey(): PrivateKey {
+    const raw = new Uint8Array(64)
+    raw.set(this.keyPair.seed, 0)
+    raw.set(this.keyPair.publicKey, 32)
+    return privateKeyFromRaw(raw)
+  }
+  peerId(): PeerId {
+    return peerIdFromPrivateKey(this.libp2pPrivateKey())
+  }
+}
+
+export class KeyFileError extends Error {
+  readonly code = 'KEY_FILE_INVALID'
+  constructor(message: string) {
+    super(message)
+    this.name = 'KeyFileError'
+  }
+}
+
+interface KeyFile {
+  type: 'ed25519'
+  did: string
+  seed: string
+}
+
+/** Writes the key file with mode 0600, atomically (temp + fsync + rename + fsync dir). */
+export async function writeKeyFile(path: string, id: NodeIdentity): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const body: KeyFile = { type: 'ed25519', did: id.did, seed: Buffer.from(id.keyPair.seed).toString('base64') }
+  const tmp = `${path}.tmp-${process.pid}`
+  const fh = await open(tmp, 'w', 0o600)
+  try {
+    await fh.writeFile(JSON.stringify(body) + '\n')
+    await fh.sync()
+  } finally {
+    await fh.close()
+  }
+  await rename(tmp, path)
+  await fsyncDir(dirname(path))
+}
+
+export async function readKeyFile(path: string): Promise<NodeIdentity> {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(await readFile(path, 'utf8'))
+  } catch (err) {
+    throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`)
+  }
+  const f = parsed as Partial<KeyFile>
+  if (f.type !== 'ed25519' || typeof f.seed !== 'string') throw new KeyFileError(`${path} is not an ed25519 key file`)
+  const seed = new Uint8Array(Buffer.from(f.seed, 'base64'))
+  if (seed.length !== 32) throw new KeyFileError(`${path}: seed must be 32 bytes`)
+  const id = NodeIdentity.fromSeed(seed)
+  if (f.did !== undefined && f.did !== id.did) throw new KeyFileError(`${path}: did does not match the seed`)
+  return id
+}

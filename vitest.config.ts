@@ -1,0 +1,26 @@
+import { defineConfig } from 'vitest/config'
+
+// Tiers (DESIGN §7): `unit` is pure logic and single-process I/O (seconds); `testnet` runs real
+// echonet-node processes on loopback; `cluster` runs against the local Kubernetes control plane.
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['node-image/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'e2e/src/**/*.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'testnet',
+          include: ['e2e/testnet/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+})
