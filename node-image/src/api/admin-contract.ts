@@ -1,0 +1,131 @@
+/**
+ * The node's admin API contract, exported as `@echonet/node/admin` for the operator. The admin
+ * API listens on its own port and requires `Authorization: Bearer <token>` (the token comes from
+ * a Kubernetes Secret). This module has no node internals: types, paths, and a small client.
+ */
+
+export const ADMIN_API_VERSION = 'v1'
+
+export type NodeRole = 'witness' | 'standby' | 'ssn' | 'seed'
+
+/** `running`: consensus live; `halted`: not voting, state preserved, submissions queued/rejected; `syncing`: catching up. */
+export type NodeMode = 'running' | 'halted' | 'syncing'
+
+export interface CommitteeMemberStatus {
+  readonly did: string
+  readonly power: number
+  /** Seen (connected or a recent consensus message) by this node within the liveness window. */
+  readonly online: boolean
+}
+
+export interface CommitteeStatus {
+  readonly totalPower: number
+  /** Power needed for finality: the smallest power p with 3p > 2·total. */
+  readonly powerNeeded: number
+  readonly powerOnline: number
+  readonly members: readonly CommitteeMemberStatus[]
+}
+
+export interface AdminStatus {
+  readonly did: string
+  readonly peerId: string
+  readonly role: NodeRole
+  readonly chainId: string
+  readonly epoch: number
+  readonly mode: NodeMode
+  readonly haltReason?: string
+  readonly version: string
+  readonly finalizedHeight: number
+  readonly finalizedHash: string
+  readonly stateRoot: string
+  /** Highest block this node holds with a valid commit certificate (≥ finalizedHeight while syncing). */
+  readonly highestCertifiedHeight: number
+  readonly highestCertifiedHash: string
+  readonly highestCertifiedStateRoot: string
+  readonly lastBlockTimeMs: number
+  readonly consensus: { readonly height: number; readonly round: number; readonly step: string }
+  readonly committee: CommitteeStatus
+  readonly mempool: { readonly size: number; readonly bytes: number }
+  readonly peers: { readonly connected: number; readonly known: number }
+}
+
+export interface CheckpointInfo {
+  readonly height: number
+  readonly blockHash: string
+  readonly stateRoot: string
+  readonly createdAtMs: number
+  readonly bytes: number
+}
+
+export interface AdminErrorBody {
+  readonly error: { readonly code: string; readonly message: string }
+}
+
+export const adminPaths = {
+  status: '/admin/v1/status',
+  checkpoints: '/admin/v1/checkpoints',
+} as const
+
+export class AdminApiError extends Error {
+  readonly code: string
+  readonly status: number
+  constructor(status: number, code: string, message: string) {
+    super(message)
+    this.name = 'AdminApiError'
+    this.status = status
+    this.code = code
+  }
+}
+
+/** Minimal client; `fetchImpl` lets tests and the operator inject timeouts or agents. */
+export class AdminClient {
+  readonly #base: string
+  readonly #token: string
+  readonly #timeoutMs: number
+
+  constructor(baseUrl: string, token: string, opts: { timeoutMs?: number } = {}) {
+    this.#base = baseUrl.replace(/\/$/, '')
+    this.#token = token
+    this.#timeoutMs = opts.timeoutMs ?? 3_000
+  }
+
+  async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = {
+      method,
+      headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(this.#timeoutMs),
+    }
+    if (body !== undefined) init.body = JSON.stringify(body)
+    let res: Response
+    try {
+      res = await fetch(`${this.#base}${path}`, init)
+    } catch (err) {
+      throw new AdminApiError(0, 'UNREACHABLE', `${method} ${path}: ${(err as Error).message}`)
+    }
+    const text = await res.text()
+    let parsed: unknown
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text)
+    } catch {
+      throw new AdminApiError(res.status, 'BAD_RESPONSE', `${method} ${path}: response is not JSON`)
+    }
+    if (!res.ok) {
+      const e = (parsed as Partial<AdminErrorBody> | undefined)?.error
+      throw new AdminApiError(res.status, e?.code ?? 'HTTP_ERROR', e?.message ?? `HTTP ${res.status}`)
+    }
+    return parsed as T
+  }
+
+  status(): Promise<AdminStatus> {
+    return this.#request('GET', adminPaths.status)
+  }
+
+  checkpoints(): Promise<{ checkpoints: CheckpointInfo[] }> {
+    return this.#request('GET', adminPaths.checkpoints)
+  }
+}
+
+/** Smallest power that is > 2/3 of total. */
+export function powerNeededFor(totalPower: number): number {
+  return Math.floor((2 * totalPower) / 3) + 1
+}

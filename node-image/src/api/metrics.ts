@@ -1,0 +1,69 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** Prometheus metrics of a node (`echonet_` prefix, base units, `_total` counters). */
+export class NodeMetrics {
+  readonly registry = new Registry()
+  readonly finalizedHeight = new Gauge({
+    name: 'echonet_finalized_height',
+    help: 'Height of the last finalized block',
+    registers: [this.registry],
+  })
+  readonly blocks = new Counter({
+    name: 'echonet_blocks_finalized_total',
+    help: 'Blocks finalized',
+    registers: [this.registry],
+  })
+  readonly events = new Counter({
+    name: 'echonet_events_finalized_total',
+    help: 'Events finalized',
+    labelNames: ['result'],
+    registers: [this.registry],
+  })
+  readonly submitted = new Counter({
+    name: 'echonet_events_submitted_total',
+    help: 'Events submitted to this node',
+    labelNames: ['result'],
+    registers: [this.registry],
+  })
+  readonly mempoolSize = new Gauge({
+    name: 'echonet_mempool_events',
+    help: 'Events waiting in the mempool',
+    registers: [this.registry],
+  })
+  readonly rounds = new Gauge({
+    name: 'echonet_consensus_round',
+    help: 'Current consensus round',
+    registers: [this.registry],
+  })
+  readonly equivocations = new Counter({
+    name: 'echonet_consensus_equivocations_total',
+    help: 'Equivocations observed',
+    registers: [this.registry],
+  })
+  readonly badFrames = new Counter({
+    name: 'echonet_p2p_bad_frames_total',
+    help: 'Malformed p2p frames received',
+    labelNames: ['code'],
+    registers: [this.registry],
+  })
+  readonly peers = new Gauge({ name: 'echonet_p2p_peers', help: 'Connected peers', registers: [this.registry] })
+  readonly powerOnline = new Gauge({
+    name: 'echonet_committee_power_online',
+    help: 'Committee power seen online',
+    registers: [this.registry],
+  })
+  readonly powerNeeded = new Gauge({
+    name: 'echonet_committee_power_needed',
+    help: 'Committee power needed for finality',
+    registers: [this.registry],
+  })
+  readonly blockInterval = new Histogram({
+    name: 'echonet_block_interval_seconds',
+    help: 'Time between finalized blocks',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  })
+  constructor() {
+    collectDefaultMetrics({ register: this.registry })
+  }
+}

@@ -1,0 +1,129 @@
+import { decode, encode } from '../crypto/encoding.ts'
+import { isCertificate } from '../consensus/block.ts'
+import type { ConsensusMessage } from '../consensus/ports.ts'
+import type { Proposal, Vote } from '../consensus/messages.ts'
+import type { CommitCertificate } from '../consensus/messages.ts'
+
+/** Wire format of the p2p protocols: one DAG-CBOR value per length-prefixed frame, shape-checked. */
+
+export const MAX_FRAME_BYTES = 16 * 1024 * 1024
+
+export class WireError extends Error {
+  readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.name = 'WireError'
+    this.code = code
+  }
+}
+
+type Obj = Record<string, unknown>
+const isObj = (v: unknown): v is Obj =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
+const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isStr = (v: unknown, max = 256): v is string => typeof v === 'string' && v.length <= max
+const isSig = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length === 64
+
+function isVote(v: unknown): v is Vote {
+  return (
+    isObj(v) &&
+    isStr(v.chainId) &&
+    isNat(v.epoch) &&
+    isNat(v.height) &&
+    isNat(v.round) &&
+    (v.kind === 'prevote' || v.kind === 'precommit') &&
+    (v.blockHash === null || isStr(v.blockHash, 64)) &&
+    isStr(v.validator) &&
+    isSig(v.sig)
+  )
+}
+
+function isProposal(v: unknown): v is Proposal {
+  return (
+    isObj(v) &&
+    isStr(v.chainId) &&
+    isNat(v.epoch) &&
+    isNat(v.height) &&
+    isNat(v.round) &&
+    typeof v.polRound === 'number' &&
+    Number.isSafeInteger(v.polRound) &&
+    v.polRound >= -1 &&
+    isStr(v.blockHash, 64) &&
+    isStr(v.proposer) &&
+    isSig(v.sig)
+  )
+}
+
+export function encodeMessage(m: ConsensusMessage): Uint8Array {
+  return encode(m)
+}
+
+export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch {
+    throw new WireError('MALFORMED_FRAME', 'frame is not canonical DAG-CBOR')
+  }
+  if (!isObj(v)) throw new WireError('MALFORMED_FRAME', 'frame is not a message object')
+  switch (v.t) {
+    case 'proposal':
+      if (isProposal(v.proposal) && v.block instanceof Uint8Array)
+        return { t: 'proposal', proposal: v.proposal, block: v.block }
+      break
+    case 'vote':
+      if (isVote(v.vote)) return { t: 'vote', vote: v.vote }
+      break
+    case 'events':
+      if (Array.isArray(v.events) && v.events.length <= 10_000 && v.events.every((e) => e instanceof Uint8Array)) {
+        return { t: 'events', events: v.events }
+      }
+      break
+    case 'commit':
+      if (v.block instanceof Uint8Array && isCertificate(v.certificate)) {
+        return { t: 'commit', block: v.block, certificate: v.certificate }
+      }
+      break
+    case 'status':
+      if (isNat(v.epoch) && isNat(v.height)) return { t: 'status', epoch: v.epoch, height: v.height }
+      break
+    default:
+      throw new WireError('UNKNOWN_MESSAGE', 'unknown message type')
+  }
+  throw new WireError('MALFORMED_FRAME', `malformed ${JSON.stringify(v.t)} message`)
+}
+
+export interface SyncRequest {
+  readonly from: number
+  readonly max: number
+}
+
+export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch {
+    throw new WireError('MALFORMED_FRAME', 'sync request is not DAG-CBOR')
+  }
+  if (!isObj(v) || !isNat(v.from) || !isNat(v.max) || v.from < 1)
+    throw new WireError('MALFORMED_FRAME', 'bad sync request')
+  return { from: v.from, max: Math.min(v.max, 256) }
+}
+
+export function decodeSyncResponse(bytes: Uint8Array): { block: Uint8Array; certificate: CommitCertificate }[] {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch {
+    throw new WireError('MALFORMED_FRAME', 'sync response is not DAG-CBOR')
+  }
+  if (!isObj(v) || !Array.isArray(v.blocks)) throw new WireError('MALFORMED_FRAME', 'bad sync response')
+  const out: { block: Uint8Array; certificate: CommitCertificate }[] = []
+  for (const b of v.blocks as unknown[]) {
+    if (!isObj(b) || !(b.block instanceof Uint8Array) || !isCertificate(b.certificate)) {
+      throw new WireError('MALFORMED_FRAME', 'bad block in sync response')
+    }
+    out.push({ block: b.block, certificate: b.certificate })
+  }
+  return out
+}
