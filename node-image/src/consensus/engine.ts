@@ -58,6 +58,8 @@ export interface EngineTimeouts {
   regossipMs: number
 }
 
+const RECENT_FINAL_LIMIT = 200_000
+
 export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   proposeMs: 3_000,
   prevoteMs: 1_000,
@@ -129,6 +131,8 @@ export class ConsensusEngine<E> {
   #pendingValue: { round: number; height: number } | undefined
   #servedCommits = new Map<string, number>()
   lastCommitAtMs = 0
+  /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
+  readonly #recentlyFinal = new Set<string>()
 
   constructor(opts: EngineOptions<E>) {
     this.#o = opts
@@ -201,9 +205,15 @@ export class ConsensusEngine<E> {
         results.push({ ok: false, id, code: 'DUPLICATE_EVENT' })
         continue
       }
+      if (this.#recentlyFinal.has(id)) {
+        results.push({ ok: false, id, code: 'ALREADY_FINAL' })
+        continue
+      }
+      // Cheap checks first (shape, then nonce and balance), the signature last: a flood of
+      // replays or stale gossip costs no signature verifications.
       let ev: E
       try {
-        ev = this.#o.ledger.decodeAndCheck(bytes)
+        ev = this.#o.ledger.decode(bytes)
       } catch (err) {
         results.push({ ok: false, id, code: errorCode(err, 'MALFORMED_EVENT') })
         continue
@@ -211,6 +221,12 @@ export class ConsensusEngine<E> {
       const code = this.#o.ledger.precheck(ev)
       if (code !== undefined) {
         results.push({ ok: false, id, code })
+        continue
+      }
+      try {
+        this.#o.ledger.verify(ev)
+      } catch (err) {
+        results.push({ ok: false, id, code: errorCode(err, 'BAD_SIGNATURE') })
         continue
       }
       const d = this.#o.ledger.describe(ev)
@@ -657,6 +673,15 @@ export class ConsensusEngine<E> {
     await this.#o.store.putBlock(cert.height, c.bytes, cert)
     c.execution.commit()
     this.mempool.prune(c.ids, (s) => this.#o.ledger.nonceOf(s))
+    for (const id of c.ids) this.#recentlyFinal.add(id)
+    if (this.#recentlyFinal.size > RECENT_FINAL_LIMIT) {
+      const drop = this.#recentlyFinal.size - RECENT_FINAL_LIMIT
+      let i = 0
+      for (const id of this.#recentlyFinal) {
+        if (i++ >= drop) break
+        this.#recentlyFinal.delete(id)
+      }
+    }
     this.#lastHash = c.hash
     this.#lastHeader = c.block.header
     this.#lastCert = cert

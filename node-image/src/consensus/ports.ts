@@ -34,6 +34,10 @@ export interface LedgerPort<E> {
   committee(): readonly { readonly did: string; readonly power: number }[]
   /** Decode + stateless checks (shape, size, signature). Throws an error with a `code`. */
   decodeAndCheck(bytes: Uint8Array): E
+  /** Decode + shape checks only; `verify` must follow before the event is trusted. */
+  decode(bytes: Uint8Array): E
+  /** Signature checks (the expensive part), after cheaper stateful checks passed. */
+  verify(ev: E): void
   describe(ev: E): DecodedEvent
   /** Stateful admission check for the mempool; returns an error code or undefined. */
   precheck(ev: E): string | undefined

@@ -68,7 +68,7 @@ describe('p2p wire format', () => {
       }),
       { numRuns: 500 },
     )
-    const base = (vote as { vote: Record<string, unknown> }).vote
+    const base = (vote as unknown as { vote: Record<string, unknown> }).vote
     fc.assert(
       fc.property(
         fc.constantFrom(...Object.keys(base)),

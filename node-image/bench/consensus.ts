@@ -1,0 +1,85 @@
+/**
+ * Consensus benchmark (DESIGN §8): 4 witnesses on loopback, signed transfers submitted at
+ * increasing rates; reports finalized events/s and p50/p99 finality. Run: `make bench`.
+ * Writes docs/bench/consensus.{json,md} with the machine noted.
+ */
+import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { tmpdir, cpus, loadavg } from 'node:os'
+import { join, resolve, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createTestnet, downTestnet, startAll, waitForHeight } from '../src/cli/testnet.ts'
+import { runLoad } from '../src/cli/loadgen.ts'
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+const rates = (process.env.BENCH_RATES ?? '500,1000,2000,3000').split(',').map(Number)
+const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+
+const dir = await mkdtemp(join(tmpdir(), 'echonet-bench-'))
+const s = await createTestnet({
+  dir,
+  witnesses: 4,
+  standbys: 0,
+  accounts: 256,
+  ipPrefix: '127.0.30.',
+  checkpointInterval: 1000,
+})
+const rows: {
+  rate: number
+  accepted: number
+  finalized: number
+  eventsPerSecond: number
+  p50: number
+  p99: number
+  blocks: number
+}[] = []
+try {
+  await startAll(s)
+  await waitForHeight(
+    s,
+    s.nodes.map((n) => n.name),
+    1,
+    60_000,
+  )
+  for (const rate of rates) {
+    const r = await runLoad(s, { rate, seconds, senders: 256, drainSeconds: 20 })
+    rows.push({
+      rate,
+      accepted: r.accepted,
+      finalized: r.finalized,
+      eventsPerSecond: r.eventsPerSecond,
+      p50: r.finalityMs.p50,
+      p99: r.finalityMs.p99,
+      blocks: r.blocks,
+    })
+    console.log(
+      `offered ${rate}/s: finalized ${r.finalized}/${r.accepted} at ${r.eventsPerSecond}/s, p50 ${r.finalityMs.p50} ms, p99 ${r.finalityMs.p99} ms, ${r.blocks} blocks`,
+    )
+  }
+} finally {
+  await downTestnet(dir, true)
+}
+const cpu =
+  (await readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown'
+const machine = { cpu, cores: cpus().length, node: process.version, date: new Date().toISOString(), loadavg: loadavg() }
+const best = rows.reduce((a, b) => (b.eventsPerSecond > a.eventsPerSecond ? b : a), rows[0]!)
+const md = [
+  '# Consensus benchmark: 4 witnesses on loopback',
+  '',
+  `Machine: ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, ${machine.date}, load ${machine.loadavg.map((x) => x.toFixed(2)).join(' ')}.`,
+  'The load generator (signing every event) runs on the same 2 cores as the 4 nodes.',
+  '',
+  'Target (DESIGN §8): ≥ 2,000 events/s finalized, p50 ≤ 300 ms, p99 ≤ 1 s.',
+  '',
+  '| offered/s | accepted | finalized | finalized/s | p50 ms | p99 ms | blocks |',
+  '|---|---|---|---|---|---|---|',
+  ...rows.map(
+    (r) => `| ${r.rate} | ${r.accepted} | ${r.finalized} | ${r.eventsPerSecond} | ${r.p50} | ${r.p99} | ${r.blocks} |`,
+  ),
+  '',
+  `Best: ${best.eventsPerSecond} events/s (p50 ${best.p50} ms, p99 ${best.p99} ms).`,
+  '',
+].join('\n')
+await mkdir(join(root, 'docs/bench'), { recursive: true })
+await writeFile(join(root, 'docs/bench/consensus.md'), md)
+await writeFile(join(root, 'docs/bench/consensus.json'), JSON.stringify({ machine, seconds, rows }, null, 2))
+console.log(md)

@@ -1,0 +1,264 @@
+import { spawn } from 'node:child_process'
+import { mkdir, readFile, rm, writeFile, open } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { join, resolve, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { randomBytes } from 'node:crypto'
+import { NodeIdentity, writeKeyFile } from '../crypto/identity.ts'
+import { sha256 } from '../crypto/hash.ts'
+import { writeFileAtomic } from '../util/fs.ts'
+import { AdminClient } from '../api/admin-contract.ts'
+import type { AdminStatus } from '../api/admin-contract.ts'
+import { buildGenesis } from '../node/ledger-adapter.ts'
+
+/**
+ * A testnet of echonet-node processes on loopback (DESIGN §7 tier 2): each node has its own
+ * 127.0.10.x address with the same ports, its own key, data dir and log. State lives in one
+ * directory so `down`, `status`, drills and tests can find the processes again.
+ */
+
+export const MAIN_TS = resolve(dirname(fileURLToPath(import.meta.url)), 'main.ts')
+
+export interface TestnetNode {
+  readonly name: string
+  readonly role: 'witness' | 'standby'
+  readonly ip: string
+  readonly did: string
+  readonly peerId: string
+  readonly dir: string
+  readonly api: string
+  readonly admin: string
+  pid?: number
+}
+
+export interface TestnetState {
+  readonly chainId: string
+  readonly dir: string
+  readonly adminToken: string
+  readonly nodes: TestnetNode[]
+  readonly accounts: number
+}
+
+export interface TestnetOptions {
+  readonly dir: string
+  readonly witnesses: number
+  readonly standbys: number
+  /** Funded accounts with deterministic keys, for load generators and tests (testnet only). */
+  readonly accounts?: number
+  readonly ipPrefix?: string
+  readonly checkpointInterval?: number
+  readonly timeouts?: { proposeMs?: number; prevoteMs?: number; precommitMs?: number }
+  readonly voteLog?: boolean
+}
+
+const P2P_PORT = 7000
+const API_PORT = 8080
+const ADMIN_PORT = 9090
+
+/** Deterministic testnet account i (never use on a real network: the seed is public). */
+export function testnetAccount(i: number): NodeIdentity {
+  return NodeIdentity.fromSeed(sha256(new TextEncoder().encode(`echonet-testnet-account/${i}`)))
+}
+
+export async function createTestnet(o: TestnetOptions): Promise<TestnetState> {
+  const dir = resolve(o.dir)
+  if (existsSync(join(dir, 'testnet.json'))) {
+    throw new Error(`${dir} already holds a testnet; run "testnet down" first`)
+  }
+  await mkdir(dir, { recursive: true })
+  const prefix = o.ipPrefix ?? '127.0.10.'
+  const adminToken = randomBytes(24).toString('hex')
+  await writeFileAtomic(join(dir, 'admin-token'), adminToken, 0o600)
+  const nodes: TestnetNode[] = []
+  const ids: NodeIdentity[] = []
+  const total = o.witnesses + o.standbys
+  for (let i = 0; i < total; i++) {
+    const role = i < o.witnesses ? 'witness' : 'standby'
+    const name = role === 'witness' ? `w${i}` : `s${i - o.witnesses}`
+    const id = NodeIdentity.generate()
+    const ndir = join(dir, name)
+    await mkdir(ndir, { recursive: true })
+    await writeKeyFile(join(ndir, 'node.key'), id)
+    const ip = `${prefix}${i + 1}`
+    ids.push(id)
+    nodes.push({
+      name,
+      role,
+      ip,
+      did: id.did,
+      peerId: id.peerId().toString(),
+      dir: ndir,
+      api: `http://${ip}:${API_PORT}`,
+      admin: `http://${ip}:${ADMIN_PORT}`,
+    })
+  }
+  const accounts = o.accounts ?? 64
+  const chainId = `testnet-${randomBytes(3).toString('hex')}`
+  const genesis = buildGenesis({
+    chainId,
+    genesisTimeMs: Date.now(),
+    council: { members: ids.slice(0, Math.min(3, ids.length)).map((i) => i.did), threshold: Math.min(2, ids.length) },
+    witnesses: nodes.filter((n) => n.role === 'witness').map((n) => ({ did: n.did, stake: 1_000_000 })),
+    standbys: nodes.filter((n) => n.role === 'standby').map((n) => ({ did: n.did, stake: 1_000_000 })),
+    accounts: Array.from({ length: accounts }, (_, i) => ({ did: testnetAccount(i).did, balance: 1_000_000_000 })),
+    treasury: 1_000_000_000,
+    params: { checkpointInterval: o.checkpointInterval ?? 100 },
+  })
+  await writeFileAtomic(join(dir, 'genesis.json'), JSON.stringify(genesis, null, 2))
+  const peers = nodes.map((n) => ({
+    peerId: n.peerId,
+    did: n.did,
+    role: n.role,
+    addrs: [`/ip4/${n.ip}/tcp/${P2P_PORT}`],
+  }))
+  await writeFileAtomic(join(dir, 'peers.json'), JSON.stringify({ peers }, null, 2))
+  const state: TestnetState = { chainId, dir, adminToken, nodes, accounts }
+  await saveState(state)
+  if (o.timeouts || o.voteLog)
+    await writeFile(
+      join(dir, 'options.json'),
+      JSON.stringify({ timeouts: o.timeouts ?? {}, voteLog: o.voteLog ?? false }),
+    )
+  return state
+}
+
+export async function loadState(dir: string): Promise<TestnetState> {
+  return JSON.parse(await readFile(join(resolve(dir), 'testnet.json'), 'utf8')) as TestnetState
+}
+
+async function saveState(s: TestnetState): Promise<void> {
+  await writeFileAtomic(join(s.dir, 'testnet.json'), JSON.stringify(s, null, 2))
+}
+
+function isAlive(pid: number | undefined): boolean {
+  if (pid === undefined) return false
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Starts (or restarts) one node process, detached, logging to its directory. */
+export async function startNode(s: TestnetState, name: string): Promise<number> {
+  const n = s.nodes.find((x) => x.name === name)
+  if (!n) throw new Error(`no node ${name}`)
+  if (isAlive(n.pid)) return n.pid!
+  let opts: { timeouts?: Record<string, number>; voteLog?: boolean } = {}
+  try {
+    opts = JSON.parse(await readFile(join(s.dir, 'options.json'), 'utf8')) as typeof opts
+  } catch {
+    opts = {}
+  }
+  const args = [
+    MAIN_TS,
+    'run',
+    '--role',
+    n.role,
+    '--data-dir',
+    join(n.dir, 'data'),
+    '--key',
+    join(n.dir, 'node.key'),
+    '--genesis',
+    join(s.dir, 'genesis.json'),
+    '--peers',
+    join(s.dir, 'peers.json'),
+    '--p2p',
+    `/ip4/${n.ip}/tcp/${P2P_PORT}`,
+    '--api-host',
+    n.ip,
+    '--api-port',
+    String(API_PORT),
+    '--admin-port',
+    String(ADMIN_PORT),
+    '--admin-token-file',
+    join(s.dir, 'admin-token'),
+  ]
+  for (const [k, v] of Object.entries(opts.timeouts ?? {}))
+    args.push(`--timeout-${k.replace(/Ms$/, '').toLowerCase()}-ms`, String(v))
+  if (opts.voteLog) args.push('--vote-log', join(n.dir, 'votes.jsonl'))
+  const log = await open(join(n.dir, 'node.log'), 'a')
+  const child = spawn(process.execPath, args, {
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...process.env, ECHONET_LOG_LEVEL: process.env.ECHONET_LOG_LEVEL ?? 'info' },
+  })
+  child.unref()
+  await log.close()
+  n.pid = child.pid
+  await saveState(s)
+  return child.pid!
+}
+
+export async function startAll(s: TestnetState): Promise<void> {
+  for (const n of s.nodes) await startNode(s, n.name)
+}
+
+export async function killNode(s: TestnetState, name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  const n = s.nodes.find((x) => x.name === name)
+  if (!n?.pid) return
+  const pid = n.pid
+  try {
+    process.kill(pid, signal)
+  } catch {
+    // already gone
+  }
+  for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 50))
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL')
+  delete n.pid
+  await saveState(s)
+}
+
+export async function downTestnet(dir: string, purge = true): Promise<void> {
+  let s: TestnetState
+  try {
+    s = await loadState(dir)
+  } catch {
+    return
+  }
+  for (const n of s.nodes) await killNode(s, n.name, 'SIGTERM')
+  if (purge) await rm(s.dir, { recursive: true, force: true })
+}
+
+export async function nodeStatus(s: TestnetState, n: TestnetNode): Promise<AdminStatus | undefined> {
+  try {
+    return await new AdminClient(n.admin, s.adminToken, { timeoutMs: 2_000 }).status()
+  } catch {
+    return undefined
+  }
+}
+
+export async function waitFor<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<T> {
+  const end = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined && v !== false) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+/** Waits until every named node reports finalized height ≥ h. */
+export async function waitForHeight(s: TestnetState, names: string[], h: number, timeoutMs = 60_000): Promise<void> {
+  await waitFor(
+    `height ${h} on ${names.join(',')}`,
+    async () => {
+      const st = await Promise.all(
+        names.map((nm) =>
+          nodeStatus(
+            s,
+            s.nodes.find((x) => x.name === nm)!,
+          ),
+        ),
+      )
+      return st.every((x) => x !== undefined && x.finalizedHeight >= h)
+    },
+    timeoutMs,
+  )
+}

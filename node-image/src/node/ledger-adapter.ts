@@ -1,0 +1,122 @@
+import { toHex } from '../crypto/hash.ts'
+import { Ledger } from '../ledger/ledger.ts'
+import type { BlockContext } from '../ledger/ledger.ts'
+import { checkEventStateless, decodeEvent } from '../ledger/event.ts'
+import type { SignedEvent } from '../ledger/event.ts'
+import { genesisHash, validateGenesis } from '../ledger/genesis.ts'
+import type { Genesis } from '../ledger/genesis.ts'
+import { LedgerError } from '../ledger/errors.ts'
+import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
+
+/** Binds the ledger to the consensus engine's port. */
+
+export type LedgerEvent = SignedEvent
+
+export function loadGenesis(text: string): Genesis {
+  let v: unknown
+  try {
+    v = JSON.parse(text)
+  } catch {
+    throw new LedgerError('INVALID_GENESIS', 'genesis file is not JSON')
+  }
+  return validateGenesis(v)
+}
+
+/** Builds and validates a genesis document (CLI, testnet, operator). */
+export function buildGenesis(g: unknown): Genesis {
+  return validateGenesis(g)
+}
+
+export class LedgerAdapter implements LedgerPort<SignedEvent> {
+  readonly #ledger: Ledger
+  readonly genesisTimeMs: number
+  readonly genesisHash: string
+
+  private constructor(ledger: Ledger, genesis: Genesis) {
+    this.#ledger = ledger
+    this.genesisTimeMs = genesis.genesisTimeMs
+    this.genesisHash = toHex(genesisHash(genesis))
+  }
+
+  static fromGenesis(g: Genesis): LedgerAdapter {
+    return new LedgerAdapter(Ledger.fromGenesis(g), g)
+  }
+
+  static fromSnapshot(g: Genesis, bytes: Uint8Array): LedgerAdapter {
+    return new LedgerAdapter(Ledger.fromSnapshot(bytes), g)
+  }
+
+  get chainId(): string {
+    return this.#ledger.chainId
+  }
+
+  get height(): number {
+    return this.#ledger.height
+  }
+
+  /** Consensus epoch: bumped by a coordinated restart. */
+  epoch(): number {
+    return this.#ledger.epoch
+  }
+
+  checkpointInterval(): number {
+    return this.#ledger.params().checkpointInterval
+  }
+
+  root(): Uint8Array {
+    return this.#ledger.root()
+  }
+
+  committee(): { did: string; power: number }[] {
+    return this.#ledger.committee()
+  }
+
+  decodeAndCheck(bytes: Uint8Array): SignedEvent {
+    const ev = decodeEvent(bytes)
+    checkEventStateless(ev, this.#ledger.chainId)
+    return ev
+  }
+
+  decode(bytes: Uint8Array): SignedEvent {
+    const ev = decodeEvent(bytes)
+    if (ev.body.chainId !== this.#ledger.chainId) {
+      throw new LedgerError('WRONG_CHAIN', `event is for ${ev.body.chainId}, this is ${this.#ledger.chainId}`)
+    }
+    return ev
+  }
+
+  verify(ev: SignedEvent): void {
+    checkEventStateless(ev, this.#ledger.chainId)
+  }
+
+  describe(ev: SignedEvent): DecodedEvent {
+    return { sender: ev.body.sender, nonce: ev.body.nonce, fee: ev.body.fee }
+  }
+
+  precheck(ev: SignedEvent): string | undefined {
+    return this.#ledger.precheck(ev)
+  }
+
+  nonceOf(sender: string): number {
+    return this.#ledger.nonceOf(sender)
+  }
+
+  execute(ctx: LedgerBlockContext, events: readonly SignedEvent[]): LedgerExecution {
+    const c: BlockContext = {
+      height: ctx.height,
+      epoch: ctx.epoch,
+      timeMs: ctx.timeMs,
+      proposer: ctx.proposer as BlockContext['proposer'],
+      randomness: ctx.randomness,
+    }
+    return this.#ledger.execute(c, [...events])
+  }
+
+  snapshot(): Uint8Array {
+    return this.#ledger.snapshot()
+  }
+
+  account(did: string): unknown {
+    return this.#ledger.account(did)
+  }
+}

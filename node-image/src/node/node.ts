@@ -1,0 +1,408 @@
+import { mkdir, readFile } from 'node:fs/promises'
+import { createWriteStream } from 'node:fs'
+import type { WriteStream } from 'node:fs'
+import { join } from 'node:path'
+import type { Server } from 'node:http'
+import type { Logger } from 'pino'
+import { readKeyFile } from '../crypto/identity.ts'
+import type { NodeIdentity } from '../crypto/identity.ts'
+import { toHex } from '../crypto/hash.ts'
+import { ConsensusEngine } from '../consensus/engine.ts'
+import type { EngineTimeouts } from '../consensus/engine.ts'
+import { blockHash, blockRandomness, decodeBlock } from '../consensus/block.ts'
+import type { BlockHeader } from '../consensus/block.ts'
+import type { CommitCertificate, Vote } from '../consensus/messages.ts'
+import { NodeStore } from '../storage/node-store.ts'
+import { P2PHost } from '../p2p/host.ts'
+import { watchPeersFile } from '../p2p/peers-file.ts'
+import { NodeMetrics } from '../api/metrics.ts'
+import { adminServer, listen, publicServer } from '../api/server.ts'
+import type { NodeApiPort } from '../api/server.ts'
+import type { AdminStatus, CheckpointInfo, NodeRole } from '../api/admin-contract.ts'
+import { powerNeededFor } from '../api/admin-contract.ts'
+import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
+import type { LedgerEvent } from './ledger-adapter.ts'
+
+export const NODE_VERSION = '0.1.0'
+
+export interface NodeConfig {
+  readonly role: NodeRole
+  readonly dataDir: string
+  readonly keyFile: string
+  readonly genesisFile: string
+  readonly peersFile?: string
+  /** libp2p listen multiaddr, e.g. /ip4/127.0.10.1/tcp/7000 */
+  readonly p2pListen: string
+  readonly apiHost: string
+  readonly apiPort: number
+  readonly adminPort: number
+  readonly adminToken: string
+  readonly timeouts?: Partial<EngineTimeouts>
+  /** Append every vote seen to this file (JSON lines): an audit trail for double-sign checks. */
+  readonly voteLog?: string
+}
+
+export class NodeStartError extends Error {
+  readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.name = 'NodeStartError'
+    this.code = code
+  }
+}
+
+/** Liveness window for "committee power online". */
+const ONLINE_WINDOW_MS = 10_000
+
+export class EchoNode implements NodeApiPort {
+  readonly config: NodeConfig
+  readonly identity: NodeIdentity
+  readonly metrics = new NodeMetrics()
+  readonly #log: Logger
+  readonly #store: NodeStore
+  readonly #ledger: LedgerAdapter
+  #engine!: ConsensusEngine<LedgerEvent>
+  #host!: P2PHost
+  #servers: Server[] = []
+  #unwatch: (() => void) | undefined
+  #voteLog: WriteStream | undefined
+  readonly #lastSeen = new Map<string, number>()
+  readonly #didByPeer = new Map<string, string>()
+  #lastCommitMs = 0
+  #checkpointInterval: number
+  #started = false
+
+  private constructor(
+    config: NodeConfig,
+    identity: NodeIdentity,
+    store: NodeStore,
+    ledger: LedgerAdapter,
+    log: Logger,
+  ) {
+    this.config = config
+    this.identity = identity
+    this.#store = store
+    this.#ledger = ledger
+    this.#log = log
+    this.#checkpointInterval = ledger.checkpointInterval()
+  }
+
+  static async start(config: NodeConfig, log: Logger): Promise<EchoNode> {
+    const identity = await readKeyFile(config.keyFile)
+    let genesisText: string
+    try {
+      genesisText = await readFile(config.genesisFile, 'utf8')
+    } catch (err) {
+      throw new NodeStartError(
+        'GENESIS_UNREADABLE',
+        `cannot read genesis ${config.genesisFile}: ${(err as Error).message}`,
+      )
+    }
+    const genesis = loadGenesis(genesisText)
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
+    const store = await NodeStore.open(join(config.dataDir, 'chain'))
+    const { ledger, last } = await restore(store, genesis, log)
+    const node = new EchoNode(config, identity, store, ledger, log.child({ did: identity.did, role: config.role }))
+    await node.#startServices(last)
+    return node
+  }
+
+  async #startServices(last: {
+    hash: string
+    header: BlockHeader | undefined
+    certificate: CommitCertificate | null
+  }): Promise<void> {
+    const log = this.#log
+    if (this.config.voteLog) this.#voteLog = createWriteStream(this.config.voteLog, { flags: 'a' })
+    this.#host = await P2PHost.create({
+      privateKey: this.identity.libp2pPrivateKey(),
+      listen: [this.config.p2pListen],
+      callbacks: {
+        onMessage: (peer, msg) => {
+          this.#notePeer(peer)
+          this.#engine.onMessage(peer, msg)
+        },
+        serveBlocks: (from, max) => this.#serveBlocks(from, max),
+        onBadFrame: (peer, code) => {
+          this.metrics.badFrames.inc({ code })
+          log.warn({ peer, code }, 'bad p2p frame')
+        },
+        onLog: (level, msg, data) => log[level](data ?? {}, msg),
+      },
+    })
+    this.#engine = new ConsensusEngine<LedgerEvent>({
+      ledger: this.#ledger,
+      store: this.#store,
+      transport: this.#host,
+      did: this.identity.did,
+      signer: this.identity.signer,
+      votes: this.config.role === 'witness',
+      epoch: this.#ledger.epoch(),
+      genesisTimeMs: this.#ledger.genesisTimeMs,
+      ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
+      observer: {
+        onCommit: (height, hash, header, ids, results) => this.#onCommit(height, hash, header, ids, results),
+        onEvidence: (kind, first, second) => {
+          this.metrics.equivocations.inc()
+          log.warn({ kind, first: summarize(first), second: summarize(second) }, 'equivocation evidence')
+        },
+        onVoteSeen: (v) => this.#onVoteSeen(v),
+        onLog: (level, msg, data) => log[level](data ?? {}, msg),
+      },
+    })
+    await this.#engine.start(last)
+    if (this.config.peersFile) {
+      this.#unwatch = watchPeersFile(
+        this.config.peersFile,
+        (peers) => {
+          for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
+          this.#host.setPeers(peers)
+          log.info({ peers: peers.length }, 'peer list loaded')
+        },
+        (err) => log.warn({ err: err.message }, 'peer list unreadable'),
+      )
+    }
+    const pub = publicServer(this, this.metrics)
+    const admin = adminServer(this, this.config.adminToken)
+    await listen(pub, this.config.apiHost, this.config.apiPort)
+    await listen(admin, this.config.apiHost, this.config.adminPort)
+    this.#servers = [pub, admin]
+    this.#started = true
+    this.metrics.finalizedHeight.set(this.#ledger.height)
+    log.info(
+      {
+        peerId: this.#host.peerId.toString(),
+        p2p: this.#host.listenAddrs(),
+        api: `${this.config.apiHost}:${this.config.apiPort}`,
+        height: this.#ledger.height,
+      },
+      'node started',
+    )
+  }
+
+  async stop(): Promise<void> {
+    this.#unwatch?.()
+    await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
+    for (const s of this.#servers) s.closeAllConnections()
+    await this.#engine.stop()
+    await this.#host.stop()
+    await this.#store.close()
+    this.#voteLog?.end()
+  }
+
+  // --- events from consensus --------------------------------------------------------------------
+
+  #onCommit(
+    height: number,
+    hash: string,
+    header: BlockHeader,
+    ids: readonly string[],
+    results: readonly { ok: boolean }[],
+  ): void {
+    const now = Date.now()
+    if (this.#lastCommitMs > 0) this.metrics.blockInterval.observe((now - this.#lastCommitMs) / 1000)
+    this.#lastCommitMs = now
+    this.metrics.finalizedHeight.set(height)
+    this.metrics.blocks.inc()
+    const ok = results.filter((r) => r.ok).length
+    if (ok > 0) this.metrics.events.inc({ result: 'ok' }, ok)
+    if (results.length - ok > 0) this.metrics.events.inc({ result: 'failed' }, results.length - ok)
+    this.metrics.mempoolSize.set(this.#engine.mempool.size)
+    this.#log.debug({ height, hash, events: ids.length, proposer: header.proposer }, 'block finalized')
+    if (height % this.#checkpointInterval === 0) {
+      const bytes = this.#ledger.snapshot()
+      const meta = { height, blockHash: hash, stateRoot: header.stateRoot, createdAtMs: now, bytes: bytes.length }
+      this.#store.putSnapshot(meta, bytes).then(
+        () => this.#log.info({ height, bytes: bytes.length }, 'checkpoint written'),
+        (err: unknown) => this.#log.error({ height, err: (err as Error).message }, 'checkpoint failed'),
+      )
+    }
+  }
+
+  #onVoteSeen(v: Vote): void {
+    this.#lastSeen.set(v.validator, Date.now())
+    if (this.#voteLog) {
+      this.#voteLog.write(
+        JSON.stringify({
+          validator: v.validator,
+          epoch: v.epoch,
+          height: v.height,
+          round: v.round,
+          kind: v.kind,
+          blockHash: v.blockHash,
+          sig: toHex(v.sig),
+        }) + '\n',
+      )
+    }
+  }
+
+  #notePeer(peer: string): void {
+    const did = this.#didByPeer.get(peer)
+    if (did) this.#lastSeen.set(did, Date.now())
+  }
+
+  async #serveBlocks(from: number, max: number): Promise<{ block: Uint8Array; certificate: CommitCertificate }[]> {
+    const out: { block: Uint8Array; certificate: CommitCertificate }[] = []
+    let bytes = 0
+    for (let h = from; h < from + max && h <= this.#store.tip; h++) {
+      const b = await this.#store.getBlock(h)
+      if (!b) break
+      out.push({ block: b.block, certificate: b.certificate })
+      bytes += b.block.length
+      if (bytes > 16 * 1024 * 1024) break
+    }
+    return out
+  }
+
+  // --- NodeApiPort ------------------------------------------------------------------------------
+
+  submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[] {
+    const results = this.#engine
+      .submit(events)
+      .map((r) => (r.ok ? { id: r.id, ok: true } : { id: r.id, ok: false, code: r.code }))
+    const ok = results.filter((r) => r.ok).length
+    if (ok > 0) this.metrics.submitted.inc({ result: 'accepted' }, ok)
+    if (results.length - ok > 0) this.metrics.submitted.inc({ result: 'rejected' }, results.length - ok)
+    this.metrics.mempoolSize.set(this.#engine.mempool.size)
+    return results
+  }
+
+  status(): AdminStatus {
+    const vs = this.#engine.validators
+    const now = Date.now()
+    const members = vs.validators.map((v) => ({
+      did: v.did,
+      power: v.power,
+      online:
+        v.did === this.identity.did
+          ? this.config.role === 'witness'
+          : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS,
+    }))
+    const powerOnline = members.filter((m) => m.online).reduce((a, m) => a + m.power, 0)
+    this.metrics.powerOnline.set(powerOnline)
+    this.metrics.powerNeeded.set(powerNeededFor(vs.totalPower))
+    const connected = this.#host.connectedPeers().length
+    this.metrics.peers.set(connected)
+    const header = this.#engine.lastHeader
+    const hash = this.#engine.lastBlockHash
+    const root = toHex(this.#ledger.root())
+    const cs = this.#engine.consensusState
+    this.metrics.rounds.set(cs.round)
+    return {
+      did: this.identity.did,
+      peerId: this.#host.peerId.toString(),
+      role: this.config.role,
+      chainId: this.#ledger.chainId,
+      epoch: this.#ledger.epoch(),
+      mode: this.#syncing() ? 'syncing' : 'running',
+      version: NODE_VERSION,
+      finalizedHeight: this.#ledger.height,
+      finalizedHash: hash,
+      stateRoot: root,
+      highestCertifiedHeight: this.#store.tip,
+      highestCertifiedHash: hash,
+      highestCertifiedStateRoot: header?.stateRoot ?? root,
+      lastBlockTimeMs: header?.timeMs ?? this.#ledger.genesisTimeMs,
+      consensus: cs,
+      committee: { totalPower: vs.totalPower, powerNeeded: powerNeededFor(vs.totalPower), powerOnline, members },
+      mempool: { size: this.#engine.mempool.size, bytes: this.#engine.mempool.bytes },
+      peers: { connected, known: this.#host.knownPeers().length },
+    }
+  }
+
+  #syncing(): boolean {
+    for (const h of this.#engine.peerHeights.values()) if (h > this.#ledger.height + 1) return true
+    return false
+  }
+
+  account(did: string): unknown {
+    return this.#ledger.account(did)
+  }
+
+  async block(height: number): Promise<unknown> {
+    const b = await this.#store.getBlock(height)
+    if (!b) return undefined
+    const block = decodeBlock(b.block)
+    return {
+      hash: blockHash(block.header),
+      header: block.header,
+      eventIds: block.events.map((e) => toHex(sha256Bytes(e))),
+      certificate: { round: b.certificate.round, signers: b.certificate.signatures.map((s) => s.validator) },
+    }
+  }
+
+  async checkpoints(): Promise<CheckpointInfo[]> {
+    return (await this.#store.listSnapshots()).map((s) => ({
+      height: s.height,
+      blockHash: s.blockHash,
+      stateRoot: s.stateRoot,
+      createdAtMs: s.createdAtMs,
+      bytes: s.bytes,
+    }))
+  }
+
+  ready(): boolean {
+    return this.#started && !this.#syncing()
+  }
+
+  live(): boolean {
+    return this.#started
+  }
+}
+
+import { sha256 as sha256Bytes } from '../crypto/hash.ts'
+
+function summarize(m: { height: number; round: number }): string {
+  return `h${m.height}/r${m.round}`
+}
+
+/**
+ * Rebuilds the ledger from the newest snapshot plus the certified blocks after it, checking
+ * every block's state root: a node restarted after SIGKILL is exactly where its store says.
+ */
+async function restore(
+  store: NodeStore,
+  genesis: ReturnType<typeof loadGenesis>,
+  log: Logger,
+): Promise<{
+  ledger: LedgerAdapter
+  last: { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null }
+}> {
+  const snap = await store.latestSnapshot()
+  const ledger = snap ? LedgerAdapter.fromSnapshot(genesis, snap.bytes) : LedgerAdapter.fromGenesis(genesis)
+  let last: { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null } = {
+    hash: snap ? snap.meta.blockHash : ledger.genesisHash,
+    header: undefined,
+    certificate: null,
+  }
+  if (snap) {
+    const b = await store.getBlock(snap.meta.height)
+    if (b) {
+      const blk = decodeBlock(b.block)
+      last = { hash: blockHash(blk.header), header: blk.header, certificate: b.certificate }
+    }
+  }
+  for (let h = ledger.height + 1; h <= store.tip; h++) {
+    const stored = await store.getBlock(h)
+    if (!stored) throw new NodeStartError('STORE_GAP', `block ${h} missing below tip ${store.tip}`)
+    const block = decodeBlock(stored.block)
+    const events = block.events.map((e) => ledger.decodeAndCheck(e))
+    const exec = ledger.execute(
+      {
+        height: h,
+        epoch: block.header.epoch,
+        timeMs: block.header.timeMs,
+        proposer: block.header.proposer,
+        randomness: blockRandomness(block.header),
+      },
+      events,
+    )
+    if (toHex(exec.stateRoot) !== block.header.stateRoot) {
+      throw new NodeStartError('STATE_DIVERGED', `replaying block ${h} gives another state root`)
+    }
+    exec.commit()
+    last = { hash: blockHash(block.header), header: block.header, certificate: stored.certificate }
+  }
+  log.info({ height: ledger.height, fromSnapshot: snap?.meta.height ?? 0 }, 'ledger restored')
+  return { ledger, last }
+}
