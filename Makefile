@@ -48,6 +48,7 @@ bench: setup
 
 ## testnet: 4 witnesses + 1 standby as processes on loopback, then a kill/restart drill
 testnet: setup
+	node node-image/src/cli/main.ts testnet down --dir .testnet
 	node node-image/src/cli/main.ts testnet up --witnesses 4 --standbys 1 --dir .testnet
 	node node-image/src/cli/main.ts testnet drill --dir .testnet
 
@@ -56,6 +57,13 @@ testnet-status: setup
 
 testnet-down: setup
 	node node-image/src/cli/main.ts testnet down --dir .testnet
+
+## cluster-up / cluster-down: the local Kubernetes control plane (DESIGN §7 tier 3)
+cluster-up:
+	e2e/cluster/cluster-up.sh
+
+cluster-down:
+	e2e/cluster/cluster-down.sh
 
 clean:
 	rm -rf node_modules */node_modules dist */dist .testnet

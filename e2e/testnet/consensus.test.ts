@@ -19,6 +19,10 @@ import {
 import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
+import { CONSENSUS_PROTOCOL, P2PHost } from '../../node-image/src/p2p/host.ts'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 
 /**
  * Tier 2: real echonet-node processes on 127.0.10.x with real libp2p, LevelDB with fsync and
@@ -208,6 +212,51 @@ describe('testnet: 4 witnesses + 1 standby', () => {
     expect(votes).toBeGreaterThan(100)
     const doubles = [...slots].filter(([, set]) => set.size > 1).map(([k]) => k)
     expect(doubles).toEqual([])
+  })
+
+  it('garbage p2p frames are counted and dropped; the node keeps finalizing (what was tried: random bytes, CBOR of the wrong shape, a forged vote, an oversized length prefix)', async () => {
+    const target = s.nodes[1]!
+    const metric = async (): Promise<number> => {
+      const text = await (await fetch(`${target.api}/metrics`)).text()
+      return [...text.matchAll(/^echonet_p2p_bad_frames_total\{[^}]*\} (\d+)/gm)].reduce((a, m) => a + Number(m[1]), 0)
+    }
+    const before = await metric()
+    const attacker = NodeIdentity.generate()
+    const host = await P2PHost.create({
+      privateKey: attacker.libp2pPrivateKey(),
+      listen: ['/ip4/127.0.0.1/tcp/0'],
+      callbacks: { onMessage: () => undefined, serveBlocks: () => Promise.resolve([]) },
+    })
+    try {
+      await host.node.peerStore.merge(peerIdFromString(target.peerId), {
+        multiaddrs: [multiaddr(`/ip4/${target.ip}/tcp/7000`)],
+      })
+      const stream = await host.node.dialProtocol(peerIdFromString(target.peerId), CONSENSUS_PROTOCOL)
+      const lp = lpStream(stream)
+      await lp.write(new Uint8Array([0xde, 0xad, 0xbe, 0xef]))
+      await lp.write(encode({ t: 'vote', vote: { height: 'x' } }))
+      await lp.write(encode({ t: 'nonsense' }))
+      const forged = {
+        chainId: s.chainId,
+        epoch: 0,
+        height: 999_999,
+        round: 0,
+        kind: 'prevote',
+        blockHash: null,
+        validator: s.nodes[0]!.did,
+        sig: new Uint8Array(64),
+      }
+      await lp.write(encode({ t: 'vote', vote: forged }))
+      await waitFor('bad frames counted', async () => (await metric()) >= before + 3, 10_000)
+      // A length prefix announcing 1 GiB: the stream is reset instead of buffering it.
+      stream.send(new Uint8Array([0x80, 0x80, 0x80, 0x80, 0x04]))
+    } finally {
+      await host.stop()
+    }
+    const h = await heightOf('w1')
+    await waitForHeight(s, ['w1'], h + 1, 20_000)
+    const r = await runLoad(s, { rate: 50, seconds: 1, senders: 4 })
+    expect(r.finalized).toBe(r.accepted)
   })
 
   it('no height ever has two different final blocks across all nodes', async () => {

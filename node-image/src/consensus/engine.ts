@@ -573,9 +573,10 @@ export class ConsensusEngine<E> {
       case 'proposal': {
         const p = msg.proposal
         if (p.epoch !== this.#o.epoch) return
+        // Signed by a current member before it may move us (future heights trigger block sync).
+        if (!this.#validators.has(p.proposer) || !this.#verifySig(p.proposer, proposalSigningBytes(p), p.sig)) return
         if (p.height > myHeight) return this.#bufferFuture(peer, p.height, msg)
         if (p.height < myHeight) return this.#serveCommit(peer, p.height)
-        if (!this.#verifySig(p.proposer, proposalSigningBytes(p), p.sig)) return
         const c = this.#acceptCandidateBytes(msg.block, myHeight)
         const valid = c !== undefined && c.hash === p.blockHash
         await this.#handle(this.#machine.onProposal(p, valid))
@@ -584,10 +585,9 @@ export class ConsensusEngine<E> {
       case 'vote': {
         const v = msg.vote
         if (v.epoch !== this.#o.epoch) return
+        if (!this.#validators.has(v.validator) || !this.#verifySig(v.validator, voteSigningBytes(v), v.sig)) return
         if (v.height > myHeight) return this.#bufferFuture(peer, v.height, msg)
         if (v.height < myHeight) return this.#serveCommit(peer, v.height)
-        if (!this.#validators.has(v.validator)) return
-        if (!this.#verifySig(v.validator, voteSigningBytes(v), v.sig)) return
         this.#o.observer?.onVoteSeen?.(v)
         await this.#handle(this.#machine.onVote(v))
         return
