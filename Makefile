@@ -6,7 +6,7 @@ NODE_BIN := $(CURDIR)/.tools/node-v$(NODE_VERSION)/bin
 export PATH := $(NODE_BIN):$(PATH)
 export ECHONET_NODE_VERSION := $(NODE_VERSION)
 
-.PHONY: setup build typecheck lint format test test-unit test-testnet bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: setup build typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -38,8 +38,14 @@ test-unit: setup
 test-testnet: setup
 	npx vitest run --project testnet
 
-## test: everything CI runs (tiers 1 and 2 of DESIGN §7)
-test: setup typecheck lint test-unit test-testnet
+## test-cluster: tier 3 — starts the local control plane (building it on first use), runs the
+## cluster suite against it with the real kubectl and helm, stops it
+test-cluster: setup
+	e2e/cluster/cluster-up.sh
+	KUBECONFIG=$(CURDIR)/.cluster/kubeconfig npx vitest run --project cluster; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc
+
+## test: everything CI runs (tiers 1–3 of DESIGN §7)
+test: setup typecheck lint test-unit test-testnet test-cluster
 
 ## bench: benchmarks; reports land in docs/bench/
 bench: setup

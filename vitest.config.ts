@@ -9,6 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['node-image/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'e2e/src/**/*.test.ts'],
+          exclude: ['**/*.cluster.test.ts', '**/node_modules/**', '**/_scratch/**'],
           testTimeout: 30_000,
         },
       },
@@ -18,6 +19,15 @@ export default defineConfig({
           include: ['e2e/testnet/**/*.test.ts'],
           testTimeout: 300_000,
           hookTimeout: 120_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: ['operator/src/**/*.cluster.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
           fileParallelism: false,
         },
       },

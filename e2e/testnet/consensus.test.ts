@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { encode } from '../../node-image/src/crypto/encoding.ts'
@@ -18,6 +18,7 @@ import {
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
+import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
 import { findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
 import { CONSENSUS_PROTOCOL, P2PHost } from '../../node-image/src/p2p/host.ts'
 import { lpStream } from '@libp2p/utils'
@@ -225,7 +226,7 @@ describe('testnet: 4 witnesses + 1 standby', () => {
     const host = await P2PHost.create({
       privateKey: attacker.libp2pPrivateKey(),
       listen: ['/ip4/127.0.0.1/tcp/0'],
-      callbacks: { onMessage: () => undefined, serveBlocks: () => Promise.resolve([]) },
+      callbacks: { onMessage: () => undefined, serveSync: () => Promise.resolve({ blocks: [] }) },
     })
     try {
       await host.node.peerStore.merge(peerIdFromString(target.peerId), {
@@ -257,6 +258,21 @@ describe('testnet: 4 witnesses + 1 standby', () => {
     await waitForHeight(s, ['w1'], h + 1, 20_000)
     const r = await runLoad(s, { rate: 50, seconds: 1, senders: 4 })
     expect(r.finalized).toBe(r.accepted)
+  })
+
+  it('a node whose data is wiped state-syncs from a verified snapshot and follows the chain again', async () => {
+    const target = await heightOf('w0')
+    if (target < 45) await waitForHeight(s, ['w0'], 45, 60_000)
+    await killNode(s, 's0')
+    const s0 = s.nodes.find((n) => n.name === 's0')!
+    await rm(join(s0.dir, 'data'), { recursive: true, force: true })
+    await startNode(s, 's0')
+    const now = await heightOf('w0')
+    await waitForHeight(s, ['s0'], now, 60_000)
+    const log = await readFile(join(s0.dir, 'node.log'), 'utf8')
+    expect(log).toContain('state-synced from a verified snapshot')
+    const cps = await new AdminClient(s0.admin, s.adminToken).checkpoints()
+    expect(cps.checkpoints.length).toBeGreaterThan(0)
   })
 
   it('no height ever has two different final blocks across all nodes', async () => {

@@ -34,7 +34,21 @@ describe('fast state-value encoder', () => {
   })
 
   it('covers every integer width and the map key order (length first, then bytes)', () => {
-    for (const n of [0, 23, 24, 255, 256, 65_535, 65_536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER, -1, -25, -(2 ** 40)]) {
+    for (const n of [
+      0,
+      23,
+      24,
+      255,
+      256,
+      65_535,
+      65_536,
+      2 ** 32 - 1,
+      2 ** 32,
+      Number.MAX_SAFE_INTEGER,
+      -1,
+      -25,
+      -(2 ** 40),
+    ]) {
       expect(encodeValue(n)).toEqual(dagCbor.encode(n))
     }
     const v = { bb: 1, a: 2, ab: 3, é: 4, zzz: 5 }

@@ -135,7 +135,13 @@ function value(v: unknown): void {
 export function encodeValue(v: unknown): Uint8Array {
   pos = 0
   value(v)
-  return buf.slice(0, pos)
+  const out = buf.slice(0, pos)
+  // A snapshot grows the buffer to its size; do not keep megabytes around afterwards.
+  if (buf.length > 1 << 20) {
+    buf = new Uint8Array(64 * 1024)
+    view = new DataView(buf.buffer)
+  }
+  return out
 }
 
 /** Like encodeValue, but a view into the encoder's buffer, valid only until the next encode. */

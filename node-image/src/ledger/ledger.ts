@@ -12,8 +12,8 @@ import type { EventType, SignedEvent } from './event.ts'
 import { validateGenesis } from './genesis.ts'
 import type { Genesis } from './genesis.ts'
 import { restartManifestProblem } from './governance-payloads.ts'
-import type { ModuleName, RestartManifest } from './governance-payloads.ts'
-import { verifyProof as verifyStateProof } from './merkle.ts'
+import type { ModuleName, RestartManifest, StateEdit } from './governance-payloads.ts'
+import { isValidKey, verifyProof as verifyStateProof } from './merkle.ts'
 import type { StateProof } from './merkle.ts'
 import {
   chargeFeeAndNonce,
@@ -634,6 +634,34 @@ export class Ledger {
     return { ov, env }
   }
 
+  /** Applies hard-fork edits to an overlay; returns the resulting root (ledger untouched). */
+  #applyEdits(ov: Overlay, edits: readonly StateEdit[]): Uint8Array {
+    for (const [i, e] of edits.entries()) {
+      if (!isValidKey(e.key)) throw new LedgerError('INVALID_STATE_EDIT', `stateEdits[${i}]: invalid key`)
+      if (e.op === 'delete') {
+        ov.delete(e.key)
+        continue
+      }
+      try {
+        ov.set(e.key, decodeValue(e.value))
+      } catch (err) {
+        throw new LedgerError('INVALID_STATE_EDIT', `stateEdits[${i}] (${e.key}): ${(err as Error).message}`)
+      }
+    }
+    for (const k of [KEYS.meta, KEYS.council, KEYS.params, KEYS.treasury]) {
+      if (ov.get(k) === undefined) throw new LedgerError('INVALID_STATE_EDIT', `state edits may not delete ${k}`)
+    }
+    return this.#store.prepare(ov.writes).tree.root
+  }
+
+  /**
+   * The state root after applying hard-fork edits, without applying them: what a council's
+   * tooling puts in a manifest's resultingStateRoot.
+   */
+  stateEditsRoot(edits: readonly StateEdit[]): Uint8Array {
+    return Uint8Array.from(this.#applyEdits(this.#view(), edits))
+  }
+
   /** The witness set (with powers) a restart manifest listing `dids` must carry. */
   restartWitnessSet(dids: readonly Did[]): CommitteeMember[] {
     const { ov, env } = this.#restartOverlay(dids, this.epoch + 1)
@@ -660,27 +688,13 @@ export class Ledger {
     if (m.epoch <= meta.epoch) throw new LedgerError('RESTART_MISMATCH', `epoch ${m.epoch} must exceed ${meta.epoch}`)
     const ov = this.#view()
     const edits = m.stateEdits ?? []
-    for (const [i, e] of edits.entries()) {
-      if (e.op === 'delete') {
-        ov.delete(e.key)
-        continue
-      }
-      try {
-        ov.set(e.key, decodeValue(e.value))
-      } catch (err) {
-        throw new LedgerError('INVALID_STATE_EDIT', `stateEdits[${i}] (${e.key}): ${(err as Error).message}`)
-      }
-    }
     if (edits.length > 0) {
-      const after = toHex(this.#store.prepare(ov.writes).tree.root)
+      const after = toHex(this.#applyEdits(ov, edits))
       if (after !== m.resultingStateRoot) {
         throw new LedgerError(
           'RESTART_MISMATCH',
           `state edits give root ${after}, manifest says ${m.resultingStateRoot ?? '-'}`,
         )
-      }
-      for (const k of [KEYS.meta, KEYS.council, KEYS.params, KEYS.treasury]) {
-        if (ov.get(k) === undefined) throw new LedgerError('INVALID_STATE_EDIT', `state edits may not delete ${k}`)
       }
     }
     const { env } = this.#restartOverlay(

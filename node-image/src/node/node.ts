@@ -9,7 +9,14 @@ import type { NodeIdentity } from '../crypto/identity.ts'
 import { toHex } from '../crypto/hash.ts'
 import { ConsensusEngine } from '../consensus/engine.ts'
 import type { EngineTimeouts } from '../consensus/engine.ts'
-import { blockHash, blockRandomness, decodeBlock } from '../consensus/block.ts'
+import { blockHash, blockRandomness, decodeBlock, isCertificate } from '../consensus/block.ts'
+import { ValidatorSet } from '../consensus/validators.ts'
+import type { Validator } from '../consensus/validators.ts'
+import { verifyHeaderChain } from '../consensus/state-sync.ts'
+import type { CertifiedHeader, ChainAnchor } from '../consensus/state-sync.ts'
+import type { SyncRequest } from '../p2p/wire.ts'
+import type { SnapshotMeta } from '../storage/node-store.ts'
+import type { Genesis } from '../ledger/genesis.ts'
 import type { BlockHeader } from '../consensus/block.ts'
 import type { CommitCertificate, Vote } from '../consensus/messages.ts'
 import { NodeStore } from '../storage/node-store.ts'
@@ -24,6 +31,8 @@ import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 
 export const NODE_VERSION = '0.1.0'
+
+type LastBlock = { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null }
 
 export interface NodeConfig {
   readonly role: NodeRole
@@ -60,7 +69,8 @@ export class EchoNode implements NodeApiPort {
   readonly metrics = new NodeMetrics()
   readonly #log: Logger
   readonly #store: NodeStore
-  readonly #ledger: LedgerAdapter
+  #ledger: LedgerAdapter
+  readonly #genesis: Genesis
   #engine!: ConsensusEngine<LedgerEvent>
   #host!: P2PHost
   #servers: Server[] = []
@@ -77,8 +87,10 @@ export class EchoNode implements NodeApiPort {
     identity: NodeIdentity,
     store: NodeStore,
     ledger: LedgerAdapter,
+    genesis: Genesis,
     log: Logger,
   ) {
+    this.#genesis = genesis
     this.config = config
     this.identity = identity
     this.#store = store
@@ -102,16 +114,20 @@ export class EchoNode implements NodeApiPort {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 })
     const store = await NodeStore.open(join(config.dataDir, 'chain'))
     const { ledger, last } = await restore(store, genesis, log)
-    const node = new EchoNode(config, identity, store, ledger, log.child({ did: identity.did, role: config.role }))
+    const node = new EchoNode(
+      config,
+      identity,
+      store,
+      ledger,
+      genesis,
+      log.child({ did: identity.did, role: config.role }),
+    )
     await node.#startServices(last)
     return node
   }
 
-  async #startServices(last: {
-    hash: string
-    header: BlockHeader | undefined
-    certificate: CommitCertificate | null
-  }): Promise<void> {
+  async #startServices(initial: LastBlock): Promise<void> {
+    let last = initial
     const log = this.#log
     if (this.config.voteLog) this.#voteLog = createWriteStream(this.config.voteLog, { flags: 'a' })
     this.#host = await P2PHost.create({
@@ -120,9 +136,10 @@ export class EchoNode implements NodeApiPort {
       callbacks: {
         onMessage: (peer, msg) => {
           this.#notePeer(peer)
-          this.#engine.onMessage(peer, msg)
+          // Messages before the engine exists (during state sync) are dropped; gossip repeats them.
+          ;(this.#engine as ConsensusEngine<LedgerEvent> | undefined)?.onMessage(peer, msg)
         },
-        serveBlocks: (from, max) => this.#serveBlocks(from, max),
+        serveSync: (req) => this.#serveSync(req),
         onBadFrame: (peer, code) => {
           this.metrics.badFrames.inc({ code })
           log.warn({ peer, code }, 'bad p2p frame')
@@ -130,6 +147,25 @@ export class EchoNode implements NodeApiPort {
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
       },
     })
+    if (this.config.peersFile) {
+      this.#unwatch = watchPeersFile(
+        this.config.peersFile,
+        (peers) => {
+          for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
+          this.#host.setPeers(peers)
+          log.info({ peers: peers.length }, 'peer list loaded')
+        },
+        (err) => log.warn({ err: err.message }, 'peer list unreadable'),
+      )
+    }
+    if (this.#store.tip === 0) {
+      const synced = await this.#stateSync()
+      if (synced) last = synced
+    }
+    await this.#store.putValidatorSet(
+      toHex(new ValidatorSet(this.#ledger.committee()).hash()),
+      this.#ledger.committee(),
+    )
     this.#engine = new ConsensusEngine<LedgerEvent>({
       ledger: this.#ledger,
       store: this.#store,
@@ -151,17 +187,6 @@ export class EchoNode implements NodeApiPort {
       },
     })
     await this.#engine.start(last)
-    if (this.config.peersFile) {
-      this.#unwatch = watchPeersFile(
-        this.config.peersFile,
-        (peers) => {
-          for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
-          this.#host.setPeers(peers)
-          log.info({ peers: peers.length }, 'peer list loaded')
-        },
-        (err) => log.warn({ err: err.message }, 'peer list unreadable'),
-      )
-    }
     const pub = publicServer(this, this.metrics)
     const admin = adminServer(this, this.config.adminToken)
     await listen(pub, this.config.apiHost, this.config.apiPort)
@@ -208,6 +233,10 @@ export class EchoNode implements NodeApiPort {
     if (ok > 0) this.metrics.events.inc({ result: 'ok' }, ok)
     if (results.length - ok > 0) this.metrics.events.inc({ result: 'failed' }, results.length - ok)
     this.metrics.mempoolSize.set(this.#engine.mempool.size)
+    if (header.nextValidatorsHash !== header.validatorsHash) {
+      // Peers that state-sync follow committee changes through these.
+      void this.#store.putValidatorSet(header.nextValidatorsHash, this.#ledger.committee())
+    }
     this.#log.debug({ height, hash, events: ids.length, proposer: header.proposer }, 'block finalized')
     if (height % this.#checkpointInterval === 0) {
       const bytes = this.#ledger.snapshot()
@@ -239,6 +268,108 @@ export class EchoNode implements NodeApiPort {
   #notePeer(peer: string): void {
     const did = this.#didByPeer.get(peer)
     if (did) this.#lastSeen.set(did, Date.now())
+  }
+
+  async #serveSync(req: SyncRequest): Promise<unknown> {
+    switch (req.kind) {
+      case 'blocks':
+        return { blocks: await this.#serveBlocks(req.from, req.max) }
+      case 'headers': {
+        const headers: { header: BlockHeader; certificate: CommitCertificate }[] = []
+        const validatorSets: [string, { did: string; power: number }[]][] = []
+        for (let h = req.from; h < req.from + req.max && h <= this.#store.tip; h++) {
+          const b = await this.#store.getBlock(h)
+          if (!b) break
+          const { header } = decodeBlock(b.block)
+          headers.push({ header, certificate: b.certificate })
+          if (header.nextValidatorsHash !== header.validatorsHash) {
+            const set = await this.#store.getValidatorSet(header.nextValidatorsHash)
+            if (set) validatorSets.push([header.nextValidatorsHash, set])
+          }
+        }
+        return { headers, validatorSets }
+      }
+      case 'snapshot-info': {
+        const [latest] = await this.#store.listSnapshots()
+        return { snapshot: latest ?? null }
+      }
+      case 'snapshot':
+        return (await this.#store.getSnapshot(req.height)) ?? null
+    }
+  }
+
+  /**
+   * A fresh node joins from a peer's newest snapshot instead of replaying history: it verifies
+   * the certified header chain from genesis to the snapshot (light client), checks the
+   * snapshot's state root against the certified header, and stores the anchor block.
+   */
+  async #stateSync(): Promise<LastBlock | undefined> {
+    const started = Date.now()
+    const deadline = started + 15_000
+    while (Date.now() < deadline) {
+      for (const peer of this.#host.connectedPeers()) {
+        try {
+          const got = await this.#stateSyncFrom(peer)
+          if (got) return got
+        } catch (err) {
+          this.#log.warn(
+            { peer, code: (err as { code?: string }).code, err: (err as Error).message },
+            'state sync from peer failed',
+          )
+        }
+      }
+      // No peer list (yet): give the first read of the peers file a moment, then start alone.
+      if (this.#host.knownPeers().length === 0 && Date.now() - started > 3_000) return undefined
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    return undefined
+  }
+
+  async #stateSyncFrom(peer: string): Promise<LastBlock | undefined> {
+    const info = (await this.#host.syncRequest(peer, { kind: 'snapshot-info' })) as { snapshot?: SnapshotMeta | null }
+    const meta = info.snapshot
+    if (!meta || !Number.isSafeInteger(meta.height) || meta.height <= 0) return undefined
+    const started = Date.now()
+    let anchor: ChainAnchor = {
+      height: 0,
+      hash: this.#ledger.genesisHash,
+      validators: new ValidatorSet(this.#ledger.committee()),
+    }
+    let lastHeader: CertifiedHeader | undefined
+    while (anchor.height < meta.height) {
+      const res = (await this.#host.syncRequest(peer, {
+        kind: 'headers',
+        from: anchor.height + 1,
+        max: Math.min(4096, meta.height - anchor.height),
+      })) as { headers?: CertifiedHeader[]; validatorSets?: [string, Validator[]][] }
+      const items = (res.headers ?? []).filter((x) => isCertificate(x.certificate))
+      if (items.length === 0) throw new NodeStartError('STATE_SYNC_FAILED', 'peer sent no headers')
+      anchor = verifyHeaderChain(anchor, items, new Map(res.validatorSets ?? []))
+      lastHeader = items[items.length - 1]
+    }
+    if (!lastHeader || anchor.height !== meta.height) {
+      throw new NodeStartError('STATE_SYNC_FAILED', 'header chain does not reach the snapshot')
+    }
+    const snap = (await this.#host.syncRequest(peer, { kind: 'snapshot', height: meta.height })) as {
+      bytes?: unknown
+    } | null
+    if (!snap || !(snap.bytes instanceof Uint8Array)) {
+      throw new NodeStartError('STATE_SYNC_FAILED', 'peer did not send the snapshot')
+    }
+    const ledger = LedgerAdapter.fromSnapshot(this.#genesis, snap.bytes)
+    if (ledger.height !== meta.height || toHex(ledger.root()) !== lastHeader.header.stateRoot) {
+      throw new NodeStartError('STATE_SYNC_FAILED', 'snapshot does not match the certified state root')
+    }
+    const [anchorBlock] = await this.#host.fetchBlocks(peer, meta.height, 1)
+    if (!anchorBlock || blockHash(decodeBlock(anchorBlock.block).header) !== anchor.hash) {
+      throw new NodeStartError('STATE_SYNC_FAILED', 'anchor block does not match the verified header')
+    }
+    await this.#store.putAnchorBlock(meta.height, anchorBlock.block, lastHeader.certificate)
+    await this.#store.putSnapshot({ ...meta, createdAtMs: Date.now(), bytes: snap.bytes.length }, snap.bytes)
+    this.#ledger = ledger
+    this.#checkpointInterval = ledger.checkpointInterval()
+    this.#log.info({ peer, height: meta.height, ms: Date.now() - started }, 'state-synced from a verified snapshot')
+    return { hash: anchor.hash, header: lastHeader.header, certificate: lastHeader.certificate }
   }
 
   async #serveBlocks(from: number, max: number): Promise<{ block: Uint8Array; certificate: CommitCertificate }[]> {

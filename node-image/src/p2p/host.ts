@@ -14,6 +14,8 @@ import { encode } from '../crypto/encoding.ts'
 import type { ConsensusMessage, Transport } from '../consensus/ports.ts'
 import type { CommitCertificate } from '../consensus/messages.ts'
 import { decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, MAX_FRAME_BYTES } from './wire.ts'
+import type { SyncRequest } from './wire.ts'
+import { decode } from '../crypto/encoding.ts'
 import type { PeerEntry } from './peers-file.ts'
 
 export const CONSENSUS_PROTOCOL = '/echonet/consensus/1.0.0'
@@ -21,7 +23,8 @@ export const SYNC_PROTOCOL = '/echonet/sync/1.0.0'
 
 export interface HostCallbacks {
   onMessage(peer: string, msg: ConsensusMessage): void
-  serveBlocks(from: number, max: number): Promise<{ block: Uint8Array; certificate: CommitCertificate }[]>
+  /** Answers a sync request; the value is DAG-CBOR encoded as the response frame. */
+  serveSync(req: SyncRequest): Promise<unknown>
   onBadFrame?(peer: string, code: string): void
   onLog?(level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
@@ -124,14 +127,28 @@ export class P2PHost implements Transport {
     from: number,
     max: number,
   ): Promise<{ block: Uint8Array; certificate: CommitCertificate }[]> {
+    return decodeSyncResponse(await this.#syncRaw(peer, { kind: 'blocks', from, max }))
+  }
+
+  /** A sync request whose response the caller validates (it comes from an untrusted peer). */
+  async syncRequest(peer: string, req: SyncRequest): Promise<unknown> {
+    const raw = await this.#syncRaw(peer, req)
+    try {
+      return decode(raw)
+    } catch {
+      throw new Error('sync response is not DAG-CBOR')
+    }
+  }
+
+  async #syncRaw(peer: string, req: SyncRequest): Promise<Uint8Array> {
     const stream = await this.node.dialProtocol(peerIdFromString(peer), SYNC_PROTOCOL, {
       signal: AbortSignal.timeout(10_000),
     })
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES * 4 })
     try {
-      await lp.write(encode({ from, max }), { signal: AbortSignal.timeout(10_000) })
-      const res = await lp.read({ signal: AbortSignal.timeout(30_000) })
-      return decodeSyncResponse(res.subarray())
+      await lp.write(encode(req), { signal: AbortSignal.timeout(10_000) })
+      const res = await lp.read({ signal: AbortSignal.timeout(60_000) })
+      return res.subarray()
     } finally {
       await stream.close().catch(() => undefined)
     }
@@ -233,8 +250,7 @@ export class P2PHost implements Transport {
     const lp = lpStream(stream, { maxDataLength: 1024 })
     try {
       const req = decodeSyncRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())
-      const blocks = await this.#cb.serveBlocks(req.from, req.max)
-      await lp.write(encode({ blocks }))
+      await lp.write(encode(await this.#cb.serveSync(req)))
       await stream.close()
     } catch (err) {
       stream.abort(err as Error)

@@ -89,7 +89,14 @@ describe('p2p wire format', () => {
   })
 
   it('bounds sync requests', () => {
-    expect(decodeSyncRequest(encode({ from: 5, max: 100_000 }))).toEqual({ from: 5, max: 256 })
+    expect(decodeSyncRequest(encode({ from: 5, max: 100_000 }))).toEqual({ kind: 'blocks', from: 5, max: 256 })
+    expect(decodeSyncRequest(encode({ kind: 'headers', from: 1, max: 100_000 }))).toEqual({
+      kind: 'headers',
+      from: 1,
+      max: 4096,
+    })
+    expect(decodeSyncRequest(encode({ kind: 'snapshot', height: 7 }))).toEqual({ kind: 'snapshot', height: 7 })
+    expect(() => decodeSyncRequest(encode({ kind: 'other' }))).toThrow(WireError)
     expect(() => decodeSyncRequest(encode({ from: 0, max: 1 }))).toThrow(WireError)
     expect(() => decodeSyncRequest(new Uint8Array([0xff]))).toThrow(WireError)
   })

@@ -93,10 +93,12 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
   throw new WireError('MALFORMED_FRAME', `malformed ${JSON.stringify(v.t)} message`)
 }
 
-export interface SyncRequest {
-  readonly from: number
-  readonly max: number
-}
+/** Requests on the sync protocol: certified blocks, certified headers (light client), snapshots. */
+export type SyncRequest =
+  | { readonly kind: 'blocks'; readonly from: number; readonly max: number }
+  | { readonly kind: 'headers'; readonly from: number; readonly max: number }
+  | { readonly kind: 'snapshot-info' }
+  | { readonly kind: 'snapshot'; readonly height: number }
 
 export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
   let v: unknown
@@ -105,9 +107,14 @@ export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
   } catch {
     throw new WireError('MALFORMED_FRAME', 'sync request is not DAG-CBOR')
   }
-  if (!isObj(v) || !isNat(v.from) || !isNat(v.max) || v.from < 1)
-    throw new WireError('MALFORMED_FRAME', 'bad sync request')
-  return { from: v.from, max: Math.min(v.max, 256) }
+  if (!isObj(v)) throw new WireError('MALFORMED_FRAME', 'bad sync request')
+  const kind = v.kind ?? 'blocks'
+  if (kind === 'snapshot-info') return { kind }
+  if (kind === 'snapshot' && isNat(v.height)) return { kind, height: v.height }
+  if ((kind === 'blocks' || kind === 'headers') && isNat(v.from) && isNat(v.max) && v.from >= 1) {
+    return { kind, from: v.from, max: Math.min(v.max, kind === 'headers' ? 4096 : 256) }
+  }
+  throw new WireError('MALFORMED_FRAME', 'bad sync request')
 }
 
 export function decodeSyncResponse(bytes: Uint8Array): { block: Uint8Array; certificate: CommitCertificate }[] {

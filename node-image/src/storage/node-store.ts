@@ -17,6 +17,7 @@ const K = {
   snapshot: (h: number) => `s/${h.toString(16).padStart(12, '0')}`,
   signing: 'sr',
   locked: 'lk',
+  validators: (hash: string) => `v/${hash}`,
 } as const
 
 export interface StoredBlock {
@@ -95,6 +96,35 @@ export class NodeStore {
     )
     this.#tip = height
     this.#base = base
+  }
+
+  /**
+   * The first block of a state-synced store (its snapshot is at the same height): the tip and
+   * base start there. Only on an empty store, or to rewrite the same anchor.
+   */
+  async putAnchorBlock(height: number, block: Uint8Array, certificate: CommitCertificate): Promise<void> {
+    if (this.#tip !== 0 && this.#tip !== height) {
+      throw new StoreError('NOT_EMPTY', `store already holds blocks up to ${this.#tip}`)
+    }
+    await this.#db.batch(
+      [
+        { type: 'put', key: K.block(height), value: encode({ block, certificate }) },
+        { type: 'put', key: K.meta, value: encode({ tip: height, base: height }) },
+      ],
+      SYNC,
+    )
+    this.#tip = height
+    this.#base = height
+  }
+
+  /** Committees by hash, so peers doing state sync can follow committee changes. */
+  async putValidatorSet(hash: string, validators: readonly { did: string; power: number }[]): Promise<void> {
+    await this.#db.put(K.validators(hash), encode(validators.map((v) => ({ did: v.did, power: v.power }))), SYNC)
+  }
+
+  async getValidatorSet(hash: string): Promise<{ did: string; power: number }[] | undefined> {
+    const v = await this.#db.get(K.validators(hash))
+    return v === undefined ? undefined : (decode(v) as { did: string; power: number }[])
   }
 
   async getBlock(height: number): Promise<StoredBlock | undefined> {

@@ -1,0 +1,8 @@
+export * from './conditions.ts'
+export * from './crds.ts'
+export * from './labels.ts'
+export type * from './meta.ts'
+export type { Infer, InferInput, JSONSchemaProps, Schema, ValidationRule } from './openapi.ts'
+export * from './schema.ts'
+export type * from './types.ts'
+export * from './validate.ts'
