@@ -12,7 +12,12 @@ import type { SignedEvent } from '../src/ledger/event.ts'
 import type { Genesis } from '../src/ledger/genesis.ts'
 import { Ledger } from '../src/ledger/ledger.ts'
 
-console.log(`node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+console.log(
+  `node ${process.version}, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+)
 const ACCOUNTS = Number(process.argv[2] ?? 100_000)
 const EVENTS = Number(process.argv[3] ?? 2_000)
 const BLOCKS = Number(process.argv[4] ?? 20)
