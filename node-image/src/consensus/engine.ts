@@ -439,7 +439,7 @@ export class ConsensusEngine<E> {
    * Validates a block for the current height and executes it (without committing). Returns the
    * candidate or throws a BlockError with a stable code. Proposal validity is exactly this.
    */
-  #validateBlock(block: Block, height: number): Candidate<E> {
+  #validateBlock(block: Block, bytes: Uint8Array, height: number): Candidate<E> {
     const h = block.header
     const ledger = this.#o.ledger
     const fail = (code: string, msg: string): never => {
@@ -480,7 +480,9 @@ export class ConsensusEngine<E> {
     if (toHex(new ValidatorSet(execution.committee()).hash()) !== h.nextValidatorsHash) {
       fail('BAD_NEXT_VALIDATORS', 'nextValidatorsHash mismatch')
     }
-    return { block, bytes: encodeBlock(block), hash: blockHash(h), events, ids, execution }
+    // Stored and relayed as received: identity is the header hash, and every event inside was
+    // checked canonical by the ledger, so the bytes need no re-encoding.
+    return { block, bytes, hash: blockHash(h), events, ids, execution }
   }
 
   #acceptCandidateBytes(bytes: Uint8Array, height: number): Candidate<E> | undefined {
@@ -489,7 +491,7 @@ export class ConsensusEngine<E> {
       const hash = blockHash(block.header)
       const known = this.#candidates.get(hash)
       if (known) return known
-      const c = this.#validateBlock(block, height)
+      const c = this.#validateBlock(block, bytes, height)
       this.#candidates.set(c.hash, c)
       return c
     } catch (err) {
@@ -649,7 +651,7 @@ export class ConsensusEngine<E> {
       verifyCertificate(cert, this.#validators, hash)
       let c = this.#candidates.get(hash)
       if (!c) {
-        c = this.#validateBlock(block, height)
+        c = this.#validateBlock(block, bytes, height)
         this.#candidates.set(hash, c)
       }
       await this.#finalize(cert)
