@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['node-image/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'e2e/src/**/*.test.ts'],
+          include: ['node-image/src/**/*.test.ts', 'operator/src/**/*.test.ts', 'e2e/agent/**/*.test.ts'],
           exclude: ['**/*.cluster.test.ts', '**/node_modules/**', '**/_scratch/**'],
           testTimeout: 30_000,
         },
@@ -25,7 +25,7 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['operator/src/**/*.cluster.test.ts'],
+          include: ['operator/src/**/*.cluster.test.ts', 'e2e/agent/**/*.cluster.test.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -41,7 +41,7 @@ try {
     60_000,
   )
   for (const rate of rates) {
-    const r = await runLoad(s, { rate, seconds, senders: 256, drainSeconds: 20 })
+    const r = await runLoad(s, { rate, seconds, senders: Number(process.env.BENCH_SENDERS ?? 64), drainSeconds: 20 })
     rows.push({
       rate,
       accepted: r.accepted,

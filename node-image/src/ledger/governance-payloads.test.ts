@@ -55,6 +55,13 @@ describe('verifyCouncilAuthorization', () => {
     expect(verifyCouncilAuthorization(halt, sigs, council, halt.expiresAtMs - 1)).toEqual({ ok: true })
   })
 
+  it('treats undefined optional fields as absent (signs and verifies the same)', () => {
+    const bare = action({ kind: 'resume' }, { nonce: 3 })
+    const withUndef = action({ kind: 'resume', reason: undefined }, { nonce: 3, expiresAtMs: bare.expiresAtMs })
+    expect(verifyCouncilAuthorization(bare, sign(withUndef, [c0, c1]), council, now)).toEqual({ ok: true })
+    expect(councilActionProblem(withUndef)).toBeUndefined()
+  })
+
   it('refuses malformed actions with a readable message', () => {
     const bad = action({ kind: 'pause-module', module: 'payouts' })
     expect(councilActionProblem(bad)).toMatch(/untilMs or untilHeight/)

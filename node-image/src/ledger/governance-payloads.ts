@@ -132,6 +132,18 @@ function isObj(v: unknown): v is Obj {
   return proto === Object.prototype || proto === null
 }
 
+/**
+ * `undefined` fields mean "absent" (DAG-CBOR cannot encode them): drop them before validating or
+ * signing, so an object built with `reason: undefined` signs and verifies like one without it.
+ */
+export function withoutUndefined<T>(v: T): T {
+  if (Array.isArray(v)) return v.map((x: unknown) => withoutUndefined(x)) as T
+  if (!isObj(v)) return v
+  const out: Obj = {}
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x)
+  return out as T
+}
+
 const isInt = (v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max
 
@@ -293,7 +305,8 @@ function bodyProblem(b: unknown): string | undefined {
 }
 
 /** Validates the shape of a council action; returns a readable problem or undefined. */
-export function councilActionProblem(a: unknown): string | undefined {
+export function councilActionProblem(input: unknown): string | undefined {
+  const a = withoutUndefined(input)
   if (!isObj(a)) return 'council action must be an object'
   const f = fieldsProblem(a, 'action', ['domain', 'chainId', 'nonce', 'expiresAtMs', 'action'])
   if (f !== undefined) return f
@@ -312,7 +325,7 @@ export function isCouncilAction(a: unknown): a is CouncilAction {
 // Council actions: signing and verification.
 
 export function councilActionBytes(a: CouncilAction): Uint8Array {
-  return signingBytes('council-action', a)
+  return signingBytes('council-action', withoutUndefined(a))
 }
 
 export function signCouncilAction(signer: Signer, did: Did, a: CouncilAction): CouncilSignature {
@@ -441,7 +454,8 @@ export interface RestartVerifyContext {
 export type RestartVerifyResult =
   { ok: true; promoted: Did[]; demoted: Did[] } | { ok: false; code: GovernanceErrorCode; message: string }
 
-export function restartManifestProblem(m: unknown): string | undefined {
+export function restartManifestProblem(input: unknown): string | undefined {
+  const m = withoutUndefined(input)
   if (!isObj(m)) return 'manifest must be an object'
   const f = fieldsProblem(
     m,
@@ -498,7 +512,7 @@ export function restartManifestProblem(m: unknown): string | undefined {
 }
 
 export function restartManifestBytes(m: RestartManifest): Uint8Array {
-  return signingBytes('restart-manifest', m)
+  return signingBytes('restart-manifest', withoutUndefined(m))
 }
 
 export function signRestartManifest(signer: Signer, did: Did, m: RestartManifest): CouncilSignature {

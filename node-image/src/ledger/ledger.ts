@@ -401,7 +401,7 @@ export class Ledger {
     }
     ov.settle()
 
-    const prepared = store.prepare(ov.writes)
+    const prepared = ov.prepare()
     return this.#execution(env, results, prepared, version)
   }
 
@@ -459,7 +459,7 @@ export class Ledger {
   // Committee and governance (read side used by consensus and the APIs).
 
   #committeeCache(): { members: CommitteeMember[]; set: ReadonlySet<string> } {
-    const version = this.#store.version
+    const version = this.#store.committeeVersion
     if (this.#committee?.version !== version) {
       const members = computeCommittee(this.#view(), this.params())
       this.#committee = { version, members, set: new Set(members.map((m) => m.did)) }
@@ -651,7 +651,7 @@ export class Ledger {
     for (const k of [KEYS.meta, KEYS.council, KEYS.params, KEYS.treasury]) {
       if (ov.get(k) === undefined) throw new LedgerError('INVALID_STATE_EDIT', `state edits may not delete ${k}`)
     }
-    return this.#store.prepare(ov.writes).tree.root
+    return ov.prepare().tree.root
   }
 
   /**
@@ -713,7 +713,7 @@ export class Ledger {
         `the ledger's committee after restart would be ${JSON.stringify(have)}, the manifest lists ${JSON.stringify(want)}`,
       )
     }
-    this.#store.apply(this.#store.prepare(ov.writes))
+    this.#store.apply(ov.prepare())
     return this.root()
   }
 }

@@ -12,9 +12,10 @@ import { bytesEqual } from '../crypto/hash.ts'
  * 4,096 big buckets would hash far more bytes per block and grow linearly with the state (at 1M
  * accounts, ~20 KiB per bucket). Proofs carry 60 sibling hashes (~2 KiB).
  *
- *   record     = u16 len(key) ‖ key ‖ u32 len(value) ‖ value
- *   bucketHash = sha256(0x00 ‖ records of the bucket in key order)      (empty: sha256(0x00))
+ *   record     = 0x00 ‖ u16 len(key) ‖ key ‖ u32 len(value) ‖ value
+ *   bucketHash = sha256(records of the bucket in key order)   (empty bucket: sha256(""))
  *   nodeHash   = sha256(0x01 ‖ child_0 ‖ … ‖ child_15)
+ * (A bucket preimage starts with 0x00 or is empty, a node preimage with 0x01: never confused.)
  *
  * Keys are printable ASCII (so string order is byte order); values are canonical DAG-CBOR.
  *
@@ -64,13 +65,17 @@ function alloc(n: number): Uint8Array {
   return out
 }
 
-/** The bytes an entry contributes to its bucket's hash (cached per entry by the store). */
+/**
+ * The bytes an entry contributes to its bucket's hash, cached per entry by the store: a
+ * single-entry bucket is hashed straight from it, without a copy.
+ */
 export function recordOf(key: string, value: Uint8Array): Uint8Array {
-  const r = alloc(6 + key.length + value.length)
-  r[0] = key.length >>> 8
-  r[1] = key.length & 0xff
-  for (let j = 0; j < key.length; j++) r[2 + j] = key.charCodeAt(j)
-  const p = 2 + key.length
+  const r = alloc(7 + key.length + value.length)
+  r[0] = 0
+  r[1] = key.length >>> 8
+  r[2] = key.length & 0xff
+  for (let j = 0; j < key.length; j++) r[3 + j] = key.charCodeAt(j)
+  const p = 3 + key.length
   r[p] = value.length >>> 24
   r[p + 1] = (value.length >>> 16) & 0xff
   r[p + 2] = (value.length >>> 8) & 0xff
@@ -79,28 +84,34 @@ export function recordOf(key: string, value: Uint8Array): Uint8Array {
   return r
 }
 
-const EMPTY_BUCKET = sha256s(new Uint8Array([0]))
+const EMPTY_BUCKET = sha256s(new Uint8Array(0))
 export const EMPTY_BUCKET_HASH = Uint8Array.from(Buffer.from(EMPTY_BUCKET, 'latin1'))
 
 let scratch = Buffer.alloc(64 * 1024)
 
-/** Hash (latin1 string) of a bucket given its records in key order. */
-function bucketHashS(records: readonly Uint8Array[]): string {
-  if (records.length === 0) return EMPTY_BUCKET
-  let need = 1
-  for (const r of records) need += r.length
+/** What the tree needs of an entry: its key and its record (see recordOf). */
+export interface BucketItem {
+  readonly key: string
+  readonly record: Uint8Array
+}
+
+/** Hash (latin1 string) of a bucket given its items in key order. */
+function bucketHashS(items: readonly BucketItem[]): string {
+  if (items.length === 0) return EMPTY_BUCKET
+  if (items.length === 1) return sha256s(items[0]!.record)
+  let need = 0
+  for (const it of items) need += it.record.length
   if (scratch.length < need) scratch = Buffer.alloc(2 * need)
-  scratch[0] = 0
-  let p = 1
-  for (const r of records) {
-    scratch.set(r, p)
-    p += r.length
+  let p = 0
+  for (const it of items) {
+    scratch.set(it.record, p)
+    p += it.record.length
   }
   return sha256s(scratch.subarray(0, p))
 }
 
-export function bucketHash(records: readonly Uint8Array[]): Uint8Array {
-  return Uint8Array.from(Buffer.from(bucketHashS(records), 'latin1'))
+export function bucketHash(items: readonly BucketItem[]): Uint8Array {
+  return Uint8Array.from(Buffer.from(bucketHashS(items), 'latin1'))
 }
 
 const nodeScratch = Buffer.alloc(1 + ARITY * 32)
@@ -112,23 +123,30 @@ function nodeHashS(children: Uint8Array, offset: number): string {
   return sha256s(nodeScratch)
 }
 
+const byKey = (a: BucketItem, b: BucketItem): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)
+
+/** A change to one key: its new item, or null to delete it. */
+export interface BucketChange<T extends BucketItem> {
+  readonly key: string
+  readonly item: T | null
+}
+
 /** Pending changes to a tree, computed without touching it (see BucketTree.prepare). */
-export interface TreeUpdate {
+export interface TreeUpdate<T extends BucketItem> {
   readonly root: Uint8Array
-  /** New sorted key lists of buckets whose key set changed. */
-  readonly bucketKeys: Map<number, string[]>
+  /** New content (sorted by key) of every dirty bucket. */
+  readonly buckets: Map<number, T[]>
   /** New hashes (latin1 strings) per level (level DEPTH = buckets, level 0 = root). */
   readonly hashes: Map<number, string>[]
 }
 
-const NO_KEYS: readonly string[] = Object.freeze([])
-
-/** Reads the cached record of a key (see recordOf). */
-export type RecordLookup = (key: string) => Uint8Array
-
-export class BucketTree {
-  /** Sorted keys of each bucket. */
-  readonly #bucketKeys = new Map<number, string[]>()
+/**
+ * The tree keeps each bucket's items (sorted by key) itself, so hashing a dirty bucket reads the
+ * neighbours' cached records directly instead of looking each up in the 100k-entry state map —
+ * random map lookups are what a block's root mostly cost before.
+ */
+export class BucketTree<T extends BucketItem> {
+  readonly #buckets: (T[] | undefined)[] = new Array<T[] | undefined>(BUCKETS).fill(undefined)
   /** levels[l] holds ARITY^l hashes of 32 bytes; levels[DEPTH] are the bucket hashes. */
   readonly levels: Buffer[]
 
@@ -137,16 +155,16 @@ export class BucketTree {
     for (let l = 0; l <= DEPTH; l++) this.levels.push(Buffer.alloc(ARITY ** l * 32))
   }
 
-  /** Sorted keys of a bucket (sparse: most buckets of a small state are empty). */
-  keysOf(b: number): readonly string[] {
-    return this.#bucketKeys.get(b) ?? NO_KEYS
+  /** Items of a bucket in key order (sparse: most buckets of a small state are empty). */
+  items(b: number): readonly T[] {
+    return this.#buckets[b] ?? NONE
   }
 
-  /** Adds a key without hashing or sorting (bulk load, then rebuild()). */
-  load(b: number, key: string): void {
-    const keys = this.#bucketKeys.get(b)
-    if (keys === undefined) this.#bucketKeys.set(b, [key])
-    else keys.push(key)
+  /** Adds an item without hashing or sorting (bulk load, then rebuild()). */
+  load(b: number, item: T): void {
+    const items = this.#buckets[b]
+    if (items === undefined) this.#buckets[b] = [item]
+    else items.push(item)
   }
 
   root(): Uint8Array {
@@ -158,15 +176,17 @@ export class BucketTree {
   }
 
   /** Builds every hash from scratch (genesis, snapshot load); all-empty subtrees are constants. */
-  rebuild(recordOf: RecordLookup): void {
+  rebuild(): void {
     let empty = EMPTY_BUCKET
     let nonEmpty = new Set<number>()
     const leaves = this.levels[DEPTH]!
     leaves.fill(Buffer.from(empty, 'latin1'))
-    for (const [b, keys] of this.#bucketKeys) {
-      keys.sort()
+    for (let b = 0; b < BUCKETS; b++) {
+      const items = this.#buckets[b]
+      if (items === undefined) continue
+      items.sort(byKey)
       nonEmpty.add(b)
-      leaves.write(bucketHashS(keys.map(recordOf)), b * 32, 'latin1')
+      leaves.write(bucketHashS(items), b * 32, 'latin1')
     }
     const emptyChildren = Buffer.alloc(ARITY * 32)
     for (let l = DEPTH - 1; l >= 0; l--) {
@@ -182,44 +202,58 @@ export class BucketTree {
     }
   }
 
-  /**
-   * Computes the root after changing `dirty` buckets, without mutating the tree.
-   * `newKeys` gives the new sorted key list of buckets whose key set changed.
-   */
-  prepare(dirty: Iterable<number>, newKeys: Map<number, string[]>, recordOf: RecordLookup): TreeUpdate {
+  /** Computes the root after `changes` (grouped by bucket), without mutating the tree. */
+  prepare(changes: ReadonlyMap<number, readonly BucketChange<T>[]>): TreeUpdate<T> {
     const hashes: Map<number, string>[] = []
     for (let l = 0; l <= DEPTH; l++) hashes.push(new Map())
     const leafMap = hashes[DEPTH]!
-    for (const b of dirty) leafMap.set(b, bucketHashS((newKeys.get(b) ?? this.keysOf(b)).map(recordOf)))
-    const children = Buffer.alloc(ARITY * 32)
-    for (let l = DEPTH - 1; l >= 0; l--) {
-      const below = hashes[l + 1]!
-      const parents = new Set<number>()
-      for (const i of below.keys()) parents.add((i / ARITY) | 0)
-      const belowLevel = this.levels[l + 1]!
-      for (const parent of parents) {
-        const first = parent * ARITY
-        belowLevel.copy(children, 0, first * 32, (first + ARITY) * 32)
-        for (let c = 0; c < ARITY; c++) {
-          const h = below.get(first + c)
-          if (h !== undefined) children.write(h, c * 32, 'latin1')
+    const buckets = new Map<number, T[]>()
+    for (const [b, list] of changes) {
+      const base = this.#buckets[b] ?? NONE
+      const out: T[] = []
+      let matched = 0
+      for (const it of base) {
+        const c = find(list, it.key)
+        if (c === undefined) out.push(it)
+        else {
+          matched++
+          if (c.item !== null) out.push(c.item)
         }
-        hashes[l]!.set(parent, nodeHashS(children, 0))
       }
+      if (matched < list.length) {
+        for (const c of list) if (c.item !== null && find(base, c.key) === undefined) out.push(c.item)
+        out.sort(byKey)
+      }
+      buckets.set(b, out)
+      leafMap.set(b, bucketHashS(out))
+    }
+    for (let l = DEPTH - 1; l >= 0; l--) {
+      // Each dirty child is written once into its parent's copy of the 16 children.
+      const belowLevel = this.levels[l + 1]!
+      const parents = new Map<number, Buffer>()
+      for (const [i, h] of hashes[l + 1]!) {
+        const parent = (i / ARITY) | 0
+        let children = parents.get(parent)
+        if (children === undefined) {
+          children = Buffer.allocUnsafe(ARITY * 32)
+          belowLevel.copy(children, 0, parent * ARITY * 32, (parent + 1) * ARITY * 32)
+          parents.set(parent, children)
+        }
+        children.write(h, (i % ARITY) * 32, 'latin1')
+      }
+      const here = hashes[l]!
+      for (const [parent, children] of parents) here.set(parent, nodeHashS(children, 0))
     }
     const root = hashes[0]!.get(0)
     return {
       root: root === undefined ? this.root() : Uint8Array.from(Buffer.from(root, 'latin1')),
-      bucketKeys: newKeys,
+      buckets,
       hashes,
     }
   }
 
-  apply(update: TreeUpdate): void {
-    for (const [b, keys] of update.bucketKeys) {
-      if (keys.length === 0) this.#bucketKeys.delete(b)
-      else this.#bucketKeys.set(b, keys)
-    }
+  apply(update: TreeUpdate<T>): void {
+    for (const [b, items] of update.buckets) this.#buckets[b] = items.length === 0 ? undefined : items
     for (let l = 0; l <= DEPTH; l++) {
       const level = this.levels[l]!
       for (const [i, h] of update.hashes[l]!) level.write(h, i * 32, 'latin1')
@@ -227,9 +261,9 @@ export class BucketTree {
   }
 
   /** Proof for any key (present or absent): its bucket's entries and the sibling hashes. */
-  prove(key: string, valueOf: (key: string) => Uint8Array): StateProof {
+  prove(key: string, valueOf: (item: T) => Uint8Array): StateProof {
     const bucket = bucketOf(key)
-    const entries = this.keysOf(bucket).map((k) => ({ key: k, value: Uint8Array.from(valueOf(k)) }))
+    const entries = this.items(bucket).map((it) => ({ key: it.key, value: Uint8Array.from(valueOf(it)) }))
     const siblings: Uint8Array[] = []
     let index = bucket
     for (let l = DEPTH; l >= 1; l--) {
@@ -239,6 +273,13 @@ export class BucketTree {
     }
     return { entries, siblings }
   }
+}
+
+const NONE: readonly never[] = Object.freeze([])
+
+function find<I extends { readonly key: string }>(list: readonly I[], key: string): I | undefined {
+  for (const x of list) if (x.key === key) return x
+  return undefined
 }
 
 export interface StateProof {
@@ -255,7 +296,7 @@ export interface StateProof {
 export function verifyProof(root: Uint8Array, key: string, value: Uint8Array | undefined, proof: StateProof): boolean {
   if (!isValidKey(key) || proof.siblings.length !== DEPTH * (ARITY - 1)) return false
   const bucket = bucketOf(key)
-  const records: Uint8Array[] = []
+  const items: BucketItem[] = []
   let prev: string | undefined
   let held: Uint8Array | undefined
   for (const e of proof.entries) {
@@ -263,10 +304,10 @@ export function verifyProof(root: Uint8Array, key: string, value: Uint8Array | u
     if (prev !== undefined && !(prev < e.key)) return false
     prev = e.key
     if (e.key === key) held = e.value
-    records.push(recordOf(e.key, e.value))
+    items.push({ key: e.key, record: recordOf(e.key, e.value) })
   }
   if (value === undefined ? held !== undefined : held === undefined || !bytesEqual(held, value)) return false
-  let h = bucketHashS(records)
+  let h = bucketHashS(items)
   let index = bucket
   const children = Buffer.alloc(ARITY * 32)
   let s = 0

@@ -1,25 +1,24 @@
 import { bytesEqual } from '../crypto/hash.ts'
 import { encodeValueTemp } from './cbor.ts'
 import { BucketTree, bucketOf, isValidKey, recordOf } from './merkle.ts'
-import type { StateProof, TreeUpdate } from './merkle.ts'
+import type { BucketChange, BucketItem, StateProof, TreeUpdate } from './merkle.ts'
 
 /**
  * The committed key→value state. Keys are namespaced by module (`acct/<did>`, `stake/<did>`, …);
  * values are immutable plain objects, kept both decoded (modules read them without decoding)
  * and as canonical DAG-CBOR (what the Merkle tree commits to and snapshots carry).
  */
-export interface Entry {
+export interface Entry extends BucketItem {
   readonly value: unknown
+  /** Canonical DAG-CBOR of the value (the tail of `record`). */
   readonly bytes: Uint8Array
   readonly bucket: number
-  /** The entry's bytes inside its bucket hash (merkle.ts recordOf), cached. */
-  readonly record: Uint8Array
 }
 
 function entry(key: string, value: unknown, bytes: Uint8Array, bucket: number): Entry {
   const record = recordOf(key, bytes)
   // The value bytes are the record's tail: one allocation per entry.
-  return { value, bytes: record.subarray(record.length - bytes.length), bucket, record }
+  return { key, value, bytes: record.subarray(record.length - bytes.length), bucket, record }
 }
 
 export function namespaceOf(key: string): string {
@@ -29,17 +28,21 @@ export function namespaceOf(key: string): string {
 
 /** Pending changes of an overlay: new entries (or null = delete) plus the tree update. */
 export interface PreparedChanges {
-  readonly entries: Map<string, Entry | null>
-  readonly tree: TreeUpdate
+  readonly changes: BucketChange<Entry>[]
+  readonly added: string[]
+  readonly removed: string[]
+  readonly tree: TreeUpdate<Entry>
 }
 
 export class Store {
   readonly entries = new Map<string, Entry>()
-  readonly tree = new BucketTree()
+  readonly tree = new BucketTree<Entry>()
   /** Keys per namespace, so modules can iterate e.g. all stakes without scanning the state. */
   readonly namespaces = new Map<string, Set<string>>()
   /** Bumped by every commit: an execution prepared against an older version is stale. */
   version = 0
+  /** Bumped by commits that touch stakes or governance: the committee can only change then. */
+  committeeVersion = 0
 
   get(key: string): unknown {
     return this.entries.get(key)?.value
@@ -48,14 +51,15 @@ export class Store {
   /** Loads entries without hashing (genesis, snapshot), then `rebuild()` once. */
   load(key: string, value: unknown, bytes: Uint8Array): void {
     if (!isValidKey(key)) throw new Error(`invalid state key ${JSON.stringify(key)}`)
-    const bucket = bucketOf(key)
-    this.entries.set(key, entry(key, value, bytes, bucket))
-    this.tree.load(bucket, key)
+    if (this.entries.has(key)) throw new Error(`duplicate state key ${key}`)
+    const e = entry(key, value, bytes, bucketOf(key))
+    this.entries.set(key, e)
+    this.tree.load(e.bucket, e)
     this.#index(key)
   }
 
   rebuild(): void {
-    this.tree.rebuild((k) => this.entries.get(k)!.record)
+    this.tree.rebuild()
   }
 
   root(): Uint8Array {
@@ -66,7 +70,7 @@ export class Store {
     const bytes = this.entries.get(key)?.bytes
     return {
       value: bytes === undefined ? undefined : Uint8Array.from(bytes),
-      proof: this.tree.prove(key, (k) => this.entries.get(k)!.bytes),
+      proof: this.tree.prove(key, (e) => e.bytes),
     }
   }
 
@@ -80,55 +84,52 @@ export class Store {
     set.add(key)
   }
 
-  /** Encodes the overlay's writes and computes the resulting tree, leaving the store untouched. */
-  prepare(writes: ReadonlyMap<string, unknown>): PreparedChanges {
-    const changes = new Map<string, Entry | null>()
-    const dirty = new Set<number>()
-    const structural = new Map<number, { add: string[]; del: string[] }>()
+  /**
+   * Encodes the overlay's writes and computes the resulting tree, leaving the store untouched.
+   * `seen` holds base entries the overlay already looked up (saves a second big-map lookup).
+   */
+  prepare(writes: ReadonlyMap<string, unknown>, seen?: ReadonlyMap<string, Entry | null>): PreparedChanges {
+    const changes: BucketChange<Entry>[] = []
+    const byBucket = new Map<number, BucketChange<Entry>[]>()
+    const added: string[] = []
+    const removed: string[] = []
+    const push = (bucket: number, c: BucketChange<Entry>): void => {
+      changes.push(c)
+      const list = byBucket.get(bucket)
+      if (list === undefined) byBucket.set(bucket, [c])
+      else list.push(c)
+    }
     for (const [key, v] of writes) {
-      const base = this.entries.get(key)
+      const known = seen?.get(key)
+      const base = known === undefined ? this.entries.get(key) : (known ?? undefined)
       if (v === DELETED) {
         if (base === undefined) continue
-        changes.set(key, null)
-        dirty.add(base.bucket)
-        let s = structural.get(base.bucket)
-        if (s === undefined) structural.set(base.bucket, (s = { add: [], del: [] }))
-        s.del.push(key)
+        push(base.bucket, { key, item: null })
+        removed.push(key)
         continue
       }
       const bytes = encodeValueTemp(v) // copied into the entry's record below
       if (base !== undefined && bytesEqual(base.bytes, bytes)) continue
-      if (base === undefined && !isValidKey(key)) throw new Error(`invalid state key ${JSON.stringify(key)}`)
-      const bucket = base?.bucket ?? bucketOf(key)
-      changes.set(key, entry(key, v, bytes, bucket))
-      dirty.add(bucket)
       if (base === undefined) {
-        let s = structural.get(bucket)
-        if (s === undefined) structural.set(bucket, (s = { add: [], del: [] }))
-        s.add.push(key)
+        if (!isValidKey(key)) throw new Error(`invalid state key ${JSON.stringify(key)}`)
+        added.push(key)
       }
+      const bucket = base?.bucket ?? bucketOf(key)
+      push(bucket, { key, item: entry(key, v, bytes, bucket) })
     }
-    const newKeys = new Map<number, string[]>()
-    for (const [b, s] of structural) {
-      const set = new Set(this.tree.keysOf(b))
-      for (const k of s.del) set.delete(k)
-      for (const k of s.add) set.add(k)
-      newKeys.set(b, [...set].sort())
-    }
-    const recordFor = (k: string): Uint8Array => (changes.get(k) ?? this.entries.get(k)!).record
-    return { entries: changes, tree: this.tree.prepare(dirty, newKeys, recordFor) }
+    return { changes, added, removed, tree: this.tree.prepare(byBucket) }
   }
 
   apply(p: PreparedChanges): void {
-    for (const [key, e] of p.entries) {
-      if (e === null) {
-        this.entries.delete(key)
-        this.namespaces.get(namespaceOf(key))?.delete(key)
-      } else {
-        if (!this.entries.has(key)) this.#index(key)
-        this.entries.set(key, e)
-      }
+    let committeeInputs = false
+    for (const c of p.changes) {
+      if (c.item === null) this.entries.delete(c.key)
+      else this.entries.set(c.key, c.item)
+      committeeInputs ||= c.key.startsWith('stake/') || c.key.startsWith('gov/')
     }
+    if (committeeInputs) this.committeeVersion++
+    for (const k of p.added) this.#index(k)
+    for (const k of p.removed) this.namespaces.get(namespaceOf(k))?.delete(k)
     this.tree.apply(p.tree)
     this.version++
   }
@@ -144,7 +145,11 @@ const ABSENT: unique symbol = Symbol('absent')
 export class Overlay {
   readonly base: Store
   readonly writes = new Map<string, unknown>()
-  readonly #journal: { key: string; prev: unknown }[] = []
+  /** Base entries read so far (null = absent): Store.prepare reuses them. */
+  readonly seen = new Map<string, Entry | null>()
+  // Journal as two parallel arrays: no allocation per write.
+  readonly #jKeys: string[] = []
+  readonly #jPrev: unknown[] = []
 
   constructor(base: Store) {
     this.base = base
@@ -153,11 +158,15 @@ export class Overlay {
   get(key: string): unknown {
     const w = this.writes.get(key)
     if (w !== undefined) return w === DELETED ? undefined : w
-    return this.base.get(key)
+    const e = this.base.entries.get(key)
+    this.seen.set(key, e ?? null)
+    return e?.value
   }
 
   set(key: string, value: unknown): void {
-    this.#journal.push({ key, prev: this.writes.has(key) ? this.writes.get(key) : ABSENT })
+    const prev = this.writes.get(key)
+    this.#jKeys.push(key)
+    this.#jPrev.push(prev === undefined ? ABSENT : prev)
     this.writes.set(key, value)
   }
 
@@ -166,20 +175,27 @@ export class Overlay {
   }
 
   mark(): number {
-    return this.#journal.length
+    return this.#jKeys.length
   }
 
   rollback(mark: number): void {
-    while (this.#journal.length > mark) {
-      const j = this.#journal.pop()!
-      if (j.prev === ABSENT) this.writes.delete(j.key)
-      else this.writes.set(j.key, j.prev)
+    while (this.#jKeys.length > mark) {
+      const key = this.#jKeys.pop()!
+      const prev = this.#jPrev.pop()
+      if (prev === ABSENT) this.writes.delete(key)
+      else this.writes.set(key, prev)
     }
   }
 
   /** Forget the journal (after a successful event) so it does not grow over a block. */
   settle(): void {
-    this.#journal.length = 0
+    this.#jKeys.length = 0
+    this.#jPrev.length = 0
+  }
+
+  /** Pending changes of this overlay against its base (see Store.prepare). */
+  prepare(): PreparedChanges {
+    return this.base.prepare(this.writes, this.seen)
   }
 
   /** Live keys of a namespace, sorted (deterministic iteration). */

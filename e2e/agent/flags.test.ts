@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest'
+import { parseFlags } from './flags.ts'
+
+const d = { repoRoot: '/repo', cpus: 2, totalMemBytes: 8 * 2 ** 30 }
+
+describe('parseFlags', () => {
+  it('defaults', () => {
+    expect(parseFlags([], {}, d)).toEqual({
+      nodeName: 'local-agent-0',
+      kubeconfig: '/repo/.cluster/kubeconfig',
+      stateDir: '/repo/.cluster/agent',
+      imagesFile: '/repo/e2e/agent/images.json',
+      podCIDR: '127.1.0.0/16',
+      cpu: '2',
+      memory: '8388608Ki',
+      maxPods: '110',
+      apiHost: undefined,
+      provisioner: true,
+      kubeletPort: 0,
+      logLevel: 'info',
+      help: false,
+    })
+  })
+
+  it('environment and flags', () => {
+    const f = parseFlags(
+      ['--node-name', 'n1', '--pod-cidr=127.2.0.0/16', '--no-provisioner', '--cpu', '4', '--log-level', 'debug'],
+      { KUBECONFIG: '/k', ECHONET_CLUSTER_DIR: '/c' },
+      d,
+    )
+    expect(f).toMatchObject({
+      nodeName: 'n1',
+      kubeconfig: '/k',
+      stateDir: '/c/agent',
+      podCIDR: '127.2.0.0/16',
+      provisioner: false,
+      cpu: '4',
+      logLevel: 'debug',
+    })
+  })
+
+  it('rejects bad values', () => {
+    expect(() => parseFlags(['--node-name', 'Bad_Name'], {}, d)).toThrow()
+    expect(() => parseFlags(['--pod-cidr', '10.0.0.0/8'], {}, d)).toThrow()
+    expect(() => parseFlags(['--cpu', '0'], {}, d)).toThrow()
+    expect(() => parseFlags(['--bogus'], {}, d)).toThrow()
+  })
+})

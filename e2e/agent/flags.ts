@@ -1,0 +1,105 @@
+// Command-line flags (pure: argv + environment in, configuration out).
+import path from 'node:path'
+import { parseArgs } from 'node:util'
+import { parsePodCidr } from './ip.ts'
+import type { Level } from './log.ts'
+
+export interface Flags {
+  nodeName: string
+  kubeconfig: string
+  stateDir: string
+  imagesFile: string
+  podCIDR: string
+  cpu: string
+  memory: string
+  maxPods: string
+  apiHost: string | undefined
+  provisioner: boolean
+  kubeletPort: number
+  logLevel: Level
+  help: boolean
+}
+
+export const usage = `Usage: node e2e/agent/main.ts [flags]
+
+EchoNet local node agent: a development/CI stand-in for the kubelet that runs the Pods bound
+to its Node as host processes. Not for production.
+
+  --node-name NAME      Node to register (default local-agent-0)
+  --kubeconfig FILE     default $KUBECONFIG, else <cluster dir>/kubeconfig
+  --state-dir DIR       pod dirs, logs, pid files, volumes (default <cluster dir>/agent)
+  --images FILE         image → program map (default e2e/agent/images.json)
+  --pod-cidr CIDR       127.A.0.0/16 pool for pod IPs (default 127.1.0.0/16)
+  --cpu N               Node capacity (default: number of CPUs)
+  --memory QTY          Node capacity (default: total memory)
+  --max-pods N          Node capacity (default 110)
+  --api-host HOST       KUBERNETES_SERVICE_HOST for pods (default: the kubeconfig's server host)
+  --no-provisioner      do not provision PersistentVolumes for Pending claims
+  --kubelet-port N      port on 127.0.0.1 serving \`kubectl logs\` (default 0: any free port)
+  --log-level LEVEL     debug | info | warn | error (default info)
+
+Signals: SIGTERM/SIGINT stop the agent and its pods' processes; SIGUSR2 stops the agent and
+leaves the processes running (the next agent adopts them).`
+
+export interface FlagDefaults {
+  repoRoot: string
+  cpus: number
+  totalMemBytes: number
+}
+
+function kubeletPort(v: string): number {
+  const n = Number(v)
+  if (!/^\d+$/.test(v) || n > 65535) throw new Error(`--kubelet-port must be 0..65535, got ${JSON.stringify(v)}`)
+  return n
+}
+
+const levels: readonly Level[] = ['debug', 'info', 'warn', 'error']
+
+export function parseFlags(argv: string[], env: Record<string, string | undefined>, d: FlagDefaults): Flags {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'node-name': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'state-dir': { type: 'string' },
+      images: { type: 'string' },
+      'pod-cidr': { type: 'string' },
+      cpu: { type: 'string' },
+      memory: { type: 'string' },
+      'max-pods': { type: 'string' },
+      'api-host': { type: 'string' },
+      'no-provisioner': { type: 'boolean' },
+      'kubelet-port': { type: 'string' },
+      'log-level': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  const clusterDir = env.ECHONET_CLUSTER_DIR ?? path.join(d.repoRoot, '.cluster')
+  const nodeName = values['node-name'] ?? 'local-agent-0'
+  if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName))
+    throw new Error(`invalid node name ${JSON.stringify(nodeName)}`)
+  const podCIDR = values['pod-cidr'] ?? '127.1.0.0/16'
+  parsePodCidr(podCIDR)
+  const logLevel = (values['log-level'] ?? 'info') as Level
+  if (!levels.includes(logLevel)) throw new Error(`invalid log level ${JSON.stringify(logLevel)}`)
+  const intFlag = (name: string, v: string): string => {
+    if (!/^[1-9]\d*$/.test(v)) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`)
+    return v
+  }
+  return {
+    nodeName,
+    kubeconfig: path.resolve(values.kubeconfig ?? env.KUBECONFIG ?? path.join(clusterDir, 'kubeconfig')),
+    stateDir: path.resolve(values['state-dir'] ?? path.join(clusterDir, 'agent')),
+    imagesFile: path.resolve(values.images ?? path.join(d.repoRoot, 'e2e/agent/images.json')),
+    podCIDR,
+    cpu: intFlag('cpu', values.cpu ?? String(d.cpus)),
+    memory: values.memory ?? `${Math.floor(d.totalMemBytes / 1024)}Ki`,
+    maxPods: intFlag('max-pods', values['max-pods'] ?? '110'),
+    apiHost: values['api-host'],
+    provisioner: values['no-provisioner'] !== true,
+    kubeletPort: kubeletPort(values['kubelet-port'] ?? '0'),
+    logLevel,
+    help: values.help === true,
+  }
+}
