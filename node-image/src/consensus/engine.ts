@@ -132,7 +132,9 @@ export class ConsensusEngine<E> {
   #servedCommits = new Map<string, number>()
   lastCommitAtMs = 0
   /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
-  readonly #recentlyFinal = new Set<string>()
+  readonly #recentlyFinal = new BoundedSet(RECENT_FINAL_LIMIT)
+  /** Ids whose signatures were verified while validating a block (bounded). */
+  readonly #verified = new BoundedSet(RECENT_FINAL_LIMIT)
 
   constructor(opts: EngineOptions<E>) {
     this.#o = opts
@@ -223,11 +225,13 @@ export class ConsensusEngine<E> {
         results.push({ ok: false, id, code })
         continue
       }
-      try {
-        this.#o.ledger.verify(ev)
-      } catch (err) {
-        results.push({ ok: false, id, code: errorCode(err, 'BAD_SIGNATURE') })
-        continue
+      if (!this.#verified.has(id)) {
+        try {
+          this.#o.ledger.verify(ev)
+        } catch (err) {
+          results.push({ ok: false, id, code: errorCode(err, 'BAD_SIGNATURE') })
+          continue
+        }
       }
       const d = this.#o.ledger.describe(ev)
       const r = this.mempool.admit({ idBytes, id, bytes, event: ev, sender: d.sender, nonce: d.nonce })
@@ -467,6 +471,8 @@ export class ConsensusEngine<E> {
       }
       try {
         events.push(ledger.decodeAndCheck(block.events[i]!))
+        // Gossip of this event may still arrive: it need not be verified twice.
+        this.#verified.add(ids[i]!)
       } catch (err) {
         fail('BAD_EVENT', `event ${i}: ${errorCode(err, 'MALFORMED_EVENT')}`)
       }
@@ -676,14 +682,6 @@ export class ConsensusEngine<E> {
     c.execution.commit()
     this.mempool.prune(c.ids, (s) => this.#o.ledger.nonceOf(s))
     for (const id of c.ids) this.#recentlyFinal.add(id)
-    if (this.#recentlyFinal.size > RECENT_FINAL_LIMIT) {
-      const drop = this.#recentlyFinal.size - RECENT_FINAL_LIMIT
-      let i = 0
-      for (const id of this.#recentlyFinal) {
-        if (i++ >= drop) break
-        this.#recentlyFinal.delete(id)
-      }
-    }
     this.#lastHash = c.hash
     this.#lastHeader = c.block.header
     this.#lastCert = cert
@@ -737,6 +735,25 @@ export class ConsensusEngine<E> {
           return
         }
       }
+    }
+  }
+}
+
+/** An insertion-ordered set that forgets its oldest entries beyond a limit. */
+class BoundedSet {
+  readonly #items = new Set<string>()
+  readonly #limit: number
+  constructor(limit: number) {
+    this.#limit = limit
+  }
+  has(id: string): boolean {
+    return this.#items.has(id)
+  }
+  add(id: string): void {
+    this.#items.add(id)
+    if (this.#items.size > this.#limit) {
+      const oldest = this.#items.values().next()
+      if (oldest.done !== true) this.#items.delete(oldest.value)
     }
   }
 }
