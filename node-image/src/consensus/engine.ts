@@ -59,6 +59,12 @@ export interface EngineTimeouts {
 }
 
 const RECENT_FINAL_LIMIT = 200_000
+/** Gossip admission works at most this long before yielding to the event loop. */
+const ADMIT_SLICE_MS = 8
+/** Gossip batches waiting for admission beyond this are dropped (the sender's node still has them). */
+const MAX_GOSSIP_BACKLOG = 1_000
+/** Events a proposer puts in one block: bounds the work per height, so latency stays low under load. */
+const PROPOSE_MAX_EVENTS = 2_000
 
 export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   proposeMs: 3_000,
@@ -133,6 +139,8 @@ export class ConsensusEngine<E> {
   lastCommitAtMs = 0
   /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
   readonly #recentlyFinal = new BoundedSet(RECENT_FINAL_LIMIT)
+  #gossipBacklog: { peer: string; events: readonly Uint8Array[] }[] = []
+  #admitting = false
   /** Ids whose signatures were verified while validating a block (bounded). */
   readonly #verified = new BoundedSet(RECENT_FINAL_LIMIT)
 
@@ -248,7 +256,14 @@ export class ConsensusEngine<E> {
   onMessage(peer: string, msg: ConsensusMessage): void {
     if (this.#stopped) return
     if (msg.t === 'events') {
-      this.submit(msg.events.slice(0, MAX_BLOCK_EVENTS), peer)
+      // Gossiped events are admitted in time slices, so votes and proposals are not stuck behind
+      // thousands of signature verifications when the network is loaded.
+      if (this.#gossipBacklog.length < MAX_GOSSIP_BACKLOG)
+        this.#gossipBacklog.push({ peer, events: msg.events.slice(0, MAX_BLOCK_EVENTS) })
+      if (!this.#admitting) {
+        this.#admitting = true
+        setImmediate(() => this.#admitSlice())
+      }
       return
     }
     if (msg.t === 'status') {
@@ -256,6 +271,19 @@ export class ConsensusEngine<E> {
       return
     }
     void this.#enqueue(() => this.#onConsensusMessage(peer, msg))
+  }
+
+  #admitSlice(): void {
+    const until = performance.now() + ADMIT_SLICE_MS
+    while (this.#gossipBacklog.length > 0 && performance.now() < until && !this.#stopped) {
+      const head = this.#gossipBacklog[0]!
+      const take = head.events.slice(0, 64)
+      head.events = head.events.slice(take.length)
+      if (head.events.length === 0) this.#gossipBacklog.shift()
+      this.submit(take, head.peer)
+    }
+    if (this.#gossipBacklog.length > 0 && !this.#stopped) setImmediate(() => this.#admitSlice())
+    else this.#admitting = false
   }
 
   // --- serial queue -----------------------------------------------------------------------------
@@ -405,7 +433,7 @@ export class ConsensusEngine<E> {
 
   #buildBlock(height: number): Candidate<E> {
     const ledger = this.#o.ledger
-    const entries = this.mempool.reap(MAX_BLOCK_EVENTS, MAX_BLOCK_BYTES - 64 * 1024, (s) => ledger.nonceOf(s))
+    const entries = this.mempool.reap(PROPOSE_MAX_EVENTS, MAX_BLOCK_BYTES - 64 * 1024, (s) => ledger.nonceOf(s))
     const timeMs = Math.max(this.#now(), (this.#lastHeader?.timeMs ?? this.#o.genesisTimeMs) + 1)
     const events = entries.map((e) => e.event)
     const ids = entries.map((e) => sha256(e.bytes))
