@@ -5,6 +5,8 @@ import { publicKeyFromDid } from '../crypto/did.ts'
 import { voteSigningBytes } from './messages.ts'
 import type { CommitCertificate } from './messages.ts'
 import type { ValidatorSet } from './validators.ts'
+import { CodedError } from '../util/coded-error.ts'
+import { isNat, isObj, isStr } from '../util/guards.ts'
 
 /**
  * A block commits to its events and to the ledger state root AFTER executing them (immediate
@@ -41,14 +43,7 @@ export interface Block {
 export const MAX_BLOCK_EVENTS = 5_000
 export const MAX_BLOCK_BYTES = 8 * 1024 * 1024
 
-export class BlockError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'BlockError'
-    this.code = code
-  }
-}
+export class BlockError extends CodedError {}
 
 export function blockHash(header: BlockHeader): string {
   return toHex(sha256(encode(header)))
@@ -69,13 +64,6 @@ export function decodeBlock(bytes: Uint8Array): Block {
   if (!isBlock(v)) throw new BlockError('MALFORMED_BLOCK', 'block does not have the block shape')
   return v
 }
-
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
-}
-
-const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-const isStr = (v: unknown, max = 256): v is string => typeof v === 'string' && v.length <= max
 
 export function isCertificate(v: unknown): v is CommitCertificate {
   if (!isObj(v)) return false

@@ -28,6 +28,7 @@ import type { NodeApiPort } from '../api/server.ts'
 import type { AdminStatus, CheckpointInfo, NodeRole } from '../api/admin-contract.ts'
 import { powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
+import { CodedError } from '../util/coded-error.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 
 export const NODE_VERSION = '0.1.0'
@@ -51,14 +52,7 @@ export interface NodeConfig {
   readonly voteLog?: string
 }
 
-export class NodeStartError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'NodeStartError'
-    this.code = code
-  }
-}
+export class NodeStartError extends CodedError {}
 
 /** Liveness window for "committee power online". */
 const ONLINE_WINDOW_MS = 10_000

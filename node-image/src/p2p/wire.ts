@@ -3,25 +3,15 @@ import { isCertificate } from '../consensus/block.ts'
 import type { ConsensusMessage } from '../consensus/ports.ts'
 import type { Proposal, Vote } from '../consensus/messages.ts'
 import type { CommitCertificate } from '../consensus/messages.ts'
+import { CodedError } from '../util/coded-error.ts'
+import { isNat, isObj, isStr } from '../util/guards.ts'
 
 /** Wire format of the p2p protocols: one DAG-CBOR value per length-prefixed frame, shape-checked. */
 
 export const MAX_FRAME_BYTES = 16 * 1024 * 1024
 
-export class WireError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'WireError'
-    this.code = code
-  }
-}
+export class WireError extends CodedError {}
 
-type Obj = Record<string, unknown>
-const isObj = (v: unknown): v is Obj =>
-  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array)
-const isNat = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
-const isStr = (v: unknown, max = 256): v is string => typeof v === 'string' && v.length <= max
 const isSig = (v: unknown): v is Uint8Array => v instanceof Uint8Array && v.length === 64
 
 function isVote(v: unknown): v is Vote {
@@ -58,13 +48,16 @@ export function encodeMessage(m: ConsensusMessage): Uint8Array {
   return encode(m)
 }
 
-export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
-  let v: unknown
+function decodeFrame(bytes: Uint8Array, what: string): unknown {
   try {
-    v = decode(bytes)
+    return decode(bytes)
   } catch {
-    throw new WireError('MALFORMED_FRAME', 'frame is not canonical DAG-CBOR')
+    throw new WireError('MALFORMED_FRAME', `${what} is not canonical DAG-CBOR`)
   }
+}
+
+export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
+  const v = decodeFrame(bytes, 'frame')
   if (!isObj(v)) throw new WireError('MALFORMED_FRAME', 'frame is not a message object')
   switch (v.t) {
     case 'proposal':
@@ -101,12 +94,7 @@ export type SyncRequest =
   | { readonly kind: 'snapshot'; readonly height: number }
 
 export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
-  let v: unknown
-  try {
-    v = decode(bytes)
-  } catch {
-    throw new WireError('MALFORMED_FRAME', 'sync request is not DAG-CBOR')
-  }
+  const v = decodeFrame(bytes, 'sync request')
   if (!isObj(v)) throw new WireError('MALFORMED_FRAME', 'bad sync request')
   const kind = v.kind ?? 'blocks'
   if (kind === 'snapshot-info') return { kind }
@@ -118,12 +106,7 @@ export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
 }
 
 export function decodeSyncResponse(bytes: Uint8Array): { block: Uint8Array; certificate: CommitCertificate }[] {
-  let v: unknown
-  try {
-    v = decode(bytes)
-  } catch {
-    throw new WireError('MALFORMED_FRAME', 'sync response is not DAG-CBOR')
-  }
+  const v = decodeFrame(bytes, 'sync response')
   if (!isObj(v) || !Array.isArray(v.blocks)) throw new WireError('MALFORMED_FRAME', 'bad sync response')
   const out: { block: Uint8Array; certificate: CommitCertificate }[] = []
   for (const b of v.blocks as unknown[]) {

@@ -3,6 +3,7 @@ import { encode, decode } from '../crypto/encoding.ts'
 import { isCertificate } from '../consensus/block.ts'
 import type { CommitCertificate } from '../consensus/messages.ts'
 import type { SigningRecord } from '../consensus/signing-guard.ts'
+import { CodedError } from '../util/coded-error.ts'
 
 /**
  * Crash-safe persistence of a node: finalized blocks with their certificates, state snapshots,
@@ -34,14 +35,7 @@ export interface SnapshotMeta {
   readonly bytes: number
 }
 
-export class StoreError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'StoreError'
-    this.code = code
-  }
-}
+export class StoreError extends CodedError {}
 
 const SYNC = { sync: true } as const
 
