@@ -1,0 +1,5 @@
+export * from './apply.ts'
+export * from './client.ts'
+export * from './events.ts'
+export * from './informer.ts'
+export * from './lease.ts'

@@ -1,0 +1,7 @@
+export * from './clock.ts'
+export * from './controller.ts'
+export * from './manager.ts'
+export * from './metrics.ts'
+export * from './ratelimit.ts'
+export * from './workqueue.ts'
+export * from './source.ts'
