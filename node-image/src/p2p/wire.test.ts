@@ -3,7 +3,10 @@ import fc from 'fast-check'
 import { encode } from '../crypto/encoding.ts'
 import { decodeMessage, decodeSyncRequest, encodeMessage, WireError } from './wire.ts'
 import type { ConsensusMessage } from '../consensus/ports.ts'
-import { parsePeersFile } from './peers-file.ts'
+import { parsePeersFile, watchPeersFile } from './peers-file.ts'
+import { mkdtemp, rename, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 
 const sig = new Uint8Array(64).fill(1)
 const vote: ConsensusMessage = {
@@ -109,5 +112,41 @@ describe('p2p wire format', () => {
     expect(() => parsePeersFile('[{"peerId":1}]')).toThrow(
       expect.objectContaining({ code: 'PEERS_FILE_INVALID' }) as Error,
     )
+  })
+})
+
+describe('peers file watching', () => {
+  it('re-reads the peer list when the file changes while the node runs, and reports a malformed one without dropping the last good list', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'echonet-peers-'))
+    const path = join(dir, 'peers.json')
+    await writeFile(path, JSON.stringify({ peers: [{ peerId: 'A', addrs: ['/ip4/127.0.0.1/tcp/1'] }] }))
+    const seen: string[][] = []
+    const errors: string[] = []
+    const stop = watchPeersFile(
+      path,
+      (peers) => seen.push(peers.map((p) => p.peerId)),
+      (err) => errors.push((err as Error & { code?: string }).code ?? err.message),
+    )
+    try {
+      await expect.poll(() => seen.length, { timeout: 5_000 }).toBe(1)
+      // ConfigMap-style update: a new file renamed over the old one.
+      await writeFile(
+        `${path}.new`,
+        JSON.stringify({
+          peers: [
+            { peerId: 'A', addrs: [] },
+            { peerId: 'B', addrs: [] },
+          ],
+        }),
+      )
+      await rename(`${path}.new`, path)
+      await expect.poll(() => seen.at(-1), { timeout: 5_000 }).toEqual(['A', 'B'])
+      await writeFile(path, '{broken')
+      await expect.poll(() => errors.length, { timeout: 5_000 }).toBeGreaterThan(0)
+      expect(errors[0]).toBe('PEERS_FILE_INVALID')
+      expect(seen.at(-1)).toEqual(['A', 'B'])
+    } finally {
+      stop()
+    }
   })
 })
