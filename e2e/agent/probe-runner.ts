@@ -112,6 +112,6 @@ export function runProbe(probe: Probe, ctx: ProbeContext): Promise<ProbeOutcome>
   if (probe.exec?.command !== undefined) return execProbe(probe.exec.command, ctx, timeoutMs)
   return Promise.resolve({
     ok: false,
-    message: 'unsupported probe type (grpc probes are not implemented by the local agent)',
+    message: 'unsupported probe type (the local agent supports httpGet, tcpSocket and exec probes, not grpc)',
   })
 }
