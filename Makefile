@@ -5,6 +5,10 @@ NODE_VERSION := 24.9.0
 NODE_BIN := $(CURDIR)/.tools/node-v$(NODE_VERSION)/bin
 export PATH := $(NODE_BIN):$(PATH)
 export ECHONET_NODE_VERSION := $(NODE_VERSION)
+# Go-built cluster binaries (etcd, kube-*, helm) are cached outside the repo.
+ECHONET_CACHE ?= $(HOME)/.cache/echonet
+ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
+export ECHONET_CACHE ECHONET_BIN_DIR
 
 .PHONY: setup build typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
@@ -41,6 +45,7 @@ test-testnet: setup
 ## test-cluster: tier 3 — starts the local control plane (building it on first use), runs the
 ## cluster suite against it with the real kubectl and helm, stops it
 test-cluster: setup
+	e2e/cluster/build-binaries.sh helm
 	e2e/cluster/cluster-up.sh
 	KUBECONFIG=$(CURDIR)/.cluster/kubeconfig npx vitest run --project cluster; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc
 
