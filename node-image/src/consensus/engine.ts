@@ -59,6 +59,8 @@ export interface EngineTimeouts {
 }
 
 const RECENT_FINAL_LIMIT = 200_000
+/** Rounds after which timeouts stop growing (propose: 3 s + 8 × 0.5 s = 7 s at most). */
+const MAX_ROUND_STRETCH = 8
 /** Gossip admission works at most this long before yielding to the event loop. */
 const ADMIT_SLICE_MS = 8
 /** Gossip batches waiting for admission beyond this are dropped (the sender's node still has them). */
@@ -399,7 +401,9 @@ export class ConsensusEngine<E> {
           if (this.#machine.height === height) await this.#handle(this.#machine.onTimeout(kind, height, round))
         })
       },
-      base + round * this.#t.perRoundMs,
+      // Rounds stretch timeouts until they fit the network's delay, but not without bound: after a
+      // long stall (quorum lost) a recovered committee should not wait out inflated timeouts.
+      base + Math.min(round, MAX_ROUND_STRETCH) * this.#t.perRoundMs,
     )
     this.#timers.add(t)
   }
