@@ -1,0 +1,110 @@
+/**
+ * The nodes of a network (pure): every seed, SSN and pool member with its deterministic names.
+ * Node names are `seed-<i>`, `ssn-<i>` and `<pool>-<i>`; each node's objects are named
+ * `<network>-<node>` (Pod), `<network>-<node>-data` (PVC) and `<network>-<node>-key` (Secret).
+ */
+import { DEFAULT_PARAMS } from '@echonet/node/governance'
+import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
+import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
+import { metaName } from '../objects.ts'
+import { poolMembers } from '../witnesspool/desired.ts'
+
+export interface NodeResources {
+  requests?: Record<string, string | number>
+  limits?: Record<string, string | number>
+}
+
+export interface NodePlan {
+  /** Node name, unique within the network (also the `echonet.io/node` label). */
+  readonly node: string
+  readonly role: NodeRoleLabel
+  readonly ordinal: number
+  /** WitnessPool name, for witness and standby nodes. */
+  readonly pool?: string
+  readonly podName: string
+  readonly pvcName: string
+  readonly keySecretName: string
+  readonly volume: { readonly size: string | number; readonly storageClassName?: string }
+  readonly resources?: NodeResources
+  /** Stake registered in the genesis (witnesses, standbys, SSNs). */
+  readonly stake: number
+}
+
+export const NODE_LABEL = 'echonet.io/node'
+
+export function podName(network: string, node: string): string {
+  return `${network}-${node}`
+}
+export function keySecretName(network: string, node: string): string {
+  return `${network}-${node}-key`
+}
+export function pvcName(network: string, node: string): string {
+  return `${network}-${node}-data`
+}
+
+/** The WitnessPools of `network` (by networkRef, not being deleted), sorted by name. */
+export function poolsOf(network: EchoNetNetwork, pools: readonly WitnessPool[]): WitnessPool[] {
+  const name = metaName(network.metadata)
+  const ns = network.metadata.namespace
+  return pools
+    .filter(
+      (p) =>
+        p.spec.networkRef.name === name &&
+        (ns === undefined || p.metadata.namespace === undefined || p.metadata.namespace === ns) &&
+        p.metadata.deletionTimestamp === undefined,
+    )
+    .sort((a, b) => (metaName(a.metadata) < metaName(b.metadata) ? -1 : 1))
+}
+
+/** Every node of the network in a fixed order: seeds, SSNs, then pools by name, by ordinal. */
+export function networkNodes(network: EchoNetNetwork, pools: readonly WitnessPool[]): NodePlan[] {
+  const net = metaName(network.metadata)
+  const spec = network.spec
+  const params = spec.genesis?.params ?? {}
+  const minWitnessStake = params.minWitnessStake ?? DEFAULT_PARAMS.minWitnessStake
+  const minSsnStake = params.minSsnStake ?? DEFAULT_PARAMS.minSsnStake
+  const out: NodePlan[] = []
+  const add = (
+    node: string,
+    role: NodeRoleLabel,
+    ordinal: number,
+    volume: NodePlan['volume'],
+    resources: NodeResources | undefined,
+    stake: number,
+    pool?: string,
+  ): void => {
+    out.push({
+      node,
+      role,
+      ordinal,
+      ...(pool !== undefined ? { pool } : {}),
+      podName: podName(net, node),
+      pvcName: pvcName(net, node),
+      keySecretName: keySecretName(net, node),
+      volume,
+      ...(resources !== undefined ? { resources } : {}),
+      stake,
+    })
+  }
+  for (let i = 0; i < spec.seeds.replicas; i++) add(`seed-${i}`, 'seed', i, spec.seeds.volume, spec.seeds.resources, 0)
+  for (let i = 0; i < spec.storage.replicas; i++) {
+    add(`ssn-${i}`, 'ssn', i, spec.storage.volume, spec.storage.resources, minSsnStake)
+  }
+  for (const pool of poolsOf(network, pools)) {
+    for (const m of poolMembers(pool)) {
+      add(m.name, m.role, m.ordinal, pool.spec.volume, pool.spec.resources, pool.spec.stake ?? minWitnessStake, m.pool)
+    }
+  }
+  return out
+}
+
+/** Node names that two sources would both claim (e.g. a pool named `seed`): their pods would clash. */
+export function duplicateNodeNames(nodes: readonly NodePlan[]): string[] {
+  const seen = new Set<string>()
+  const dup = new Set<string>()
+  for (const n of nodes) {
+    if (seen.has(n.node)) dup.add(n.node)
+    seen.add(n.node)
+  }
+  return [...dup].sort()
+}

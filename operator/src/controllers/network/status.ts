@@ -1,0 +1,179 @@
+/**
+ * EchoNetNetwork status, pure part: aggregates what the nodes' admin APIs report (and which pods
+ * are ready) into the status fields and conditions of DESIGN §6. `now` is only used for a
+ * condition's lastTransitionTime when its status changes (setCondition keeps it otherwise), so an
+ * unchanged network yields an identical status and no API write.
+ */
+import type { AdminStatus } from '@echonet/node/admin'
+import { NetworkCondition, setCondition } from '../../api/v1alpha1/conditions.ts'
+import type { ConditionInput } from '../../api/v1alpha1/conditions.ts'
+import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
+import type { Condition, EchoNetNetwork, EchoNetNetworkStatus } from '../../api/v1alpha1/types.ts'
+
+export interface NodeObservation {
+  readonly node: string
+  readonly role: NodeRoleLabel
+  /** The pod exists and is Ready. */
+  readonly ready: boolean
+  /** The node's admin status, when it answered. */
+  readonly status?: AdminStatus
+  /** Why the admin status is missing (unreachable, error code), when it is. */
+  readonly error?: string
+}
+
+export interface StatusInputs {
+  readonly nodes: readonly NodeObservation[]
+  /** Desired pods not produced yet, with the reason (from desiredNetworkObjects). */
+  readonly waiting: readonly string[]
+  /** How many nodes the spec asks for (all roles). */
+  readonly desiredNodes: number
+  readonly now: Date
+}
+
+/** The witness whose view of the committee is best: most power online, then highest height. */
+export function bestWitnessView(nodes: readonly NodeObservation[]): AdminStatus | undefined {
+  let best: AdminStatus | undefined
+  for (const n of nodes) {
+    const s = n.status
+    if (n.role !== 'witness' || s === undefined) continue
+    if (
+      best === undefined ||
+      s.committee.powerOnline > best.committee.powerOnline ||
+      (s.committee.powerOnline === best.committee.powerOnline && s.finalizedHeight > best.finalizedHeight)
+    ) {
+      best = s
+    }
+  }
+  return best
+}
+
+export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusInputs): EchoNetNetworkStatus {
+  const prev = network.status ?? {}
+  const generation = network.metadata.generation
+  const { nodes, now } = inputs
+  const statuses = nodes.flatMap((n) => (n.status === undefined ? [] : [n.status]))
+  const witnesses = nodes.filter((n) => n.role === 'witness')
+  const witnessStatuses = witnesses.flatMap((n) => (n.status === undefined ? [] : [n.status]))
+
+  const out: EchoNetNetworkStatus = { ...prev }
+  if (generation !== undefined) out.observedGeneration = generation
+  if (witnessStatuses.length > 0) out.finalizedHeight = Math.max(...witnessStatuses.map((s) => s.finalizedHeight))
+  let certified: AdminStatus | undefined
+  for (const s of statuses) {
+    if (certified === undefined || s.highestCertifiedHeight > certified.highestCertifiedHeight) certified = s
+  }
+  if (certified !== undefined) {
+    out.certifiedHeight = certified.highestCertifiedHeight
+    out.certifiedBlockHash = certified.highestCertifiedHash
+    out.certifiedStateRoot = certified.highestCertifiedStateRoot
+  }
+  if (statuses.length > 0) out.epoch = Math.max(...statuses.map((s) => s.epoch))
+  const view = bestWitnessView(nodes)
+  if (view !== undefined) {
+    out.powerOnline = view.committee.powerOnline
+    out.powerNeeded = view.committee.powerNeeded
+    out.powerTotal = view.committee.totalPower
+  }
+  out.seedsReady = nodes.filter((n) => n.role === 'seed' && n.ready).length
+  out.ssnsReady = nodes.filter((n) => n.role === 'ssn' && n.ready).length
+
+  // Conditions.
+  const halted = nodes.filter((n) => n.status?.mode === 'halted')
+  const notReady = nodes.filter((n) => !n.ready).map((n) => n.node)
+  const unreachable = nodes.filter((n) => n.status === undefined).map((n) => n.node)
+  const missingPods = Math.max(0, inputs.desiredNodes - nodes.length)
+  const quorum: ConditionInput =
+    view === undefined
+      ? {
+          type: NetworkCondition.QuorumAvailable,
+          status: witnesses.length === 0 ? 'False' : 'Unknown',
+          reason: witnesses.length === 0 ? 'NoWitnesses' : 'NoWitnessStatus',
+          message:
+            witnesses.length === 0
+              ? 'the network has no witness nodes'
+              : `no witness answered its admin API (${witnesses.length} witnesses)`,
+        }
+      : view.committee.powerOnline >= view.committee.powerNeeded
+        ? {
+            type: NetworkCondition.QuorumAvailable,
+            status: 'True',
+            reason: 'QuorumAvailable',
+            message: `committee power online ${view.committee.powerOnline} of ${view.committee.totalPower}, ${view.committee.powerNeeded} needed`,
+          }
+        : {
+            type: NetworkCondition.QuorumAvailable,
+            status: 'False',
+            reason: 'QuorumLost',
+            message: `committee power online ${view.committee.powerOnline} of ${view.committee.totalPower}, ${view.committee.powerNeeded} needed for finality`,
+          }
+  const haltedCond: ConditionInput =
+    halted.length > 0
+      ? {
+          type: NetworkCondition.ConsensusHalted,
+          status: 'True',
+          reason: 'Halted',
+          message: `${halted.length} node(s) halted: ${halted
+            .map((n) => `${n.node}${n.status?.haltReason !== undefined ? ` (${n.status.haltReason})` : ''}`)
+            .join(', ')}`,
+        }
+      : {
+          type: NetworkCondition.ConsensusHalted,
+          status: 'False',
+          reason: 'NotHalted',
+          message: 'no node reports a halt',
+        }
+  const progressing: ConditionInput =
+    inputs.waiting.length > 0
+      ? {
+          type: NetworkCondition.Progressing,
+          status: 'True',
+          reason: 'Waiting',
+          message: inputs.waiting.join('; '),
+        }
+      : missingPods > 0 || notReady.length > 0
+        ? {
+            type: NetworkCondition.Progressing,
+            status: 'True',
+            reason: 'NodesStarting',
+            message: `${nodes.length - notReady.length} of ${inputs.desiredNodes} nodes ready`,
+          }
+        : {
+            type: NetworkCondition.Progressing,
+            status: 'False',
+            reason: 'ReconcileComplete',
+            message: `all ${inputs.desiredNodes} nodes exist and are ready`,
+          }
+  const degradedReasons: string[] = []
+  if (quorum.status === 'False') degradedReasons.push('quorum lost')
+  if (halted.length > 0) degradedReasons.push('consensus halted')
+  if (unreachable.length > 0) degradedReasons.push(`admin API unreachable on ${unreachable.join(', ')}`)
+  const degraded: ConditionInput =
+    degradedReasons.length > 0
+      ? {
+          type: NetworkCondition.Degraded,
+          status: 'True',
+          reason: quorum.status === 'False' ? 'QuorumLost' : halted.length > 0 ? 'ConsensusHalted' : 'NodesUnreachable',
+          message: degradedReasons.join('; '),
+        }
+      : { type: NetworkCondition.Degraded, status: 'False', reason: 'AsExpected', message: 'no degradation seen' }
+  const readyCond: ConditionInput =
+    quorum.status !== 'True'
+      ? { type: NetworkCondition.Ready, status: 'False', reason: quorum.reason, message: quorum.message }
+      : halted.length > 0
+        ? { type: NetworkCondition.Ready, status: 'False', reason: 'ConsensusHalted', message: haltedCond.message }
+        : progressing.status === 'True'
+          ? { type: NetworkCondition.Ready, status: 'False', reason: 'NotAllNodesReady', message: progressing.message }
+          : {
+              type: NetworkCondition.Ready,
+              status: 'True',
+              reason: 'NetworkReady',
+              message: `quorum available, ${inputs.desiredNodes} nodes ready`,
+            }
+
+  let conditions: Condition[] | undefined = prev.conditions
+  for (const c of [readyCond, quorum, haltedCond, progressing, degraded]) {
+    conditions = setCondition(conditions, c, generation, now)
+  }
+  out.conditions = conditions ?? []
+  return out
+}

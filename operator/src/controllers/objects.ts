@@ -1,0 +1,74 @@
+/**
+ * Small structural types of the Kubernetes objects the controllers produce: plain JSON, ready for
+ * server-side apply. Declared here so that controllers do not import `@kubernetes/client-node`
+ * (only `k8s/` does, DESIGN §2); field names match the API's JSON on the wire.
+ */
+import type { EchoNetNetwork } from '../api/v1alpha1/types.ts'
+import type { ObjectMeta, OwnerReference } from '../api/v1alpha1/meta.ts'
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+export type JsonObject = Record<string, JsonValue>
+
+/** Metadata of an object the operator applies (always named, namespaced, labelled, owned). */
+export interface DesiredMeta {
+  name: string
+  namespace?: string
+  labels: Record<string, string>
+  annotations?: Record<string, string>
+  ownerReferences: OwnerReference[]
+}
+
+export interface KubeObject {
+  apiVersion: string
+  kind: string
+  metadata: DesiredMeta
+  spec?: JsonObject
+  data?: Record<string, string>
+}
+
+export interface ConfigMapObject extends KubeObject {
+  apiVersion: 'v1'
+  kind: 'ConfigMap'
+  data: Record<string, string>
+}
+
+export interface PodObject extends KubeObject {
+  apiVersion: 'v1'
+  kind: 'Pod'
+  spec: JsonObject
+}
+
+/** The owner reference that makes `network` the controller of an object (GC on deletion). */
+export function controllerRef(network: EchoNetNetwork): OwnerReference {
+  return {
+    apiVersion: network.apiVersion,
+    kind: network.kind,
+    name: metaName(network.metadata),
+    uid: network.metadata.uid ?? '',
+    controller: true,
+    blockOwnerDeletion: true,
+  }
+}
+
+export function metaName(meta: ObjectMeta): string {
+  if (meta.name === undefined || meta.name === '') throw new Error('object has no metadata.name')
+  return meta.name
+}
+
+/** JSON with object keys sorted at every level: byte-identical for equal inputs. */
+export function stableJson(v: unknown, indent = 2): string {
+  return JSON.stringify(sortKeys(v), null, indent) + '\n'
+}
+
+function sortKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortKeys)
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>
+    const out: Record<string, unknown> = {}
+    for (const k of Object.keys(o).sort()) {
+      if (o[k] !== undefined) out[k] = sortKeys(o[k])
+    }
+    return out
+  }
+  return v
+}

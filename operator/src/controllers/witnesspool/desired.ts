@@ -1,0 +1,123 @@
+/**
+ * WitnessPool controller, pure part: the members of a pool and the "one running pod per witness
+ * key" rule (DESIGN §6). A witness key must never sign from two pods: the operator creates a pod
+ * for a key only when no pod object for that key exists any more — not running, not terminating.
+ * (The node's durable signing record and a Lease per key are further guards; this rule is the
+ * first one.)
+ */
+import type { WitnessPool } from '../../api/v1alpha1/types.ts'
+import { metaName } from '../objects.ts'
+
+export type PoolRole = 'witness' | 'standby'
+
+export interface PoolMember {
+  /** Node name `<pool>-<i>`: the identity of the key, volume and pod, stable across replacements. */
+  readonly name: string
+  readonly pool: string
+  readonly ordinal: number
+  /** Active pools vote (`witness`); Standby pools follow without voting (`standby`). */
+  readonly role: PoolRole
+}
+
+export function poolRole(pool: WitnessPool): PoolRole {
+  return pool.spec.mode === 'Standby' ? 'standby' : 'witness'
+}
+
+export function memberName(pool: string, ordinal: number): string {
+  return `${pool}-${ordinal}`
+}
+
+/** Members `<pool>-0 … <pool>-(replicas-1)`, in ordinal order. */
+export function poolMembers(pool: WitnessPool): PoolMember[] {
+  const name = metaName(pool.metadata)
+  const role = poolRole(pool)
+  const out: PoolMember[] = []
+  for (let i = 0; i < pool.spec.replicas; i++) out.push({ name: memberName(name, i), pool: name, ordinal: i, role })
+  return out
+}
+
+/**
+ * Members of a pool that exist but are beyond `replicas` (after a scale-down): their pods are to
+ * be deleted (their keys and volumes are kept, see the key finalizer).
+ */
+export function surplusMembers(pool: WitnessPool, observedNodeNames: Iterable<string>): string[] {
+  const want = new Set(poolMembers(pool).map((m) => m.name))
+  const prefix = `${metaName(pool.metadata)}-`
+  return [...observedNodeNames]
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && !want.has(n))
+    .sort()
+}
+
+/** What the operator sees of one pod holding (or having held) a witness key. */
+export interface ObservedKeyPod {
+  readonly name: string
+  /** Set once deletion started: the pod may still run (graceful termination) and still sign. */
+  readonly deletionTimestamp?: string
+  readonly phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown'
+  /** The pod's `echonet.io/spec-hash` annotation. */
+  readonly specHash?: string
+}
+
+export type KeyPodAction =
+  | { readonly action: 'create'; readonly name: string }
+  | { readonly action: 'keep'; readonly name: string }
+  | { readonly action: 'wait'; readonly reason: string }
+  | { readonly action: 'delete'; readonly names: readonly string[]; readonly reason: string }
+
+/**
+ * Decides what to do with the pods of one witness key, given every pod object that carries it
+ * (including terminating ones). The rule: create only when no pod object exists; while an old pod
+ * is terminating, wait (it may still sign until its process is gone); replace a pod by deleting
+ * it first and creating the new one on a later reconcile.
+ *
+ * - no pod at all → create `desiredName`
+ * - only terminating pods → wait
+ * - more than one live pod (should never happen; a race or a manual copy) → delete all of them
+ *   except the one named `desiredName` (or, if none is, except the first by name)
+ * - one live pod with another name, a stale spec hash, or finished (Succeeded/Failed) → delete it
+ * - one live pod with a terminating one beside it → keep the live one, nothing to add
+ * - otherwise → keep
+ */
+export function keyPodAction(
+  desiredName: string,
+  observed: readonly ObservedKeyPod[],
+  desiredSpecHash?: string,
+): KeyPodAction {
+  const live = observed.filter((p) => p.deletionTimestamp === undefined).sort((a, b) => cmp(a.name, b.name))
+  const terminating = observed.filter((p) => p.deletionTimestamp !== undefined)
+  if (live.length === 0) {
+    if (terminating.length > 0) {
+      return {
+        action: 'wait',
+        reason: `pod ${terminating
+          .map((p) => p.name)
+          .sort()
+          .join(', ')} of this key is still terminating`,
+      }
+    }
+    return { action: 'create', name: desiredName }
+  }
+  if (live.length > 1) {
+    const keep = live.find((p) => p.name === desiredName) ?? live[0]!
+    return {
+      action: 'delete',
+      names: live.filter((p) => p !== keep).map((p) => p.name),
+      reason: `${live.length} live pods hold one witness key; keeping ${keep.name}`,
+    }
+  }
+  const pod = live[0]!
+  if (pod.name !== desiredName) {
+    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} is not the desired pod ${desiredName}` }
+  }
+  if (pod.phase === 'Succeeded' || pod.phase === 'Failed') {
+    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} has finished (${pod.phase})` }
+  }
+  if (desiredSpecHash !== undefined && pod.specHash !== desiredSpecHash) {
+    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} has an outdated spec` }
+  }
+  return { action: 'keep', name: pod.name }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
