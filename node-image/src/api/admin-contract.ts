@@ -57,6 +57,32 @@ export interface CheckpointInfo {
   readonly bytes: number
 }
 
+export interface DhtPeerInfo {
+  readonly peerId: string
+  readonly addrs: readonly string[]
+}
+
+export interface DhtStatus {
+  readonly mode: 'client' | 'server'
+  readonly routingTableSize: number
+  readonly providedCount: number
+  readonly seeds: readonly DhtPeerInfo[]
+}
+
+export interface DhtRebootstrapResult {
+  /** New seeds this node could connect to. */
+  readonly dialled: number
+  readonly routingTableSize: number
+  /** Provided CIDs announced again. */
+  readonly reprovided: number
+}
+
+export interface DhtProvideResult {
+  readonly cid: string
+  readonly announced: boolean
+  readonly error?: string
+}
+
 export interface AdminErrorBody {
   readonly error: { readonly code: string; readonly message: string }
 }
@@ -64,6 +90,11 @@ export interface AdminErrorBody {
 export const adminPaths = {
   status: '/admin/v1/status',
   checkpoints: '/admin/v1/checkpoints',
+  dht: '/admin/v1/dht',
+  dhtRebootstrap: '/admin/v1/dht/rebootstrap',
+  dhtProvide: '/admin/v1/dht/provide',
+  /** Followed by `/<cid>`. */
+  dhtProviders: '/admin/v1/dht/providers',
 } as const
 
 export class AdminApiError extends Error {
@@ -122,6 +153,23 @@ export class AdminClient {
 
   checkpoints(): Promise<{ checkpoints: CheckpointInfo[] }> {
     return this.#request('GET', adminPaths.checkpoints)
+  }
+
+  dht(): Promise<DhtStatus> {
+    return this.#request('GET', adminPaths.dht)
+  }
+
+  /** Tell the node new DHT seeds: it dials them, refreshes its routing table and re-provides its CIDs. */
+  dhtRebootstrap(seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
+    return this.#request('POST', adminPaths.dhtRebootstrap, { seeds })
+  }
+
+  dhtProvide(cid: string): Promise<DhtProvideResult> {
+    return this.#request('POST', adminPaths.dhtProvide, { cid })
+  }
+
+  dhtProviders(cid: string): Promise<{ providers: DhtPeerInfo[] }> {
+    return this.#request('GET', `${adminPaths.dhtProviders}/${encodeURIComponent(cid)}`)
   }
 }
 

@@ -1,7 +1,14 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { decode } from '../crypto/encoding.ts'
-import type { AdminStatus, CheckpointInfo } from './admin-contract.ts'
+import type {
+  AdminStatus,
+  CheckpointInfo,
+  DhtPeerInfo,
+  DhtProvideResult,
+  DhtRebootstrapResult,
+  DhtStatus,
+} from './admin-contract.ts'
 import { adminPaths } from './admin-contract.ts'
 import { ApiError, checkBearer, readBody, sendError, sendJson } from './http-util.ts'
 import type { NodeMetrics } from './metrics.ts'
@@ -15,6 +22,57 @@ export interface NodeApiPort {
   checkpoints(): Promise<CheckpointInfo[]>
   ready(): boolean
   live(): boolean
+  dhtStatus(): DhtStatus
+  dhtRebootstrap(seeds: DhtPeerInfo[]): Promise<DhtRebootstrapResult>
+  dhtProvide(cid: string): Promise<DhtProvideResult>
+  dhtProviders(cid: string): Promise<DhtPeerInfo[]>
+}
+
+export const MAX_ADMIN_BODY_BYTES = 64 * 1024
+export const MAX_REBOOTSTRAP_SEEDS = 64
+
+function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'))
+  } catch {
+    throw new ApiError(400, 'MALFORMED_JSON', 'body is not JSON')
+  }
+}
+
+function isPeerInfo(v: unknown): v is DhtPeerInfo {
+  if (typeof v !== 'object' || v === null) return false
+  const p = v as Record<string, unknown>
+  return (
+    typeof p.peerId === 'string' &&
+    p.peerId.length <= 128 &&
+    Array.isArray(p.addrs) &&
+    p.addrs.length > 0 &&
+    p.addrs.length <= 16 &&
+    p.addrs.every((a) => typeof a === 'string' && a.length <= 256)
+  )
+}
+
+function parseSeeds(body: Buffer): DhtPeerInfo[] {
+  const seeds = (parseJson(body) as { seeds?: unknown } | null)?.seeds
+  if (!Array.isArray(seeds) || seeds.length === 0 || seeds.length > MAX_REBOOTSTRAP_SEEDS || !seeds.every(isPeerInfo))
+    throw new ApiError(
+      400,
+      'MALFORMED_BODY',
+      `body must be {"seeds": [{"peerId", "addrs": [multiaddr]}]} with 1..${MAX_REBOOTSTRAP_SEEDS} seeds`,
+    )
+  return seeds
+}
+
+/** Maps DHT input errors (bad CID, bad seed) to 400s. */
+async function dhtCall<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    if (err instanceof Error && err.name === 'DhtError' && typeof code === 'string')
+      throw new ApiError(400, code, err.message)
+    throw err
+  }
 }
 
 export const MAX_SUBMIT_BYTES = 8 * 1024 * 1024
@@ -114,6 +172,27 @@ export function adminServer(node: NodeApiPort, token: string): Server {
     if (req.method === 'GET' && path === adminPaths.status) return sendJson(res, 200, node.status())
     if (req.method === 'GET' && path === adminPaths.checkpoints)
       return sendJson(res, 200, { checkpoints: await node.checkpoints() })
+    if (req.method === 'GET' && path === adminPaths.dht) return sendJson(res, 200, node.dhtStatus())
+    if (req.method === 'POST' && path === adminPaths.dhtRebootstrap) {
+      const seeds = parseSeeds(await readBody(req, MAX_ADMIN_BODY_BYTES))
+      return sendJson(res, 200, await dhtCall(() => node.dhtRebootstrap(seeds)))
+    }
+    if (req.method === 'POST' && path === adminPaths.dhtProvide) {
+      const cid = (parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES)) as { cid?: unknown } | null)?.cid
+      if (typeof cid !== 'string' || cid.length > 256)
+        throw new ApiError(400, 'MALFORMED_BODY', 'body must be {"cid": string}')
+      return sendJson(res, 200, await dhtCall(() => node.dhtProvide(cid)))
+    }
+    if (req.method === 'GET' && path.startsWith(`${adminPaths.dhtProviders}/`)) {
+      let cid: string
+      try {
+        cid = decodeURIComponent(path.slice(adminPaths.dhtProviders.length + 1))
+      } catch {
+        throw new ApiError(400, 'BAD_CID', 'CID is not URI-encoded')
+      }
+      if (cid.length === 0 || cid.length > 256) throw new ApiError(400, 'BAD_CID', 'missing or oversized CID')
+      return sendJson(res, 200, { providers: await dhtCall(() => node.dhtProviders(cid)) })
+    }
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   })
 }

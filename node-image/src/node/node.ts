@@ -22,10 +22,19 @@ import type { CommitCertificate, Vote } from '../consensus/messages.ts'
 import { NodeStore } from '../storage/node-store.ts'
 import { P2PHost } from '../p2p/host.ts'
 import { watchPeersFile } from '../p2p/peers-file.ts'
+import { DhtManager } from '../p2p/dht.ts'
 import { NodeMetrics } from '../api/metrics.ts'
 import { adminServer, listen, publicServer } from '../api/server.ts'
 import type { NodeApiPort } from '../api/server.ts'
-import type { AdminStatus, CheckpointInfo, NodeRole } from '../api/admin-contract.ts'
+import type {
+  AdminStatus,
+  CheckpointInfo,
+  DhtPeerInfo,
+  DhtProvideResult,
+  DhtRebootstrapResult,
+  DhtStatus,
+  NodeRole,
+} from '../api/admin-contract.ts'
 import { powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
@@ -67,6 +76,7 @@ export class EchoNode implements NodeApiPort {
   readonly #genesis: Genesis
   #engine!: ConsensusEngine<LedgerEvent>
   #host!: P2PHost
+  #dht!: DhtManager
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
@@ -140,13 +150,18 @@ export class EchoNode implements NodeApiPort {
         },
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
       },
+      // Seeds and SSNs (which hold shards) answer DHT queries; other roles are DHT clients.
+      dhtServer: this.config.role === 'seed' || this.config.role === 'ssn',
     })
+    this.#dht = new DhtManager(this.#host.node, this.config.dataDir, (level, msg, data) => log[level](data ?? {}, msg))
+    await this.#dht.start()
     if (this.config.peersFile) {
       this.#unwatch = watchPeersFile(
         this.config.peersFile,
         (peers) => {
           for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
           this.#host.setPeers(peers)
+          this.#dht.setSeeds(peers)
           log.info({ peers: peers.length }, 'peer list loaded')
         },
         (err) => log.warn({ err: err.message }, 'peer list unreadable'),
@@ -204,6 +219,7 @@ export class EchoNode implements NodeApiPort {
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
     await this.#engine.stop()
+    await this.#dht.stop()
     await this.#host.stop()
     await this.#store.close()
     this.#voteLog?.end()
@@ -468,6 +484,28 @@ export class EchoNode implements NodeApiPort {
 
   ready(): boolean {
     return this.#started && !this.#syncing()
+  }
+
+  dhtStatus(): DhtStatus {
+    return {
+      mode: this.#dht.mode,
+      routingTableSize: this.#dht.routingTableSize(),
+      providedCount: this.#dht.providedCount(),
+      seeds: this.#dht.seeds(),
+    }
+  }
+
+  async dhtRebootstrap(seeds: DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
+    const r = await this.#dht.rebootstrap(seeds)
+    return { dialled: r.dialled, routingTableSize: r.routingTable, reprovided: r.reprovided }
+  }
+
+  dhtProvide(cid: string): Promise<DhtProvideResult> {
+    return this.#dht.provide(cid)
+  }
+
+  dhtProviders(cid: string): Promise<DhtPeerInfo[]> {
+    return this.#dht.findProviders(cid)
   }
 
   live(): boolean {

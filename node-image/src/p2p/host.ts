@@ -17,6 +17,12 @@ import { decodeMessage, decodeSyncRequest, decodeSyncResponse, encodeMessage, MA
 import type { SyncRequest } from './wire.ts'
 import { decode } from '../crypto/encoding.ts'
 import type { PeerEntry } from './peers-file.ts'
+import { dhtService } from './dht.ts'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Identify } from '@libp2p/identify'
+import type { Ping } from '@libp2p/ping'
+
+export type HostServices = { identify: Identify; ping: Ping; dht: KadDHT }
 
 export const CONSENSUS_PROTOCOL = '/echonet/consensus/1.0.0'
 export const SYNC_PROTOCOL = '/echonet/sync/1.0.0'
@@ -46,7 +52,7 @@ const MAX_BAD_FRAMES = 16
  * list (file or ConfigMap) and are re-dialled while they are away.
  */
 export class P2PHost implements Transport {
-  readonly node: Libp2p
+  readonly node: Libp2p<HostServices>
   readonly #cb: HostCallbacks
   readonly #out = new Map<string, Outbound>()
   readonly #dialing = new Set<string>()
@@ -54,19 +60,25 @@ export class P2PHost implements Transport {
   #redial: NodeJS.Timeout | undefined
   readonly #badFrames = new Map<string, number>()
 
-  private constructor(node: Libp2p, cb: HostCallbacks) {
+  private constructor(node: Libp2p<HostServices>, cb: HostCallbacks) {
     this.node = node
     this.#cb = cb
   }
 
-  static async create(opts: { privateKey: PrivateKey; listen: string[]; callbacks: HostCallbacks }): Promise<P2PHost> {
+  static async create(opts: {
+    privateKey: PrivateKey
+    listen: string[]
+    callbacks: HostCallbacks
+    /** Answer DHT queries (seeds); otherwise the node is a DHT client. */
+    dhtServer?: boolean
+  }): Promise<P2PHost> {
     const node = await createLibp2p({
       privateKey: opts.privateKey,
       addresses: { listen: opts.listen },
       transports: [tcp()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
-      services: { identify: identify(), ping: ping() },
+      services: { identify: identify(), ping: ping(), dht: dhtService(opts.dhtServer ?? false) },
       // Loopback testnets dial many peers from one IP: the default inbound threshold resets the
       // 6th rapid dial (DESIGN §3).
       connectionManager: { inboundConnectionThreshold: 1_000, maxIncomingPendingConnections: 256 },

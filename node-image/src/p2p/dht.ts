@@ -1,0 +1,263 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import type { Libp2p } from 'libp2p'
+import { writeFileAtomic } from '../util/fs.ts'
+import type { PeerEntry } from './peers-file.ts'
+
+/** Kademlia on our own protocol id, so EchoNet nodes never mix routing tables with the IPFS DHT. */
+export const DHT_PROTOCOL = '/echonet/kad/1.0.0'
+export const DHT_PEERS_FILE = 'dht-peers.json'
+export const DHT_PROVIDED_FILE = 'dht-provided.json'
+/** Routing-table peers are tagged with this in the peer store by @libp2p/kad-dht. */
+const KAD_PEER_TAG = 'kad-peer'
+const SAVE_EVERY_MS = 10_000
+const MAX_PERSISTED_PEERS = 256
+const MAX_PROVIDED = 100_000
+
+/**
+ * The kad-dht service. Seeds (and SSNs, which hold shards) answer queries (server mode); other
+ * nodes are clients. Addresses are passed through unfiltered: LAN and loopback testnets need them.
+ */
+export function dhtService(server: boolean): (components: KadDHTComponents) => KadDHT {
+  return kadDHT({ protocol: DHT_PROTOCOL, clientMode: !server, peerInfoMapper: passthroughMapper })
+}
+
+export interface DhtLog {
+  (level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>): void
+}
+
+export interface DhtPeer {
+  readonly peerId: string
+  readonly addrs: readonly string[]
+}
+
+export class DhtError extends Error {
+  readonly code: string
+  constructor(code: string, message: string) {
+    super(message)
+    this.name = 'DhtError'
+    this.code = code
+  }
+}
+
+export function parseCid(text: string): CID {
+  try {
+    return CID.parse(text)
+  } catch {
+    throw new DhtError('BAD_CID', `not a CID: ${text.slice(0, 100)}`)
+  }
+}
+
+/** Provide a CID through the node's content routing (the DHT). */
+export async function provide(node: Libp2p, cid: CID, timeoutMs = 20_000): Promise<void> {
+  await node.contentRouting.provide(cid, { signal: AbortSignal.timeout(timeoutMs) })
+}
+
+/** Providers of a CID found through the DHT (deduplicated; stops after `max`). */
+export async function findProviders(node: Libp2p, cid: CID, timeoutMs = 20_000, max = 20): Promise<DhtPeer[]> {
+  const found = new Map<string, DhtPeer>()
+  try {
+    for await (const p of node.contentRouting.findProviders(cid, { signal: AbortSignal.timeout(timeoutMs) })) {
+      found.set(p.id.toString(), { peerId: p.id.toString(), addrs: p.multiaddrs.map((a) => a.toString()) })
+      if (found.size >= max) break
+    }
+  } catch (err) {
+    if (found.size === 0) throw err
+  }
+  return [...found.values()]
+}
+
+/**
+ * Routing-table persistence (`<dataDir>/dht-peers.json`, re-dialled on start), the set of CIDs
+ * this node provides (`dht-provided.json`, re-provided on start and on re-bootstrap), and
+ * re-bootstrap from seeds named at run time.
+ */
+export class DhtManager {
+  readonly #node: Libp2p<{ dht: KadDHT }>
+  readonly #dir: string
+  readonly #log: DhtLog
+  readonly #provided = new Set<string>()
+  #seeds: DhtPeer[] = []
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(node: Libp2p<{ dht: KadDHT }>, dataDir: string, log: DhtLog) {
+    this.#node = node
+    this.#dir = dataDir
+    this.#log = log
+  }
+
+  async start(): Promise<void> {
+    const peers = await readJsonList(join(this.#dir, DHT_PEERS_FILE))
+    const saved = peers.filter(isPeer)
+    for (const c of await readJsonList(join(this.#dir, DHT_PROVIDED_FILE)))
+      if (typeof c === 'string') this.#provided.add(c)
+    this.#log('info', 'dht state loaded', { peers: saved.length, provided: this.#provided.size })
+    this.#timer = setInterval(() => void this.save(), SAVE_EVERY_MS)
+    void this.#dialAll(saved).then(() => this.#reprovideAll())
+  }
+
+  async stop(): Promise<void> {
+    if (this.#timer) clearInterval(this.#timer)
+    await this.save()
+  }
+
+  /** Bootstrap peers: the seed entries of the peer list. */
+  setSeeds(peers: readonly PeerEntry[]): void {
+    this.#seeds = peers.filter((p) => p.role === 'seed').map((p) => ({ peerId: p.peerId, addrs: p.addrs }))
+    void this.#dialAll(this.#seeds)
+  }
+
+  get mode(): 'client' | 'server' {
+    return this.#node.services.dht.getMode()
+  }
+
+  routingTablePeers(): Promise<DhtPeer[]> {
+    return this.#node.peerStore
+      .all({ filters: [(p) => p.tags.has(KAD_PEER_TAG) || p.protocols.includes(DHT_PROTOCOL)] })
+      .then((list) =>
+        list
+          .map((p) => ({ peerId: p.id.toString(), addrs: p.addresses.map((a) => a.multiaddr.toString()) }))
+          .filter((p) => p.addrs.length > 0 && p.peerId !== this.#node.peerId.toString())
+          .slice(0, MAX_PERSISTED_PEERS),
+      )
+  }
+
+  routingTableSize(): number {
+    const dht = this.#node.services.dht as KadDHT & { routingTable?: { size?: unknown } }
+    const size = dht.routingTable?.size
+    return typeof size === 'number' ? size : 0
+  }
+
+  providedCount(): number {
+    return this.#provided.size
+  }
+
+  seeds(): readonly DhtPeer[] {
+    return this.#seeds
+  }
+
+  async save(): Promise<void> {
+    try {
+      const peers = await this.routingTablePeers()
+      await writeFileAtomic(join(this.#dir, DHT_PEERS_FILE), JSON.stringify(peers))
+    } catch (err) {
+      this.#log('warn', 'saving the dht routing table failed', { err: (err as Error).message })
+    }
+  }
+
+  /** Records `cid` as held by this node and announces it; the record is kept even if announcing fails now. */
+  async provide(text: string): Promise<{ cid: string; announced: boolean; error?: string }> {
+    const cid = parseCid(text)
+    const key = cid.toString()
+    if (!this.#provided.has(key)) {
+      if (this.#provided.size >= MAX_PROVIDED) throw new DhtError('TOO_MANY_PROVIDED', 'provided-CID limit reached')
+      this.#provided.add(key)
+      await this.#saveProvided()
+    }
+    try {
+      await provide(this.#node, cid)
+      return { cid: key, announced: true }
+    } catch (err) {
+      this.#log('warn', 'dht provide failed', { cid: key, err: (err as Error).message })
+      return { cid: key, announced: false, error: (err as Error).message }
+    }
+  }
+
+  findProviders(text: string, timeoutMs?: number): Promise<DhtPeer[]> {
+    return findProviders(this.#node, parseCid(text), timeoutMs)
+  }
+
+  /** Dials the new seeds, refreshes the routing table and re-provides every CID this node holds. */
+  async rebootstrap(seeds: readonly DhtPeer[]): Promise<{ dialled: number; routingTable: number; reprovided: number }> {
+    for (const s of seeds) {
+      if (!isPeer(s)) throw new DhtError('BAD_SEED', 'each seed needs peerId and addrs')
+      try {
+        peerIdFromString(s.peerId)
+        s.addrs.forEach((a) => multiaddr(a))
+      } catch {
+        throw new DhtError('BAD_SEED', `invalid seed ${s.peerId.slice(0, 80)}`)
+      }
+    }
+    this.#seeds = seeds.filter((s) => s.peerId !== this.#node.peerId.toString())
+    const dialled = await this.#dialAll(this.#seeds)
+    // Identify tells kad-dht which peers speak the protocol; give it a moment to fill the table.
+    // Stale entries (dead old seeds) may still fill it, so wait for the new seeds themselves.
+    const end = Date.now() + 5_000
+    while (!(await this.#seedsInTable()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+    await this.#node.services.dht
+      .refreshRoutingTable({ signal: AbortSignal.timeout(10_000) })
+      .catch((err: unknown) => this.#log('warn', 'routing table refresh failed', { err: (err as Error).message }))
+    const reprovided = await this.#reprovideAll()
+    await this.save()
+    this.#log('info', 'dht re-bootstrapped', { seeds: this.#seeds.length, dialled, reprovided })
+    return { dialled, routingTable: this.routingTableSize(), reprovided }
+  }
+
+  async #seedsInTable(): Promise<boolean> {
+    const inTable = new Set((await this.routingTablePeers()).map((p) => p.peerId))
+    return this.#seeds.every((s) => inTable.has(s.peerId))
+  }
+
+  async #dialAll(peers: readonly DhtPeer[]): Promise<number> {
+    const self = this.#node.peerId.toString()
+    const ok = await Promise.all(
+      peers
+        .filter((p) => p.peerId !== self)
+        .map(async (p) => {
+          try {
+            const id = peerIdFromString(p.peerId)
+            await this.#node.peerStore.merge(id, { multiaddrs: p.addrs.map((a) => multiaddr(a)) })
+            await this.#node.dial(id, { signal: AbortSignal.timeout(5_000) })
+            return true
+          } catch (err) {
+            this.#log('debug', 'dht dial failed', { peer: p.peerId, err: (err as Error).message })
+            return false
+          }
+        }),
+    )
+    return ok.filter(Boolean).length
+  }
+
+  async #reprovideAll(): Promise<number> {
+    let n = 0
+    for (const key of this.#provided) {
+      try {
+        await provide(this.#node, CID.parse(key))
+        n++
+      } catch (err) {
+        this.#log('debug', 're-provide failed', { cid: key, err: (err as Error).message })
+      }
+    }
+    return n
+  }
+
+  async #saveProvided(): Promise<void> {
+    await writeFileAtomic(join(this.#dir, DHT_PROVIDED_FILE), JSON.stringify([...this.#provided]))
+  }
+}
+
+function isPeer(v: unknown): v is DhtPeer {
+  if (typeof v !== 'object' || v === null) return false
+  const p = v as Record<string, unknown>
+  return (
+    typeof p.peerId === 'string' &&
+    Array.isArray(p.addrs) &&
+    p.addrs.length > 0 &&
+    p.addrs.length <= 16 &&
+    p.addrs.every((a) => typeof a === 'string')
+  )
+}
+
+async function readJsonList(path: string): Promise<unknown[]> {
+  try {
+    const v: unknown = JSON.parse(await readFile(path, 'utf8'))
+    return Array.isArray(v) ? (v as unknown[]) : []
+  } catch {
+    return []
+  }
+}
