@@ -122,6 +122,8 @@ async function waitProvider(finder: string, cid: string, provider: string, timeo
 const seedInfo = (x: Seed): DhtPeerInfo => ({ peerId: x.peerId, addrs: [`/ip4/${x.ip}/tcp/7000`] })
 
 let oldSeeds: Seed[] = []
+/** Provided by w0 while the old seeds were up: it must be re-advertised to the new ones. */
+let earlyCid = ''
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'echonet-dht-'))
@@ -166,6 +168,7 @@ describe('testnet DHT: seeds replaced at run time', () => {
 
   it('a CID provided by one witness is found by another', async () => {
     const cid = await freshCid()
+    earlyCid = cid
     const r = await admin('w0').dhtProvide(cid)
     expect(r.announced).toBe(true)
     const ms = await waitProvider('w2', cid, peerIdOf('w0'))
@@ -196,6 +199,9 @@ describe('testnet DHT: seeds replaced at run time', () => {
     for (const r of results) expect(r.dialled).toBe(2)
     expect(results[0]!.reprovided).toBe(1)
     console.log(`dht: re-bootstrap of 6 nodes took ${rebootstrapMs} ms`, JSON.stringify(results))
+    // Holdings announced before the seeds died are found again once re-advertised to the new ones.
+    const reMs = await waitProvider('w2', earlyCid, peerIdOf('w0'))
+    console.log(`dht: re-advertised CID found ${reMs} ms after re-bootstrap`)
 
     const cid = await freshCid()
     expect((await admin('w1').dhtProvide(cid)).announced).toBe(true)
