@@ -2,6 +2,7 @@
 // periodically and after any error (410 Gone, dropped connection, server restart) with backoff,
 // and never stops on its own — unlike @kubernetes/client-node's informer, which can stop on
 // some errors (DESIGN §6).
+import { setTimeout as delay } from 'node:timers/promises'
 import type { Logger } from '../log.ts'
 import { ApiError, type KubeClient } from './client.ts'
 import { objectKey, type KubeObject, type ObjectList, type WatchEvent } from './types.ts'
@@ -20,20 +21,9 @@ export interface InformerHandlers<T> {
   delete?: (obj: T) => void
 }
 
+/** Sleeps until `ms` pass or `signal` aborts, whichever comes first; never rejects. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve()
-      return
-    }
-    const t = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done)
-  })
+  return delay(ms, undefined, { signal }).catch(() => undefined)
 }
 
 export class Informer<T extends KubeObject> {

@@ -12,6 +12,7 @@
  *
  * Timings default to controller-runtime's: 15 s / 10 s / 2 s.
  */
+import { setTimeout as delay } from 'node:timers/promises'
 import type { K8sClient } from './client.ts'
 import { isAlreadyExists, isConflict, isNotFound } from './client.ts'
 
@@ -245,18 +246,7 @@ export class LeaderElector {
   }
 }
 
+/** Sleeps until `ms` pass or `signal` aborts, whichever comes first; never rejects. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve()
-      return
-    }
-    const t = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done)
-  })
+  return delay(ms, undefined, { signal }).catch(() => undefined)
 }
