@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { PeerId } from '@libp2p/interface'
 import { join } from 'node:path'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { MessageType, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import type { KadDHT, KadDHTComponents } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -53,9 +55,16 @@ export function parseCid(text: string): CID {
   }
 }
 
-/** Provide a CID through the node's content routing (the DHT). */
-export async function provide(node: Libp2p, cid: CID, timeoutMs = 20_000): Promise<void> {
-  await node.contentRouting.provide(cid, { signal: AbortSignal.timeout(timeoutMs) })
+/**
+ * Announce a CID through the DHT; returns how many DHT servers accepted the record. kad-dht's own
+ * provide resolves even when the record reached nobody (e.g. only dead peers in the table), so the
+ * count is what tells whether the CID is really findable.
+ */
+export async function provide(node: Libp2p<{ dht: KadDHT }>, cid: CID, timeoutMs = 20_000): Promise<number> {
+  let sent = 0
+  for await (const ev of node.services.dht.provide(cid, { signal: AbortSignal.timeout(timeoutMs) }))
+    if (ev.name === 'PEER_RESPONSE' && ev.messageType === MessageType.ADD_PROVIDER) sent++
+  return sent
 }
 
 /** Providers of a CID found through the DHT (deduplicated; stops after `max`). */
@@ -160,8 +169,9 @@ export class DhtManager {
       await this.#saveProvided()
     }
     try {
-      await provide(this.#node, cid)
-      return { cid: key, announced: true }
+      const sent = await provide(this.#node, cid)
+      if (sent > 0) return { cid: key, announced: true }
+      return { cid: key, announced: false, error: 'no DHT server accepted the provider record' }
     } catch (err) {
       this.#log('warn', 'dht provide failed', { cid: key, err: (err as Error).message })
       return { cid: key, announced: false, error: (err as Error).message }
@@ -187,20 +197,28 @@ export class DhtManager {
     const dialled = await this.#dialAll(this.#seeds)
     // Identify tells kad-dht which peers speak the protocol; give it a moment to fill the table.
     // Stale entries (dead old seeds) may still fill it, so wait for the new seeds themselves.
-    const end = Date.now() + 5_000
-    while (!(await this.#seedsInTable()) && Date.now() < end) await new Promise((r) => setTimeout(r, 100))
+    const end = Date.now() + 10_000
+    while (!(await this.#seedsInTable()) && Date.now() < end) await sleep(100)
     await this.#node.services.dht
       .refreshRoutingTable({ signal: AbortSignal.timeout(10_000) })
       .catch((err: unknown) => this.#log('warn', 'routing table refresh failed', { err: (err as Error).message }))
-    const reprovided = await this.#reprovideAll()
+    // A re-provide that reached no server (the table still led only to dead peers) is retried.
+    let reprovided = await this.#reprovideAll()
+    while (reprovided < this.#provided.size && Date.now() < end + 10_000) {
+      await sleep(250)
+      reprovided = await this.#reprovideAll()
+    }
     await this.save()
     this.#log('info', 'dht re-bootstrapped', { seeds: this.#seeds.length, dialled, reprovided })
     return { dialled, routingTable: this.routingTableSize(), reprovided }
   }
 
+  /** True once kad-dht's own routing table (not just the peer store) holds every seed. */
   async #seedsInTable(): Promise<boolean> {
-    const inTable = new Set((await this.routingTablePeers()).map((p) => p.peerId))
-    return this.#seeds.every((s) => inTable.has(s.peerId))
+    const table = (this.#node.services.dht as KadDHT & { routingTable?: RoutingTableView }).routingTable
+    if (table === undefined) return true
+    for (const s of this.#seeds) if ((await table.find(peerIdFromString(s.peerId))) === undefined) return false
+    return true
   }
 
   async #dialAll(peers: readonly DhtPeer[]): Promise<number> {
@@ -227,8 +245,7 @@ export class DhtManager {
     let n = 0
     for (const key of this.#provided) {
       try {
-        await provide(this.#node, CID.parse(key))
-        n++
+        if ((await provide(this.#node, CID.parse(key))) > 0) n++
       } catch (err) {
         this.#log('debug', 're-provide failed', { cid: key, err: (err as Error).message })
       }
@@ -239,6 +256,11 @@ export class DhtManager {
   async #saveProvided(): Promise<void> {
     await writeFileAtomic(join(this.#dir, DHT_PROVIDED_FILE), JSON.stringify([...this.#provided]))
   }
+}
+
+/** The part of kad-dht's (untyped) routing table we read. */
+interface RoutingTableView {
+  find(peer: PeerId): Promise<PeerId | undefined>
 }
 
 function isPeer(v: unknown): v is DhtPeer {
