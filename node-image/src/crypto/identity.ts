@@ -51,14 +51,19 @@ interface KeyFile {
   seed: string
 }
 
+/** The key file's content (JSON): what `writeKeyFile` writes and the operator puts in a node's Secret. */
+export function keyFileContent(id: NodeIdentity): string {
+  const body: KeyFile = { type: 'ed25519', did: id.did, seed: Buffer.from(id.keyPair.seed).toString('base64') }
+  return JSON.stringify(body) + '\n'
+}
+
 /** Writes the key file with mode 0600, atomically (temp + fsync + rename + fsync dir). */
 export async function writeKeyFile(path: string, id: NodeIdentity): Promise<void> {
   await mkdir(dirname(path), { recursive: true })
-  const body: KeyFile = { type: 'ed25519', did: id.did, seed: Buffer.from(id.keyPair.seed).toString('base64') }
   const tmp = `${path}.tmp-${process.pid}`
   const fh = await open(tmp, 'w', 0o600)
   try {
-    await fh.writeFile(JSON.stringify(body) + '\n')
+    await fh.writeFile(keyFileContent(id))
     await fh.sync()
   } finally {
     await fh.close()

@@ -3,6 +3,8 @@
  * server-side apply. Declared here so that controllers do not import `@kubernetes/client-node`
  * (only `k8s/` does, DESIGN §2); field names match the API's JSON on the wire.
  */
+import { createHash } from 'node:crypto'
+import { Annotations } from '../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork } from '../api/v1alpha1/types.ts'
 import type { ObjectMeta, OwnerReference } from '../api/v1alpha1/meta.ts'
 
@@ -71,4 +73,25 @@ function sortKeys(v: unknown): unknown {
     return out
   }
   return v
+}
+
+/** `obj` with the `applied-hash` annotation: sha256 of its canonical JSON (without that annotation). */
+export function withAppliedHash<T extends KubeObject>(obj: T): T {
+  const { [Annotations.appliedHash]: _old, ...annotations } = obj.metadata.annotations ?? {}
+  const bare = { ...obj, metadata: { ...obj.metadata, annotations } }
+  const hash = createHash('sha256').update(stableJson(bare, 0)).digest('hex').slice(0, 32)
+  return { ...obj, metadata: { ...obj.metadata, annotations: { ...annotations, [Annotations.appliedHash]: hash } } }
+}
+
+/**
+ * True when `existing` (from the cache) was applied from exactly `desired` (as returned by
+ * withAppliedHash) and is not being deleted: applying again would change nothing.
+ */
+export function appliedUpToDate(
+  desired: KubeObject,
+  existing: { metadata?: { annotations?: Record<string, string>; deletionTimestamp?: unknown } } | undefined,
+): boolean {
+  if (existing?.metadata === undefined || existing.metadata.deletionTimestamp !== undefined) return false
+  const want = desired.metadata.annotations?.[Annotations.appliedHash]
+  return want !== undefined && existing.metadata.annotations?.[Annotations.appliedHash] === want
 }

@@ -40,6 +40,8 @@ export interface ManagerOptions {
   registry?: Registry
   /** HTTP port for /metrics, /healthz, /readyz (0 = any; undefined = no server). */
   port?: number
+  /** A second port for /healthz and /readyz only (probes apart from scraping), as controller-runtime's. */
+  healthPort?: number
   host?: string
   /** How long `stop` waits for in-flight reconciles (default 30 s). */
   gracefulShutdownMs?: number
@@ -58,7 +60,7 @@ export class Manager {
   readonly #caches: Cache[]
   readonly #registry: Registry
   #elector: LeaderElector | undefined
-  #server: http.Server | undefined
+  #servers: http.Server[] = []
   #state: ManagerState = 'new'
   #leading = false
   #controllersStarted = false
@@ -88,7 +90,7 @@ export class Manager {
 
   /** The HTTP server's address, once listening. */
   get address(): AddressInfo | undefined {
-    const a = this.#server?.address()
+    const a = this.#servers[0]?.address()
     return a !== null && typeof a === 'object' ? a : undefined
   }
 
@@ -96,7 +98,8 @@ export class Manager {
   async start(): Promise<void> {
     if (this.#state !== 'new') throw new Error(`manager already ${this.#state}`)
     this.#state = 'running'
-    if (this.#o.port !== undefined) await this.#listen(this.#o.port, this.#o.host ?? '0.0.0.0')
+    if (this.#o.port !== undefined) await this.#listen(this.#o.port, this.#o.host ?? '0.0.0.0', true)
+    if (this.#o.healthPort !== undefined) await this.#listen(this.#o.healthPort, this.#o.host ?? '0.0.0.0', false)
     for (const c of this.#caches) c.start()
     if (this.#o.leaderElection === undefined) {
       this.#onStartedLeading()
@@ -175,11 +178,11 @@ export class Manager {
     return results.every(Boolean)
   }
 
-  #listen(port: number, host: string): Promise<void> {
+  #listen(port: number, host: string, metrics: boolean): Promise<void> {
     const server = http.createServer((req, res) => {
-      void this.#handle(req, res)
+      void this.#handle(req, res, metrics)
     })
-    this.#server = server
+    this.#servers.push(server)
     return new Promise((resolve, reject) => {
       server.once('error', reject)
       server.listen(port, host, () => {
@@ -189,14 +192,14 @@ export class Manager {
     })
   }
 
-  async #handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async #handle(req: http.IncomingMessage, res: http.ServerResponse, metrics: boolean): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
     try {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405).end()
         return
       }
-      if (path === '/metrics') {
+      if (path === '/metrics' && metrics) {
         const body = await this.#registry.metrics()
         res.writeHead(200, { 'Content-Type': this.#registry.contentType }).end(body)
       } else if (path === '/healthz' || path === '/livez') {
@@ -213,12 +216,16 @@ export class Manager {
     }
   }
 
-  #close(): Promise<void> {
-    const server = this.#server
-    if (server === undefined) return Promise.resolve()
-    return new Promise((resolve) => {
-      server.close(() => resolve())
-      server.closeAllConnections()
-    })
+  async #close(): Promise<void> {
+    await Promise.all(
+      this.#servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.close(() => resolve())
+            server.closeAllConnections()
+          }),
+      ),
+    )
+    this.#servers = []
   }
 }

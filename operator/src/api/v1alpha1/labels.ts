@@ -48,6 +48,11 @@ export const Annotations = {
   epoch: `${GROUP}/epoch`,
   /** On a DisasterDeclaration created by the operator: the condition that triggered it. */
   autoDeclaredBy: `${GROUP}/auto-declared-by`,
+  /**
+   * Hash of the object as the operator last applied it: an object whose hash matches is not
+   * applied again, so an unchanged network causes no API writes at all (not even no-op applies).
+   */
+  appliedHash: `${GROUP}/applied-hash`,
   /** Ask for an immediate reconcile (any new value), like `kubectl annotate ... --overwrite`. */
   reconcileRequest: `${GROUP}/reconcile-request`,
 } as const

@@ -520,7 +520,6 @@ function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
         name: 'echonet-node',
         image: p.image,
         ...(p.imagePullPolicy !== undefined ? { imagePullPolicy: p.imagePullPolicy } : {}),
-        command: ['echonet-node'],
         args: nodeArgs(n.role),
         env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
         ports: [

@@ -159,3 +159,26 @@ describe('aggregateNetworkStatus', () => {
     expect(cond(s, 'Ready')?.status).toBe('False')
   })
 })
+
+describe('storage and DHT conditions', () => {
+  const net = exampleObjects().network
+  const inputs = (nodes: NodeObservation[]) => ({
+    nodes,
+    waiting: [],
+    desiredNodes: 15,
+    desiredSeeds: 3,
+    desiredSsns: 6,
+    now: NOW,
+  })
+  it('all seeds and SSNs ready: neither degraded', () => {
+    const st = aggregateNetworkStatus(net, inputs(healthy()))
+    expect(getCondition(st.conditions, 'StorageDegraded')?.status).toBe('False')
+    expect(getCondition(st.conditions, 'DHTDegraded')?.status).toBe('False')
+  })
+  it('an SSN not ready degrades storage; no seed ready degrades the DHT', () => {
+    const nodes = healthy().map((n) => (n.node === 'ssn-3' || n.role === 'seed' ? { ...n, ready: false } : n))
+    const st = aggregateNetworkStatus(net, inputs(nodes))
+    expect(getCondition(st.conditions, 'StorageDegraded')).toMatchObject({ status: 'True', reason: 'SsnsNotReady' })
+    expect(getCondition(st.conditions, 'DHTDegraded')).toMatchObject({ status: 'True', reason: 'NoSeedsReady' })
+  })
+})

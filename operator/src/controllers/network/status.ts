@@ -9,6 +9,7 @@ import { NetworkCondition, setCondition } from '../../api/v1alpha1/conditions.ts
 import type { ConditionInput } from '../../api/v1alpha1/conditions.ts'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { Condition, EchoNetNetwork, EchoNetNetworkStatus } from '../../api/v1alpha1/types.ts'
+import { stableJson } from '../objects.ts'
 
 export interface NodeObservation {
   readonly node: string
@@ -27,6 +28,9 @@ export interface StatusInputs {
   readonly waiting: readonly string[]
   /** How many nodes the spec asks for (all roles). */
   readonly desiredNodes: number
+  /** How many seeds and SSNs the spec asks for (DHTDegraded, StorageDegraded). */
+  readonly desiredSeeds?: number
+  readonly desiredSsns?: number
   readonly now: Date
 }
 
@@ -170,10 +174,73 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
               message: `quorum available, ${inputs.desiredNodes} nodes ready`,
             }
 
+  const seedsWanted = inputs.desiredSeeds ?? 0
+  const seedsReady = out.seedsReady
+  const dht: ConditionInput =
+    seedsWanted > 0 && seedsReady === 0
+      ? {
+          type: NetworkCondition.DHTDegraded,
+          status: 'True',
+          reason: 'NoSeedsReady',
+          message: `none of ${seedsWanted} DHT seeds is ready: new nodes cannot bootstrap`,
+        }
+      : seedsReady < seedsWanted
+        ? {
+            type: NetworkCondition.DHTDegraded,
+            status: 'True',
+            reason: 'SeedsNotReady',
+            message: `${seedsReady} of ${seedsWanted} DHT seeds ready`,
+          }
+        : {
+            type: NetworkCondition.DHTDegraded,
+            status: 'False',
+            reason: 'SeedsReady',
+            message: `${seedsReady} of ${seedsWanted} DHT seeds ready`,
+          }
+  const ssnsWanted = inputs.desiredSsns ?? 0
+  const ssnsReady = out.ssnsReady
+  const under = out.underReplicatedContent ?? 0
+  const storage: ConditionInput =
+    ssnsReady < ssnsWanted || under > 0
+      ? {
+          type: NetworkCondition.StorageDegraded,
+          status: 'True',
+          reason: ssnsReady < ssnsWanted ? 'SsnsNotReady' : 'UnderReplicated',
+          message: `${ssnsReady} of ${ssnsWanted} storage nodes ready; ${under} content bodies under-replicated`,
+        }
+      : {
+          type: NetworkCondition.StorageDegraded,
+          status: 'False',
+          reason: 'FullRedundancy',
+          message: `${ssnsReady} of ${ssnsWanted} storage nodes ready; no content under-replicated`,
+        }
+
   let conditions: Condition[] | undefined = prev.conditions
-  for (const c of [readyCond, quorum, haltedCond, progressing, degraded]) {
+  for (const c of [readyCond, quorum, haltedCond, progressing, degraded, storage, dht]) {
     conditions = setCondition(conditions, c, generation, now)
   }
   out.conditions = conditions ?? []
   return out
+}
+
+/** Status fields that move with every block: live values, not state changes. */
+const HEIGHT_FIELDS = ['finalizedHeight', 'certifiedHeight', 'certifiedBlockHash', 'certifiedStateRoot'] as const
+
+/**
+ * Whether to write `next` over `prev` (ADR 0005). A chain makes a block every second, so heights
+ * alone would mean a status write per poll; they are written when anything else changes, or when
+ * `refreshMs` passed since the last write. Conditions, counts and power are written at once.
+ */
+export function statusWriteNeeded(
+  prev: EchoNetNetworkStatus | undefined,
+  next: EchoNetNetworkStatus,
+  lastWriteMs: number | undefined,
+  nowMs: number,
+  refreshMs: number,
+): boolean {
+  const strip = (s: EchoNetNetworkStatus | undefined): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(s ?? {}).filter(([k]) => !(HEIGHT_FIELDS as readonly string[]).includes(k)))
+  if (stableJson(prev ?? {}) === stableJson(next)) return false
+  if (stableJson(strip(prev)) !== stableJson(strip(next))) return true
+  return lastWriteMs === undefined || nowMs - lastWriteMs >= refreshMs
 }

@@ -1,0 +1,437 @@
+/**
+ * EchoNetNetwork reconcile (the I/O shell around desired.ts, keys.ts, status.ts and
+ * ssn-replacement.ts): generate missing key Secrets, apply what changed, create/delete node pods
+ * by the one-pod-per-key rule, replace failed SSNs within the erasure budget, poll the nodes'
+ * admin APIs and write status only when it changed (ADR 0005). Reads come from the informer
+ * caches; every write is followed by an Event.
+ */
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import { AdminClient } from '@echonet/node/admin'
+import type { AdminStatus } from '@echonet/node/admin'
+import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
+import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
+import type { EventRecorder, K8sClient, KubeObject as K8sObject, ObjectCache } from '../../k8s/index.ts'
+import { apply, isAlreadyExists, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
+import { splitKey } from '../../runtime/index.ts'
+import type { ReconcileResult } from '../../runtime/index.ts'
+import { appliedUpToDate, withAppliedHash } from '../objects.ts'
+import type { KubeObject } from '../objects.ts'
+import { keyPodAction } from '../witnesspool/desired.ts'
+import type { ObservedKeyPod } from '../witnesspool/desired.ts'
+import { ADMIN_PORT, GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
+import type { NodeKey, ObservedPod } from './desired.ts'
+import { adminTokenSecret, missingNodeKeys } from './keys.ts'
+import { NODE_LABEL, networkNodes } from './nodes.ts'
+import type { NodePlan } from './nodes.ts'
+import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
+import type { GeneratedKey } from './secrets.ts'
+import { planSsnReplacements } from './ssn-replacement.ts'
+import type { SsnObservation } from './ssn-replacement.ts'
+import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
+import type { NodeObservation } from './status.ts'
+
+/** The parts of a Pod the reconcile reads. */
+export interface PodView extends K8sObject {
+  spec?: { nodeName?: string }
+  status?: {
+    phase?: ObservedKeyPod['phase']
+    podIP?: string
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[]
+    containerStatuses?: { restartCount?: number; state?: { waiting?: { reason?: string } } }[]
+  }
+}
+
+export interface SecretView extends K8sObject {
+  data?: Record<string, string>
+}
+
+/** An owned object as cached; `data` is read on ConfigMaps. */
+export interface ConfigMapView extends K8sObject {
+  data?: Record<string, string>
+}
+
+export interface NetworkCaches {
+  readonly networks: ObjectCache<EchoNetNetwork>
+  readonly pools: ObjectCache<WitnessPool>
+  readonly pods: ObjectCache<PodView>
+  readonly secrets: ObjectCache<SecretView>
+  /** Every other kind the network owns, by kind (ConfigMap, Service, PersistentVolumeClaim, …). */
+  readonly owned: ReadonlyMap<string, ObjectCache<ConfigMapView>>
+}
+
+export interface NetworkReconcilerOptions {
+  readonly client: K8sClient
+  readonly caches: NetworkCaches
+  readonly recorder: EventRecorder
+  readonly log: Logger
+  readonly nodeImage: string
+  readonly operatorNamespace?: string
+  readonly statusPollMs: number
+  readonly heightRefreshMs: number
+  /** SSN pods not ready for this long are replaced (default 5 min). */
+  readonly ssnNotReadyThresholdMs?: number
+  readonly generateKey: () => GeneratedKey
+  /** Admin status of one node (injectable for tests); default: AdminClient over HTTP. */
+  readonly adminStatus?: (podIP: string, token: string) => Promise<AdminStatus>
+  readonly now?: () => number
+}
+
+const ADMIN_TIMEOUT_MS = 3_000
+
+export function podReady(p: PodView | undefined): boolean {
+  return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
+}
+
+function crashLooping(p: PodView): boolean {
+  return p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff') ?? false
+}
+
+function decode(b64: string | undefined): string | undefined {
+  return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8').trim()
+}
+
+export class NetworkReconciler {
+  readonly #o: NetworkReconcilerOptions
+  /** Last status write per network (ms), for the height refresh rule. */
+  readonly #lastStatusWrite = new Map<string, number>()
+  /** When each SSN pod was first seen not ready (ms), by pod uid. */
+  readonly #notReadySince = new Map<string, number>()
+
+  constructor(opts: NetworkReconcilerOptions) {
+    this.#o = opts
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)()
+  }
+
+  readonly reconcile = async (key: string): Promise<ReconcileResult | undefined> => {
+    const { namespace, name } = splitKey(key)
+    const net = this.#o.caches.networks.get(name, namespace)
+    if (net === undefined || net.metadata.deletionTimestamp !== undefined) {
+      await this.#releaseKeys(name, namespace)
+      this.#lastStatusWrite.delete(key)
+      return undefined
+    }
+    const log = this.#o.log.child({ echonetnetwork: key })
+    const paused = net.spec.paused || net.metadata.annotations?.[Annotations.reconcilePaused] === 'true'
+    const pools = this.#o.caches.pools.list(namespace)
+    const pods = this.#podsOf(name, namespace)
+
+    let waiting: string[] = []
+    if (!paused) {
+      const nodeKeys = await this.#ensureSecrets(net, pools, log)
+      waiting = await this.#applyDesired(net, pools, nodeKeys, pods, log)
+      await this.#replaceFailedSsns(net, pools, log)
+    }
+    await this.#writeStatus(net, pools, this.#podsOf(name, namespace), waiting, paused, log)
+    await this.#releaseKeys(name, namespace)
+    return { requeueAfterMs: this.#o.statusPollMs }
+  }
+
+  #podsOf(network: string, namespace: string | undefined): PodView[] {
+    return this.#o.caches.pods.list(namespace).filter((p) => p.metadata?.labels?.[Labels.network] === network)
+  }
+
+  #secretsOf(network: string, namespace: string | undefined): SecretView[] {
+    return this.#o.caches.secrets.list(namespace).filter((s) => s.metadata?.labels?.[Labels.network] === network)
+  }
+
+  /** Creates missing node key Secrets (and the admin token); returns every node's DID and PeerId. */
+  async #ensureSecrets(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<Map<string, NodeKey>> {
+    const ns = net.metadata.namespace
+    const existing = this.#secretsOf(net.metadata.name ?? '', ns)
+    const names = new Set(existing.map((s) => s.metadata?.name ?? ''))
+    const keys = nodeKeysFromSecrets(existing)
+    const admin = adminTokenSecret(net)
+    if (
+      admin.generate &&
+      !names.has(admin.secretName) &&
+      this.#o.caches.secrets.get(admin.secretName, ns) === undefined
+    ) {
+      await this.#create(adminTokenSecretObject(net, admin, randomBytes(32).toString('hex')), net, log, {
+        reason: 'AdminTokenGenerated',
+        note: `generated the admin API token in Secret ${admin.secretName}`,
+      })
+    }
+    for (const m of missingNodeKeys(net, pools, names)) {
+      const k = this.#o.generateKey()
+      const created = await this.#create(nodeKeySecret(net, m, k), net, log, {
+        reason: 'KeyGenerated',
+        note: `generated the key of ${m.node} (${m.role}) in Secret ${m.secretName}: ${k.did}`,
+      })
+      if (created) keys.set(m.node, { did: k.did, peerId: k.peerId })
+    }
+    return keys
+  }
+
+  async #applyDesired(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    nodeKeys: Map<string, NodeKey>,
+    pods: PodView[],
+    log: Logger,
+  ): Promise<string[]> {
+    const ns = net.metadata.namespace
+    const name = net.metadata.name ?? ''
+    const observedPods: ObservedPod[] = pods.map((p) => ({
+      name: p.metadata?.name ?? '',
+      ...(p.status?.podIP !== undefined ? { podIP: p.status.podIP } : {}),
+      ready: podReady(p),
+    }))
+    const genesis = this.#cached('ConfigMap', genesisConfigMapName(name), ns)
+    const genesisData = genesis?.data?.[GENESIS_KEY]
+    const desired = desiredNetworkObjects(
+      net,
+      { nodeKeys, pods: observedPods, pools, ...(genesisData !== undefined ? { genesisData } : {}) },
+      {
+        nodeImage: this.#o.nodeImage,
+        ...(this.#o.operatorNamespace !== undefined ? { operatorNamespace: this.#o.operatorNamespace } : {}),
+      },
+    )
+    const wantPods = new Set<string>()
+    for (const obj of desired.objects) {
+      if (obj.kind === 'Pod') {
+        wantPods.add(obj.metadata.name)
+        await this.#syncPod(net, obj, pods, log)
+      } else if (obj.kind === 'PersistentVolumeClaim') {
+        // Claims are created once: their spec is immutable apart from resizing.
+        const have = this.#cached(obj.kind, obj.metadata.name, ns)
+        if (have === undefined)
+          await this.#create(obj, net, log, {
+            reason: 'VolumeCreated',
+            note: `created PersistentVolumeClaim ${obj.metadata.name}`,
+          })
+      } else {
+        const withHash = withAppliedHash(obj)
+        if (appliedUpToDate(withHash, this.#cached(obj.kind, obj.metadata.name, ns))) continue
+        await apply(this.#o.client, withHash)
+        log.info({ kind: obj.kind, name: obj.metadata.name }, 'applied')
+        void this.#o.recorder.record({
+          regarding: net,
+          reason: 'Applied',
+          action: 'Apply',
+          note: `applied ${obj.kind} ${obj.metadata.name}`,
+        })
+      }
+    }
+    // Pods of nodes that are no longer wanted (pool scaled down): their keys and volumes stay.
+    const planned = new Set(networkNodes(net, pools).map((n) => n.podName))
+    for (const p of pods) {
+      const pn = p.metadata?.name ?? ''
+      if (planned.has(pn) || p.metadata?.deletionTimestamp !== undefined) continue
+      await this.#deletePod(net, pn, ns, 'NodeRemoved', `deleted pod ${pn}: its node is no longer in the spec`, log)
+    }
+    return desired.waiting
+  }
+
+  /** One pod per node key: create only when no pod object of that name exists (witnesspool/desired.ts). */
+  async #syncPod(net: EchoNetNetwork, pod: KubeObject, pods: PodView[], log: Logger): Promise<void> {
+    const name = pod.metadata.name
+    const ns = net.metadata.namespace
+    const observed: ObservedKeyPod[] = pods
+      .filter((p) => p.metadata?.name === name)
+      .map((p) => ({
+        name,
+        ...(p.metadata?.deletionTimestamp !== undefined ? { deletionTimestamp: p.metadata.deletionTimestamp } : {}),
+        ...(p.status?.phase !== undefined ? { phase: p.status.phase } : {}),
+        ...(p.metadata?.annotations?.[Annotations.specHash] !== undefined
+          ? { specHash: p.metadata.annotations[Annotations.specHash] }
+          : {}),
+      }))
+    const action = keyPodAction(name, observed, pod.metadata.annotations?.[Annotations.specHash])
+    if (action.action === 'create') {
+      await this.#create(pod, net, log, { reason: 'PodCreated', note: `created pod ${name}` })
+    } else if (action.action === 'delete') {
+      for (const n of action.names) await this.#deletePod(net, n, ns, 'PodReplaced', action.reason, log)
+    }
+  }
+
+  async #deletePod(
+    net: EchoNetNetwork,
+    pod: string,
+    ns: string | undefined,
+    reason: string,
+    note: string,
+    log: Logger,
+  ): Promise<void> {
+    await this.#o.client.delete('v1', 'Pod', pod, ns)
+    log.info({ pod, reason }, note)
+    void this.#o.recorder.record({ regarding: net, reason, action: 'Delete', note })
+  }
+
+  /** Creates `obj`; false (and nothing else) when it already exists (the cache was behind). */
+  async #create(
+    obj: KubeObject,
+    net: EchoNetNetwork,
+    log: Logger,
+    ev: { reason: string; note: string },
+  ): Promise<boolean> {
+    try {
+      await this.#o.client.create(obj)
+    } catch (e) {
+      if (isAlreadyExists(e)) return false
+      throw e
+    }
+    log.info({ kind: obj.kind, name: obj.metadata.name }, ev.note)
+    void this.#o.recorder.record({ regarding: net, reason: ev.reason, action: 'Create', note: ev.note })
+    return true
+  }
+
+  #cached(kind: string, name: string, ns: string | undefined): ConfigMapView | undefined {
+    return this.#o.caches.owned.get(kind)?.get(name, ns)
+  }
+
+  async #replaceFailedSsns(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<void> {
+    const ns = net.metadata.namespace
+    const now = this.#now()
+    const ssns = networkNodes(net, pools).filter((n) => n.role === 'ssn')
+    const obs: SsnObservation[] = ssns.map((n) => this.#observeSsn(n, ns, now))
+    const plan = planSsnReplacements(obs, now, {
+      budget: ssnMaxUnavailable(net.spec.storage.erasure.m),
+      notReadyThresholdMs: this.#o.ssnNotReadyThresholdMs ?? 300_000,
+    })
+    for (const r of plan.replace) {
+      const note = `replacing ${r.node} with a fresh pod and volume: ${r.message}; repair will restore its shards`
+      log.warn({ node: r.node, reason: r.reason }, note)
+      void this.#o.recorder.record({ regarding: net, type: 'Warning', reason: 'SsnReplacing', action: 'Replace', note })
+      // The claim goes first (it stays Terminating while the pod uses it), then the pod; both
+      // are created afresh by a later reconcile once gone.
+      await this.#o.client.delete('v1', 'PersistentVolumeClaim', r.pvcName, ns)
+      await this.#o.client.delete('v1', 'Pod', r.podName, ns)
+    }
+    for (const d of plan.deferred) {
+      void this.#o.recorder.record({
+        regarding: net,
+        type: 'Warning',
+        reason: 'SsnReplacementDeferred',
+        action: 'Replace',
+        note: `${d.node} failed (${d.message}) but the erasure budget allows no more replacements now`,
+      })
+    }
+  }
+
+  #observeSsn(n: NodePlan, ns: string | undefined, now: number): SsnObservation {
+    const pod = this.#o.caches.pods.get(n.podName, ns)
+    const pvc = this.#cached('PersistentVolumeClaim', n.pvcName, ns)
+    const live = pod !== undefined && pod.metadata?.deletionTimestamp === undefined
+    const ready = live && podReady(pod)
+    const uid = pod?.metadata?.uid ?? n.podName
+    if (ready || !live) this.#notReadySince.delete(uid)
+    else if (!this.#notReadySince.has(uid)) this.#notReadySince.set(uid, now)
+    const since = this.#notReadySince.get(uid)
+    return {
+      node: n.node,
+      podName: n.podName,
+      pvcName: n.pvcName,
+      podExists: live,
+      ready,
+      ...(since !== undefined ? { notReadySinceMs: since } : {}),
+      crashLooping: live && crashLooping(pod),
+      // A claim that disappeared while its pod runs, or is Terminating: someone deleted it.
+      volumeLost: (live && pvc === undefined) || pvc?.metadata?.deletionTimestamp !== undefined,
+      volumeCorrupt: false,
+    }
+  }
+
+  async #adminToken(net: EchoNetNetwork): Promise<string | undefined> {
+    const ref = adminTokenSecret(net)
+    const ns = net.metadata.namespace
+    let s: SecretView | undefined = this.#o.caches.secrets.get(ref.secretName, ns)
+    if (s === undefined && !ref.generate) {
+      // A user's Secret is not labelled for the operator's cache: read it directly.
+      s = await this.#o.client.getOrUndefined<SecretView>('v1', 'Secret', ref.secretName, ns)
+    }
+    return decode(s?.data?.[ref.key])
+  }
+
+  async #observeNodes(net: EchoNetNetwork, pools: WitnessPool[], pods: PodView[]): Promise<NodeObservation[]> {
+    const token = await this.#adminToken(net)
+    const byName = new Map(pods.map((p) => [p.metadata?.name ?? '', p]))
+    const status =
+      this.#o.adminStatus ??
+      ((ip: string, t: string) =>
+        new AdminClient(`http://${ip}:${ADMIN_PORT}`, t, { timeoutMs: ADMIN_TIMEOUT_MS }).status())
+    return Promise.all(
+      networkNodes(net, pools)
+        .filter((n) => byName.has(n.podName))
+        .map(async (n): Promise<NodeObservation> => {
+          const pod = byName.get(n.podName)
+          const ip = pod?.status?.podIP
+          const base = { node: n.node, role: n.role, ready: podReady(pod) }
+          if (ip === undefined || ip === '') return { ...base, error: 'no pod IP yet' }
+          if (token === undefined) return { ...base, error: 'no admin token' }
+          try {
+            return { ...base, status: await status(ip, token) }
+          } catch (e) {
+            return { ...base, error: (e as Error).message }
+          }
+        }),
+    )
+  }
+
+  async #writeStatus(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    pods: PodView[],
+    waiting: string[],
+    paused: boolean,
+    log: Logger,
+  ): Promise<void> {
+    const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
+    const nodes = await this.#observeNodes(net, pools, pods)
+    const plan = networkNodes(net, pools)
+    const next = aggregateNetworkStatus(net, {
+      nodes,
+      desiredSeeds: plan.filter((n) => n.role === 'seed').length,
+      desiredSsns: plan.filter((n) => n.role === 'ssn').length,
+      waiting: paused ? ['reconciliation is paused (spec.paused or the reconcile-paused annotation)'] : waiting,
+      desiredNodes: plan.length,
+      now: new Date(this.#now()),
+    })
+    const now = this.#now()
+    if (!statusWriteNeeded(net.status, next, this.#lastStatusWrite.get(key), now, this.#o.heightRefreshMs)) return
+    await patchStatus(this.#o.client, net, next, { mode: 'merge' })
+    this.#lastStatusWrite.set(key, now)
+    const before = new Map((net.status?.conditions ?? []).map((c) => [c.type, c.status]))
+    for (const c of next.conditions ?? []) {
+      if (before.get(c.type) === c.status) continue
+      log.info({ condition: c.type, status: c.status, reason: c.reason }, c.message)
+      void this.#o.recorder.record({
+        regarding: net,
+        type: (c.type === 'Ready' || c.type === 'QuorumAvailable') && c.status === 'False' ? 'Warning' : 'Normal',
+        reason: c.reason,
+        action: 'UpdateStatus',
+        note: `${c.type}=${c.status}: ${c.message}`,
+      })
+    }
+  }
+
+  /**
+   * Removes the witness-key finalizer from key Secrets being deleted once no pod of that node
+   * exists any more (not even a terminating one): the key can no longer sign anywhere.
+   */
+  async #releaseKeys(network: string, namespace: string | undefined): Promise<void> {
+    const pods = new Set(this.#podsOf(network, namespace).map((p) => p.metadata?.labels?.[NODE_LABEL]))
+    for (const s of this.#secretsOf(network, namespace)) {
+      const fin = s.metadata?.finalizers ?? []
+      if (s.metadata?.deletionTimestamp === undefined || !fin.includes(Finalizers.witnessKey)) continue
+      const node = s.metadata.labels?.[NODE_LABEL]
+      if (pods.has(node)) continue
+      try {
+        await this.#o.client.request('PATCH', await this.#o.client.path('v1', 'Secret', namespace, s.metadata.name), {
+          body: {
+            metadata: {
+              finalizers: fin.filter((f) => f !== Finalizers.witnessKey),
+              resourceVersion: s.metadata.resourceVersion,
+            },
+          },
+          contentType: MERGE_PATCH,
+        })
+      } catch (e) {
+        if (!isNotFound(e)) throw e
+      }
+    }
+  }
+}
