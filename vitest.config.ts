@@ -25,7 +25,11 @@ export default defineConfig({
       {
         test: {
           name: 'cluster',
-          include: ['operator/src/**/*.cluster.test.ts', 'e2e/agent/**/*.cluster.test.ts'],
+          include: [
+            'operator/src/**/*.cluster.test.ts',
+            'e2e/agent/**/*.cluster.test.ts',
+            'e2e/operator/**/*.cluster.test.ts',
+          ],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           fileParallelism: false,

@@ -5,26 +5,29 @@ const base = { ECHONET_NODE_IMAGE: 'echonet/echonet-node:0.1.0' }
 
 describe('operator configuration from the chart environment', () => {
   it('reads what the chart sets', () => {
-    const c = parseConfig({
-      ...base,
-      POD_NAME: 'op-1',
-      POD_NAMESPACE: 'echonet-system',
-      POD_IP: '127.1.0.5',
-      ECHONET_WATCH_NAMESPACES: 'a, b',
-      ECHONET_LEADER_ELECT: 'true',
-      ECHONET_LEADER_ELECTION_ID: 'op-leader',
-      ECHONET_LEASE_DURATION: '15s',
-      ECHONET_RENEW_DEADLINE: '10s',
-      ECHONET_RETRY_PERIOD: '2s',
-      ECHONET_METRICS_PORT: '8080',
-      ECHONET_HEALTH_PORT: '8081',
-      ECHONET_LOG_LEVEL: 'debug',
-    })
+    const c = parseConfig(
+      {
+        ...base,
+        POD_NAME: 'op-1',
+        POD_NAMESPACE: 'echonet-system',
+        POD_IP: '127.1.0.5',
+        ECHONET_WATCH_NAMESPACES: 'a, b',
+        ECHONET_LEADER_ELECT: 'true',
+        ECHONET_LEADER_ELECTION_ID: 'op-leader',
+        ECHONET_LEASE_DURATION: '15s',
+        ECHONET_RENEW_DEADLINE: '10s',
+        ECHONET_RETRY_PERIOD: '2s',
+        ECHONET_METRICS_PORT: '8080',
+        ECHONET_HEALTH_PORT: '8081',
+        ECHONET_LOG_LEVEL: 'debug',
+      },
+      'abc',
+    )
     expect(c.watchNamespaces).toEqual(['a', 'b'])
     expect(c.leaderElection).toEqual({
       namespace: 'echonet-system',
       name: 'op-leader',
-      identity: 'op-1',
+      identity: 'op-1_abc',
       leaseDurationMs: 15_000,
       renewDeadlineMs: 10_000,
       retryPeriodMs: 2_000,

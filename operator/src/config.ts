@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto'
+
 /**
  * The operator's configuration, from the environment the Helm chart sets (templates/deployment.yaml).
  * Pure: `parseConfig(env)` either returns a complete config or throws a ConfigError naming the
@@ -84,7 +86,15 @@ function positiveInt(name: string, text: string | undefined, dflt: number): numb
   return n
 }
 
-export function parseConfig(env: Readonly<Record<string, string | undefined>>): OperatorConfig {
+/**
+ * `instanceId` makes the leader-election identity unique per process (controller-runtime's
+ * hostname + "_" + uuid): a restarted container of the same pod must not inherit the Lease of the
+ * process that died, or the other replica could never take over while the Lease is renewed.
+ */
+export function parseConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  instanceId: string = randomUUID(),
+): OperatorConfig {
   const podName = env.POD_NAME ?? 'echonet-operator'
   const namespace = env.POD_NAMESPACE ?? 'default'
   const watchNamespaces = (env.ECHONET_WATCH_NAMESPACES ?? '')
@@ -104,7 +114,7 @@ export function parseConfig(env: Readonly<Record<string, string | undefined>>): 
     const le = {
       namespace: env.ECHONET_LEADER_ELECTION_NAMESPACE ?? namespace,
       name: env.ECHONET_LEADER_ELECTION_ID ?? 'echonet-operator',
-      identity: podName,
+      identity: `${podName}_${instanceId}`,
       leaseDurationMs: parseDuration('ECHONET_LEASE_DURATION', env.ECHONET_LEASE_DURATION ?? '15s'),
       renewDeadlineMs: parseDuration('ECHONET_RENEW_DEADLINE', env.ECHONET_RENEW_DEADLINE ?? '10s'),
       retryPeriodMs: parseDuration('ECHONET_RETRY_PERIOD', env.ECHONET_RETRY_PERIOD ?? '2s'),
