@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: setup build typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -68,6 +68,16 @@ testnet-status: setup
 
 testnet-down: setup
 	node node-image/src/cli/main.ts testnet down --dir .testnet
+
+## up: the main job — local cluster + node agent + operator (helm) + the example network, then
+## the drill on it (2 of 4 witness pods force-deleted, an SSN volume deleted); leaves it running
+up: setup
+	e2e/cluster/up.sh
+
+## down: stops what `make up` started (agent and its pods, then the control plane)
+down:
+	-e2e/cluster/agent-down.sh
+	e2e/cluster/cluster-down.sh
 
 ## cluster-up / cluster-down: the local Kubernetes control plane (DESIGN §7 tier 3)
 cluster-up:

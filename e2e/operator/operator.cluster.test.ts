@@ -174,6 +174,20 @@ beforeAll(async () => {
 }, 180_000)
 
 afterAll(async () => {
+  // The network first, while the operator still has its RoleBinding in the namespace: it removes
+  // the witness-key finalizers once the pods are gone (a namespace deletion would remove the
+  // RoleBinding early and leave the keys, and the namespace, stuck).
+  run('kubectl', ['-n', NS, 'delete', 'echonetnetwork', 'testnet', '--wait=true', '--timeout=90s'])
+  run('kubectl', [
+    '-n',
+    NS,
+    'wait',
+    '--for=delete',
+    'secret',
+    '-l',
+    'app.kubernetes.io/component=node-key',
+    '--timeout=90s',
+  ])
   run('kubectl', ['delete', 'namespace', NS, '--wait=true', '--timeout=90s'])
   run(HELM, ['uninstall', RELEASE, '-n', OP_NS, '--wait', '--timeout', '60s'])
   run('kubectl', ['delete', 'namespace', OP_NS, '--wait=false'])
@@ -351,4 +365,10 @@ describe('operator on the local cluster (helm install, example network)', () => 
     await waitFor('standbys scaled to 2', () => pods('echonet.io/pool=standbys').length === 2)
     await waitFor('network Ready', () => condition('Ready') === 'True')
   }, 180_000)
+
+  it('deleting the network removes its pods, then releases the witness keys (finalizers) once no pod runs', async () => {
+    kubectl(['-n', NS, 'delete', 'echonetnetwork', 'testnet', '--wait=false'])
+    await waitFor('every node process gone', () => nodeProcesses().size === 0)
+    await waitFor('key Secrets gone', () => kubectl(['-n', NS, 'get', 'secrets', '-o', 'name']).trim() === '')
+  })
 })
