@@ -9,6 +9,7 @@ import { API_VERSION } from './api/v1alpha1/schema.ts'
 import { LabelValues, Labels } from './api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from './api/v1alpha1/types.ts'
 import type { OperatorConfig } from './config.ts'
+import { NetworkMetrics } from './controllers/network/metrics.ts'
 import { NetworkReconciler } from './controllers/network/reconciler.ts'
 import type { PodView, SecretView } from './controllers/network/reconciler.ts'
 import { poolReconciler } from './controllers/witnesspool/reconciler.ts'
@@ -78,6 +79,7 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     statusPollMs: config.statusPollMs,
     heightRefreshMs: config.heightRefreshMs,
     generateKey: generateNodeKey,
+    metrics: new NetworkMetrics(defaultRegistry),
   })
   const onError = (name: string) => (key: string, err: unknown) =>
     log.warn({ controller: name, key, err: (err as Error).message }, 'reconcile failed; retrying with backoff')

@@ -30,6 +30,7 @@ import { planSsnReplacements } from './ssn-replacement.ts'
 import type { SsnObservation } from './ssn-replacement.ts'
 import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
 import type { NodeObservation } from './status.ts'
+import type { NetworkMetrics } from './metrics.ts'
 
 /** The parts of a Pod the reconcile reads. */
 export interface PodView extends K8sObject {
@@ -72,6 +73,7 @@ export interface NetworkReconcilerOptions {
   /** SSN pods not ready for this long are replaced (default 5 min). */
   readonly ssnNotReadyThresholdMs?: number
   readonly generateKey: () => GeneratedKey
+  readonly metrics?: NetworkMetrics
   /** Admin status of one node (injectable for tests); default: AdminClient over HTTP. */
   readonly adminStatus?: (podIP: string, token: string) => Promise<AdminStatus>
   readonly now?: () => number
@@ -112,6 +114,7 @@ export class NetworkReconciler {
     if (net === undefined || net.metadata.deletionTimestamp !== undefined) {
       await this.#releaseKeys(name, namespace)
       this.#lastStatusWrite.delete(key)
+      this.#o.metrics?.forget(namespace ?? '', name)
       return undefined
     }
     const log = this.#o.log.child({ echonetnetwork: key })
@@ -390,6 +393,7 @@ export class NetworkReconciler {
       desiredNodes: plan.length,
       now: new Date(this.#now()),
     })
+    this.#o.metrics?.observe(net.metadata.namespace ?? '', net.metadata.name ?? '', next)
     const now = this.#now()
     if (!statusWriteNeeded(net.status, next, this.#lastStatusWrite.get(key), now, this.#o.heightRefreshMs)) return
     await patchStatus(this.#o.client, net, next, { mode: 'merge' })
