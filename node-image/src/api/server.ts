@@ -12,6 +12,8 @@ import type {
 import { adminPaths } from './admin-contract.ts'
 import { ApiError, checkBearer, readBody, sendError, sendJson } from './http-util.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { contentRoute } from './content-routes.ts'
+import type { ContentApiPort } from './content-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
 export interface NodeApiPort {
@@ -26,7 +28,12 @@ export interface NodeApiPort {
   dhtRebootstrap(seeds: DhtPeerInfo[]): Promise<DhtRebootstrapResult>
   dhtProvide(cid: string): Promise<DhtProvideResult>
   dhtProviders(cid: string): Promise<DhtPeerInfo[]>
+  /** The content API (publish/fetch/submit shard); undefined until the node has started it. */
+  readonly contentApi?: ContentApiPort | undefined
 }
+
+/** Largest body one publish accepts (it is spooled to disk, never held in memory). */
+export const MAX_CONTENT_BYTES = 4 * 1024 * 1024 * 1024
 
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024
 export const MAX_REBOOTSTRAP_SEEDS = 64
@@ -160,6 +167,7 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
       if (b === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such block')
       return sendJson(res, 200, b)
     }
+    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   })
 }

@@ -38,6 +38,9 @@ import type {
 import { powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
+import { EventSender } from './event-sender.ts'
+import { Dds } from './dds/dds.ts'
+import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 
 export const NODE_VERSION = '0.1.0'
@@ -77,6 +80,8 @@ export class EchoNode implements NodeApiPort {
   #engine!: ConsensusEngine<LedgerEvent>
   #host!: P2PHost
   #dht!: DhtManager
+  #dds: Dds | undefined
+  #sender!: EventSender
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
@@ -155,6 +160,23 @@ export class EchoNode implements NodeApiPort {
     })
     this.#dht = new DhtManager(this.#host.node, this.config.dataDir, (level, msg, data) => log[level](data ?? {}, msg))
     await this.#dht.start()
+    this.#sender = new EventSender(
+      this.identity,
+      () => this.#ledger,
+      (evs) => this.submit(evs),
+    )
+    this.#dds = await Dds.start({
+      identity: this.identity,
+      dataDir: this.config.dataDir,
+      isSsn: this.config.role === 'ssn',
+      libp2p: this.#host.node,
+      sender: this.#sender,
+      metrics: this.metrics,
+      log: (level, msg, data) => log[level](data ?? {}, msg),
+      ledger: () => this.#ledger,
+      provide: (cid) => this.#dht.provide(cid),
+      findProviders: (cid) => this.#dht.findProviders(cid, 5_000),
+    })
     if (this.config.peersFile) {
       this.#unwatch = watchPeersFile(
         this.config.peersFile,
@@ -214,8 +236,13 @@ export class EchoNode implements NodeApiPort {
     )
   }
 
+  get contentApi(): ContentApiPort | undefined {
+    return this.#dds
+  }
+
   async stop(): Promise<void> {
     this.#unwatch?.()
+    this.#dds?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
     await this.#engine.stop()

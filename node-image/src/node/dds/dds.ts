@@ -1,0 +1,143 @@
+import { join } from 'node:path'
+import type { Libp2p } from 'libp2p'
+import type { NodeIdentity } from '../../crypto/identity.ts'
+import { ShardStore } from '../../storage/content/index.ts'
+import { ShardProtocol } from '../../p2p/shard-protocol.ts'
+import type { ContentApiPort, ContentManifestView } from '../../api/content-routes.ts'
+import type { NodeMetrics } from '../../api/metrics.ts'
+import type { EventSender } from '../event-sender.ts'
+import { ContentService } from './content-service.ts'
+import type { DdsLedgerView } from './content-service.ts'
+import { SsnStorage } from './ssn-storage.ts'
+
+/**
+ * DDS composition for one node: its ShardStore (`<data>/dds`), the shard protocol (served by SSNs),
+ * the content API, and the background provider announcements of held content.
+ */
+
+export type DdsLog = (level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>) => void
+
+export interface DdsDeps {
+  readonly identity: NodeIdentity
+  readonly dataDir: string
+  readonly isSsn: boolean
+  readonly libp2p: Libp2p
+  readonly sender: EventSender
+  readonly metrics: NodeMetrics
+  readonly log: DdsLog
+  ledger(): DdsLedgerView & { readonly chainId: string }
+  provide(cid: string): Promise<{ announced: boolean }>
+  findProviders(cid: string): Promise<{ peerId: string }[]>
+}
+
+/** Largest shard an SSN accepts in one upload (a 4 GiB body at k = 1). */
+const MAX_SHARD_BYTES = 4 * 1024 * 1024 * 1024
+
+export class Dds implements ContentApiPort {
+  readonly store: ShardStore
+  readonly shards: ShardProtocol
+  readonly content: ContentService
+  readonly #d: DdsDeps
+  readonly #toProvide = new Set<string>()
+  readonly #provided = new Set<string>()
+  #providing = false
+  #stopped = false
+
+  private constructor(d: DdsDeps, store: ShardStore) {
+    this.#d = d
+    this.store = store
+    this.shards = new ShardProtocol(d.libp2p)
+    this.content = new ContentService({
+      identity: d.identity,
+      store,
+      holdsShards: d.isSsn,
+      shards: this.shards,
+      workDir: join(d.dataDir, 'dds-work'),
+      sender: d.sender,
+      ledger: () => d.ledger(),
+      findProviders: (cid) => d.findProviders(cid),
+      onStored: (cid) => this.#announce(cid),
+      log: d.log,
+    })
+  }
+
+  static async start(d: DdsDeps): Promise<Dds> {
+    const store = await ShardStore.open(join(d.dataDir, 'dds'))
+    const dds = new Dds(d, store)
+    if (d.isSsn) {
+      if (SsnStorage.faultWrongData) d.log('warn', 'FAULT INJECTION: this SSN answers PoSR challenges with wrong data')
+      const ssn = new SsnStorage(store, d.identity, {
+        onStored: (cid) => dds.#announce(cid),
+        onCorrupt: (cid, index) => {
+          d.metrics.corruptShards.inc()
+          d.log('warn', 'corrupt shard detected and quarantined', { cid, index })
+        },
+        chainId: () => d.ledger().chainId,
+      })
+      await dds.shards.serve(ssn, MAX_SHARD_BYTES, (op, code) => d.metrics.shardRequestErrors.inc({ op, code }))
+      for (const { cid } of await store.list()) dds.#announce(cid)
+    }
+    return dds
+  }
+
+  stop(): void {
+    this.#stopped = true
+  }
+
+  /** Provider records go out one at a time in the background: a slow DHT never blocks a put. */
+  #announce(cid: string): void {
+    if (this.#provided.has(cid)) return
+    this.#toProvide.add(cid)
+    if (this.#providing) return
+    this.#providing = true
+    void (async () => {
+      while (!this.#stopped) {
+        const next = this.#toProvide.values().next()
+        if (next.done === true) break
+        this.#toProvide.delete(next.value)
+        this.#provided.add(next.value)
+        try {
+          await this.#d.provide(next.value)
+        } catch (err) {
+          this.#d.log('debug', 'provide failed', { cid: next.value, err: (err as Error).message })
+        }
+      }
+      this.#providing = false
+    })()
+  }
+
+  // --- ContentApiPort ---------------------------------------------------------------------------
+
+  publish(body: AsyncIterable<Uint8Array>, opts: { k?: number; m?: number }): Promise<unknown> {
+    return this.content.publish(body, opts).then((r) => {
+      this.#d.metrics.contentBytes.inc({ dir: 'published' }, r.size)
+      return r
+    })
+  }
+
+  async fetch(cid: string): Promise<{ size: number; bodyHash: string; body: AsyncIterable<Uint8Array> }> {
+    const { manifest, body } = await this.content.fetch(cid)
+    this.#d.metrics.contentBytes.inc({ dir: 'fetched' }, manifest.size)
+    return { size: manifest.size, bodyHash: manifest.bodyHash, body }
+  }
+
+  async manifest(cid: string): Promise<ContentManifestView | undefined> {
+    const m = await this.content.manifest(cid)
+    if (m === undefined) return undefined
+    return {
+      cid,
+      bodyHash: m.bodyHash,
+      size: m.size,
+      k: m.k,
+      m: m.m,
+      shardSize: m.shardSize,
+      segmentSize: m.segmentSize,
+      creator: m.creator,
+      shards: m.shards,
+    }
+  }
+
+  submitShard(cid: string, index: number, body: AsyncIterable<Uint8Array>): Promise<unknown> {
+    return this.content.submitShard(cid, index, body)
+  }
+}
