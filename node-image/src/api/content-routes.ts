@@ -19,6 +19,8 @@ export interface ContentManifestView {
   readonly segmentSize: number
   readonly creator: string
   readonly shards: readonly { hash: string; root: string }[]
+  /** Height of the content.register event, if the ledger has it yet. */
+  readonly registeredAtHeight?: number
 }
 
 export interface ContentApiPort {

@@ -9,6 +9,12 @@ import type { EventSender } from '../event-sender.ts'
 import { ContentService } from './content-service.ts'
 import type { DdsLedgerView } from './content-service.ts'
 import { SsnStorage } from './ssn-storage.ts'
+import { Repairer } from './repair.ts'
+import { PosrChallenger } from './posr.ts'
+import type { PosrLedger } from './posr.ts'
+import type { RepairLedger } from './repair.ts'
+import type { RepairPriority, RepairRunResult, StorageStatus } from '../../api/admin-contract.ts'
+import { ContentError, parseContentId } from '../../storage/content/index.ts'
 
 /**
  * DDS composition for one node: its ShardStore (`<data>/dds`), the shard protocol (served by SSNs),
@@ -25,7 +31,12 @@ export interface DdsDeps {
   readonly sender: EventSender
   readonly metrics: NodeMetrics
   readonly log: DdsLog
-  ledger(): DdsLedgerView & { readonly chainId: string }
+  ledger(): DdsLedgerView & RepairLedger & PosrLedger
+  /** Witnesses audit SSNs (PoSR). */
+  readonly isWitness: boolean
+  /** Repair scan interval and throttle (SSNs). */
+  readonly repairIntervalMs: number
+  readonly repairBytesPerSecond: number
   provide(cid: string): Promise<{ announced: boolean }>
   findProviders(cid: string): Promise<{ peerId: string }[]>
 }
@@ -42,6 +53,8 @@ export class Dds implements ContentApiPort {
   readonly #provided = new Set<string>()
   #providing = false
   #stopped = false
+  #repairer: Repairer | undefined
+  #posr: PosrChallenger | undefined
 
   private constructor(d: DdsDeps, store: ShardStore) {
     this.#d = d
@@ -76,12 +89,72 @@ export class Dds implements ContentApiPort {
       })
       await dds.shards.serve(ssn, MAX_SHARD_BYTES, (op, code) => d.metrics.shardRequestErrors.inc({ op, code }))
       for (const { cid } of await store.list()) dds.#announce(cid)
+      dds.#repairer = new Repairer({
+        selfDid: d.identity.did,
+        store,
+        shards: dds.shards,
+        content: dds.content,
+        metrics: d.metrics,
+        workDir: join(d.dataDir, 'dds-work'),
+        bytesPerSecond: d.repairBytesPerSecond,
+        ledger: () => d.ledger(),
+        log: d.log,
+      })
+      dds.#repairer.start(d.repairIntervalMs)
+    }
+    if (d.isWitness) {
+      dds.#posr = new PosrChallenger({
+        selfDid: d.identity.did,
+        shards: dds.shards,
+        sender: d.sender,
+        metrics: d.metrics,
+        ledger: () => d.ledger(),
+        manifest: (cid) => dds.content.manifest(cid),
+        log: d.log,
+      })
     }
     return dds
   }
 
+  /** A block was finalized: witnesses may owe PoSR challenges for it. */
+  onCommit(height: number, randomness: Uint8Array): void {
+    this.#posr?.onCommit(height, randomness)
+  }
+
   stop(): void {
     this.#stopped = true
+    this.#repairer?.stop()
+  }
+
+  get storageSnapshot(): StorageStatus | undefined {
+    return this.#repairer?.snapshot
+  }
+
+  async storageStatus(): Promise<StorageStatus> {
+    if (this.#repairer) return this.#repairer.status()
+    const stats = await this.store.stats()
+    return {
+      holdsShards: false,
+      shards: stats.shards,
+      bytes: stats.bytes,
+      underReplicated: 0,
+      repairQueue: 0,
+      repairedBytes: 0,
+      lastScanAtMs: 0,
+      priorities: [],
+    }
+  }
+
+  storageRepair(): Promise<RepairRunResult> {
+    if (!this.#repairer) return Promise.resolve({ scanned: 0, underReplicated: 0, repaired: 0, failed: 0 })
+    return this.#repairer.run()
+  }
+
+  setRepairPriority(p: RepairPriority): RepairPriority {
+    parseContentId(p.cid)
+    if (!this.#repairer) throw new ContentError('INVALID_PARAMETERS', 'only storage nodes repair content')
+    this.#repairer.setPriority(p.cid, p.priority)
+    return p
   }
 
   /** Provider records go out one at a time in the background: a slow DHT never blocks a put. */
@@ -124,6 +197,7 @@ export class Dds implements ContentApiPort {
   async manifest(cid: string): Promise<ContentManifestView | undefined> {
     const m = await this.content.manifest(cid)
     if (m === undefined) return undefined
+    const rec = this.#d.ledger().content(cid)
     return {
       cid,
       bodyHash: m.bodyHash,
@@ -134,6 +208,7 @@ export class Dds implements ContentApiPort {
       segmentSize: m.segmentSize,
       creator: m.creator,
       shards: m.shards,
+      ...(rec ? { registeredAtHeight: rec.height } : {}),
     }
   }
 
