@@ -50,6 +50,8 @@ export interface TestnetOptions {
   readonly accounts?: number
   readonly ipPrefix?: string
   readonly checkpointInterval?: number
+  /** Further genesis parameters (e.g. posrChallengeRate). */
+  readonly params?: Record<string, number>
   readonly timeouts?: { proposeMs?: number; prevoteMs?: number; precommitMs?: number }
   readonly voteLog?: boolean
 }
@@ -117,7 +119,7 @@ export async function createTestnet(o: TestnetOptions): Promise<TestnetState> {
       ...nodes.map((n) => ({ did: n.did, balance: 1_000_000_000 })),
     ],
     treasury: 1_000_000_000,
-    params: { checkpointInterval: o.checkpointInterval ?? 100 },
+    params: { ...o.params, checkpointInterval: o.checkpointInterval ?? 100 },
   })
   await writeFileAtomic(join(dir, 'genesis.json'), JSON.stringify(genesis, null, 2))
   const peers = nodes.map((n) => ({

@@ -118,8 +118,10 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.snapshot()
   }
 
+  /** The account, with its PoSR record if it is an SSN (additive: clients ignore unknown fields). */
   account(did: string): unknown {
-    return this.#ledger.account(did)
+    const posr = this.#ledger.posr(did)
+    return { ...this.#ledger.account(did), ...(posr ? { posr } : {}) }
   }
 
   /** Read-only views the DDS services need (node/dds). */
