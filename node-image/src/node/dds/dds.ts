@@ -98,6 +98,7 @@ export class Dds implements ContentApiPort {
         workDir: join(d.dataDir, 'dds-work'),
         bytesPerSecond: d.repairBytesPerSecond,
         ledger: () => d.ledger(),
+        demand: (cid) => ssn.demand(cid),
         log: d.log,
       })
       dds.#repairer.start(d.repairIntervalMs)

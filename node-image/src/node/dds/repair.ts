@@ -18,8 +18,7 @@ import { peerIdOfDid } from './peers.ts'
  * takes on the content it *leads*: the reachable holder with the highest rendezvous score for the
  * ContentID, so SSNs that see the same inventories split the work without talking. Shards on an
  * unreachable or suspended SSN count as missing; corrupt shards were quarantined by the read or the
- * scrub below and so are missing too. Queue order: margin (healthy − k) ascending, then the
- * operator's priority, then the newest content. Each repair spools k verified shards, rebuilds the
+ * scrub below and so are missing too. Queue order: see repairOrder. Each repair spools k verified shards, rebuilds the
  * missing ones stripe by stripe and places them on live SSNs that hold the fewest shards of that
  * content; bytes placed are throttled to `bytesPerSecond`.
  */
@@ -38,6 +37,8 @@ export interface RepairDeps {
   readonly workDir: string
   readonly bytesPerSecond: number
   ledger(): RepairLedger
+  /** Recent reads of a content served by this node (high-demand content is repaired earlier). */
+  demand(cid: string): number
   log(level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -49,6 +50,26 @@ interface Health {
   /** Indexes held by at least one reachable, unsuspended SSN. */
   readonly healthy: Set<number>
   readonly margin: number
+}
+
+/**
+ * The repair queue order: least margin (healthy − k) first — content one more loss away from being
+ * unrecoverable goes before anything else —, then the operator's priority (critical metadata),
+ * then demand (recent reads), then the newest registration.
+ */
+export function repairOrder<T extends { cid: string; margin: number; rec: { height: number } }>(
+  items: readonly T[],
+  priority: (cid: string) => number,
+  demand: (cid: string) => number,
+): T[] {
+  return [...items].sort(
+    (a, b) =>
+      a.margin - b.margin ||
+      priority(b.cid) - priority(a.cid) ||
+      demand(b.cid) - demand(a.cid) ||
+      b.rec.height - a.rec.height ||
+      (a.cid < b.cid ? -1 : a.cid > b.cid ? 1 : 0),
+  )
 }
 
 /** Bytes of local shards re-hashed per scan (finds bit rot that no read has touched yet). */
@@ -113,12 +134,10 @@ export class Repairer {
   async #run(): Promise<RepairRunResult> {
     await this.#scrub()
     const health = await this.#scan()
-    const mine = health.filter((h) => h.healthy.size < h.rec.k + h.rec.m && this.#leads(h))
-    mine.sort(
-      (a, b) =>
-        a.margin - b.margin ||
-        (this.#priorities.get(b.cid) ?? 0) - (this.#priorities.get(a.cid) ?? 0) ||
-        b.rec.height - a.rec.height,
+    const mine = repairOrder(
+      health.filter((h) => h.healthy.size < h.rec.k + h.rec.m && this.#leads(h)),
+      (cid) => this.#priorities.get(cid) ?? 0,
+      (cid) => this.#d.demand(cid),
     )
     this.#queue = mine.map((h) => h.cid)
     this.#d.metrics.repairQueue.set(this.#queue.length)

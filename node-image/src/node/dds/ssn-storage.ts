@@ -28,8 +28,12 @@ export interface SsnStorageHooks {
  */
 const WRONG_DATA = process.env.ECHONET_FAULT_POSR_WRONG_DATA === '1'
 
+/** Distinct contents whose read counts are kept (the least read are forgotten first). */
+const MAX_DEMAND_ENTRIES = 10_000
+
 export class SsnStorage implements ShardServerPort {
   readonly #store: ShardStore
+  readonly #reads = new Map<string, number>()
   readonly #id: NodeIdentity
   readonly #hooks: SsnStorageHooks
 
@@ -51,8 +55,23 @@ export class SsnStorage implements ShardServerPort {
     this.#hooks.onStored(cid)
   }
 
+  /** Shard reads served for `cid` since start (repair serves high-demand content earlier). */
+  demand(cid: string): number {
+    return this.#reads.get(cid) ?? 0
+  }
+
+  #countRead(cid: string): void {
+    this.#reads.set(cid, (this.#reads.get(cid) ?? 0) + 1)
+    if (this.#reads.size > MAX_DEMAND_ENTRIES) {
+      let least: string | undefined
+      for (const [c, n] of this.#reads) if (least === undefined || n < (this.#reads.get(least) ?? 0)) least = c
+      if (least !== undefined) this.#reads.delete(least)
+    }
+  }
+
   async get(cid: string, index: number): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> } | undefined> {
     if ((await this.#store.getManifest(cid)) === undefined) return undefined
+    this.#countRead(cid)
     try {
       return await this.#store.readVerified(cid, index)
     } catch (err) {
