@@ -37,6 +37,13 @@ interface Item {
 }
 const items: Item[] = []
 
+/** Phase durations go to the log (never asserted): where the test's time goes. */
+let mark = Date.now()
+function phase(label: string): void {
+  console.log(`[storage] ${label}: ${((Date.now() - mark) / 1000).toFixed(1)} s`)
+  mark = Date.now()
+}
+
 function node(name: string): TestnetNode {
   const n = s.nodes.find((x) => x.name === name)
   if (!n) throw new Error(`no node ${name}`)
@@ -135,6 +142,7 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
       }
     }
     expect(new Set(items.map((x) => x.cid)).size).toBe(50)
+    phase('published 50 items')
     // Placement: k + m distinct SSNs per item.
     const disk = await shardsOnDisk(ssnNames())
     for (const it of items) expect(disk.get(it.cid)?.size).toBe(K + M)
@@ -152,16 +160,31 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
       60_000,
       500,
     )
+    phase('all registered')
+    // Provider records: a witness (DHT client) finds SSNs holding the 64 MiB item through the DHT.
+    const ssnPeers = new Set(s.nodes.filter((n) => n.role === 'ssn').map((n) => n.peerId))
+    await waitFor(
+      'DHT providers of the 64 MiB item',
+      async () => {
+        const r = await admin('w3').dhtProviders(items[0]!.cid)
+        return r.providers.filter((p) => ssnPeers.has(p.peerId)).length >= 1
+      },
+      60_000,
+      1_000,
+    )
+    phase('provider records found')
 
     // Two SSNs die: everything is still retrievable, byte for byte.
     const [a, b, c, ...rest] = ssnNames()
     await killNode(s, a!)
     await killNode(s, b!)
     await expectAllRetrievable(via)
+    phase('2 SSNs killed, all 50 fetched and compared')
 
     // Repair by the survivors: every item has k + m shards on live SSNs again.
     let live = [c!, ...rest]
     await repairUntilRedundant(live)
+    phase('repaired to k + m')
     // The admin status (what the operator reads) agrees once a scan has seen the repaired state.
     expect((await admin(c!).storageRepair()).underReplicated).toBe(0)
     expect((await admin(c!).storage()).underReplicated).toBe(0)
@@ -172,10 +195,14 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     await rm(join(node(c!).dir, 'data'), { recursive: true, force: true })
     await startNode(s, c!)
     await waitForHeight(s, [c!], 2, 90_000)
+    phase('third SSN wiped and restarted')
     await expectAllRetrievable(via)
+    phase('all 50 fetched and compared')
     live = [c!, ...rest]
     await repairUntilRedundant(live)
+    phase('repaired to k + m')
     await expectAllRetrievable([...via].reverse())
+    phase('all 50 fetched and compared')
   })
 
   it('detects a shard corrupted on disk (scrub or read check) and repairs it', async () => {

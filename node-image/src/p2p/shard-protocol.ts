@@ -91,10 +91,16 @@ export class ShardProtocol {
   readonly #node: Libp2p
   readonly #slots: Semaphore
   #serving = false
+  /** Peers whose last dial failed, until when: calls fail fast instead of re-dialling each time. */
+  readonly #down = new Map<string, number>()
+  readonly #downMs: number
 
-  constructor(node: Libp2p, opts: { maxConcurrent?: number } = {}) {
+  constructor(node: Libp2p, opts: { maxConcurrent?: number; downMs?: number } = {}) {
     this.#node = node
     this.#slots = new Semaphore(opts.maxConcurrent ?? 8)
+    // A failed dial to a dead peer can cost seconds (peer routing through the DHT); scans and
+    // fetches ask every SSN, so one failure is remembered briefly.
+    this.#downMs = opts.downMs ?? 5_000
   }
 
   /** Serve the protocol (SSNs). `maxShardBytes` bounds one upload. */
@@ -169,12 +175,18 @@ export class ShardProtocol {
   }
 
   async #open(peer: string, timeoutMs = 10_000): Promise<{ stream: Stream; io: FrameIO }> {
+    const until = this.#down.get(peer)
+    if (until !== undefined && Date.now() < until) {
+      throw new ShardProtocolError('UNREACHABLE', `${peer} was unreachable moments ago`)
+    }
     try {
       const stream = await this.#node.dialProtocol(peerIdFromString(peer), SHARD_PROTOCOL, {
         signal: AbortSignal.timeout(timeoutMs),
       })
+      this.#down.delete(peer)
       return { stream, io: lp(stream) }
     } catch (err) {
+      this.#down.set(peer, Date.now() + this.#downMs)
       throw new ShardProtocolError('UNREACHABLE', `cannot open a shard stream to ${peer}: ${(err as Error).message}`)
     }
   }

@@ -95,7 +95,7 @@ export class ContentService {
       .map((s) => s.did)
   }
 
-  #locate(cid: string, total?: number): Promise<Holders> {
+  #locate(cid: string, needed?: number): Promise<Holders> {
     return locate(
       {
         selfDid: this.#d.identity.did,
@@ -105,7 +105,7 @@ export class ContentService {
         findProviders: (c) => this.#d.findProviders(c),
       },
       cid,
-      total,
+      needed,
     )
   }
 
@@ -157,6 +157,7 @@ export class ContentService {
     const live = this.#liveSsns()
     if (live.length === 0) throw new DdsError('NO_SSNS', 'no storage node is registered and unsuspended')
     const work = await this.#work()
+    const t0 = performance.now()
     try {
       const enc = await encodeContent(body, {
         k,
@@ -191,11 +192,12 @@ export class ContentService {
         target = old
         matched = true
       }
+      const encodedMs = performance.now() - t0
       await this.#d.store.putManifest(target)
       const holders = matched ? await this.#locate(cid, k + m) : undefined
       const placement = placeShards(cid, k + m, live)
       let stored = 0
-      // Three uploads at a time: enough to keep two cores busy without piling up buffers.
+      // All shards go out at once (≤ 1 MiB in flight each): each upload mostly waits on the SSN's fsyncs.
       const queue = enc.shardPaths.map((p, i) => ({ p, i }))
       const worker = async (): Promise<void> => {
         for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
@@ -208,14 +210,21 @@ export class ContentService {
           if ((await this.placeShard(cid, target, job.i, job.p, [first, ...rest])) !== undefined) stored++
         }
       }
-      await Promise.all([worker(), worker(), worker()])
+      await Promise.all(Array.from({ length: Math.min(k + m, 8) }, () => worker()))
       if (stored < k) throw new DdsError('PLACEMENT_FAILED', `only ${stored} of ${k + m} shards could be stored`)
       let registered = false
       if (this.#d.ledger().content(cid) === undefined) {
         this.#d.sender.send('content.register', { cid, bodyHash: target.bodyHash, size: target.size, k, m })
         registered = true
       }
-      this.#d.log('info', 'content published', { cid, size: target.size, stored, matched })
+      this.#d.log('info', 'content published', {
+        cid,
+        size: target.size,
+        stored,
+        matched,
+        encodeMs: Math.round(encodedMs),
+        totalMs: Math.round(performance.now() - t0),
+      })
       return { cid, bodyHash: target.bodyHash, size: target.size, k, m, stored, matched, registered }
     } finally {
       await rm(work, { recursive: true, force: true })
@@ -261,7 +270,8 @@ export class ContentService {
   async fetch(cid: string): Promise<{ manifest: ContentManifest; body: AsyncIterable<Uint8Array> }> {
     parseContentId(cid)
     const local = await this.#d.store.getManifest(cid)
-    const holders = await this.#locate(cid, local ? local.k + local.m : undefined)
+    // k from the local manifest or the ledger: enough shards found among SSNs means no DHT lookup.
+    const holders = await this.#locate(cid, local?.k ?? this.#d.ledger().content(cid)?.k)
     const manifest = local ?? (holders.manifest ? decodeManifest(holders.manifest, cid) : undefined)
     if (manifest === undefined) throw new ContentError('UNKNOWN_CONTENT', `no node holds ${cid}`)
     const work = await this.#work()

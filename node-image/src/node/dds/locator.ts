@@ -34,7 +34,12 @@ export interface LocatorDeps {
 
 export const SELF = 'self'
 
-export async function locate(d: LocatorDeps, cid: string, totalShards?: number): Promise<Holders> {
+/**
+ * `needed`: how many distinct shards the caller needs (k for a read, k + m for a health check);
+ * the DHT is only consulted when the registered SSNs do not have that many (a lookup costs seconds
+ * when the record is missing).
+ */
+export async function locate(d: LocatorDeps, cid: string, needed?: number): Promise<Holders> {
   const byIndex = new Map<number, string[]>()
   const reachable = new Set<string>()
   let manifest: Uint8Array | undefined
@@ -66,7 +71,7 @@ export async function locate(d: LocatorDeps, cid: string, totalShards?: number):
       }
     }),
   )
-  if (totalShards === undefined || byIndex.size < totalShards) {
+  if (byIndex.size < (needed ?? 1)) {
     try {
       const known = new Set(ssns.map((s) => peerIdOfDid(s.did)))
       for (const p of await d.findProviders(cid)) {
