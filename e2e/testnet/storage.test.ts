@@ -222,9 +222,20 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     const bad = Buffer.from(good)
     bad[bad.length >> 1] = (bad[bad.length >> 1] ?? 0) ^ 0xff
     await writeFile(victim!.file, bad)
-    await repairUntilRedundant(live)
-    const quarantine = await readdir(join(node(victim!.name).dir, 'data', 'dds', 'quarantine'))
-    expect(quarantine.some((q) => q.includes(it0.cid))).toBe(true)
+    // The file count alone cannot tell (the corrupt file is still there until detected): wait for
+    // the quarantine and for k + m good shards.
+    const quarantined = async (): Promise<boolean> =>
+      (await readdir(join(node(victim!.name).dir, 'data', 'dds', 'quarantine'))).some((q) => q.includes(it0.cid))
+    await waitFor(
+      'the corrupt shard quarantined and rebuilt',
+      async () => {
+        await Promise.all(live.map((n) => admin(n).storageRepair()))
+        return (await quarantined()) && (await fullyRedundant(live))
+      },
+      120_000,
+      500,
+    )
+    expect(Buffer.compare(await readFile(victim!.file).catch(() => good), good)).toBe(0)
     expect(Buffer.compare(Buffer.from(await fetchBody('w1', it0.cid)), Buffer.from(it0.body))).toBe(0)
   })
 

@@ -171,8 +171,10 @@ export class Repairer {
     const all = await this.#d.store.list()
     if (all.length === 0) return
     let budget = SCRUB_BYTES_PER_SCAN
-    for (let n = 0; n < all.length && budget > 0; n++) {
-      const ref = all[(this.#scrubCursor + n) % all.length]!
+    const start = this.#scrubCursor
+    let checked = 0
+    for (; checked < all.length && budget > 0; checked++) {
+      const ref = all[(start + checked) % all.length]!
       try {
         const m = await this.#d.store.getManifest(ref.cid)
         budget -= m?.shardSize ?? 0
@@ -183,8 +185,8 @@ export class Repairer {
           this.#d.log('warn', 'scrub found a corrupt shard; quarantined', { cid: ref.cid, index: ref.index })
         }
       }
-      this.#scrubCursor = (this.#scrubCursor + 1) % all.length
     }
+    this.#scrubCursor = (start + checked) % all.length
   }
 
   async #scan(): Promise<Health[]> {
