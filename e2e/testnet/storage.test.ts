@@ -267,6 +267,17 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     )
     const after = await shardsOnDisk(ssnNames().slice(2))
     expect([...after.keys()].sort()).toEqual([...before.keys()].sort())
+    // A reader that hangs up in the middle of the 64 MiB body: the spooled shards are removed.
+    const reader = connect(8080, w.ip)
+    await new Promise((r) => reader.once('connect', r))
+    reader.write(`GET /v1/content/${items[0]!.cid} HTTP/1.1\r\nhost: ${w.ip}\r\n\r\n`)
+    await new Promise<void>((r) => reader.once('data', () => r()))
+    reader.destroy()
+    await waitFor(
+      'the abandoned fetch is cleaned up',
+      async () => (await readdir(join(w.dir, 'data', 'dds-work')).catch(() => [])).length === 0,
+      20_000,
+    )
     // A shard that does not match its manifest is refused; the right one is accepted.
     const it1 = items[7]!
     let holder = ''

@@ -126,8 +126,20 @@ export async function contentRoute(
         'content-length': got.size,
         'x-echonet-body-hash': got.bodyHash,
       })
+      // Leaving the loop early (client gone) ends the body iterator, which removes its spool files.
       for await (const piece of got.body) {
-        if (!res.write(piece)) await new Promise((r) => res.once('drain', r))
+        if (res.destroyed) break
+        if (!res.write(piece)) {
+          await new Promise<void>((r) => {
+            const done = (): void => {
+              res.off('drain', done)
+              res.off('close', done)
+              r()
+            }
+            res.once('drain', done)
+            res.once('close', done)
+          })
+        }
       }
       res.end()
       return true
