@@ -56,6 +56,7 @@ test: setup typecheck lint test-unit test-testnet test-cluster
 bench: setup
 	node node-image/bench/consensus.ts
 	node node-image/bench/erasure.ts
+	node node-image/bench/repair.ts
 
 ## testnet: 4 witnesses + 1 standby as processes on loopback, then a kill/restart drill
 testnet: setup

@@ -47,6 +47,37 @@ export interface AdminStatus {
   readonly committee: CommitteeStatus
   readonly mempool: { readonly size: number; readonly bytes: number }
   readonly peers: { readonly connected: number; readonly known: number }
+  /** DDS view of this node (additive; nodes before DDS omit it). */
+  readonly storage?: StorageStatus
+}
+
+/** An SSN's storage and repair state (`GET /admin/v1/storage`). Non-SSNs report holdsShards false. */
+export interface StorageStatus {
+  readonly holdsShards: boolean
+  readonly shards: number
+  readonly bytes: number
+  /** Registered content with fewer than k + m healthy shards, as of this node's last scan. */
+  readonly underReplicated: number
+  readonly repairQueue: number
+  /** Shard bytes this node rebuilt and placed since it started. */
+  readonly repairedBytes: number
+  readonly lastScanAtMs: number
+  readonly priorities: readonly RepairPriority[]
+}
+
+export interface RepairPriority {
+  readonly cid: string
+  /** Higher is repaired first among content with the same margin; 0 clears. */
+  readonly priority: number
+}
+
+export interface RepairRunResult {
+  /** Registered content looked at. */
+  readonly scanned: number
+  readonly underReplicated: number
+  /** Content this node repaired in the run (the ones it leads). */
+  readonly repaired: number
+  readonly failed: number
 }
 
 export interface CheckpointInfo {
@@ -95,6 +126,9 @@ export const adminPaths = {
   dhtProvide: '/admin/v1/dht/provide',
   /** Followed by `/<cid>`. */
   dhtProviders: '/admin/v1/dht/providers',
+  storage: '/admin/v1/storage',
+  storageRepair: '/admin/v1/storage/repair',
+  storageRepairPriority: '/admin/v1/storage/repair-priority',
 } as const
 
 export class AdminApiError extends Error {
@@ -170,6 +204,20 @@ export class AdminClient {
 
   dhtProviders(cid: string): Promise<{ providers: DhtPeerInfo[] }> {
     return this.#request('GET', `${adminPaths.dhtProviders}/${encodeURIComponent(cid)}`)
+  }
+
+  storage(): Promise<StorageStatus> {
+    return this.#request('GET', adminPaths.storage)
+  }
+
+  /** Scan now and repair what this SSN leads; resolves when the run is over (use a long timeout). */
+  storageRepair(): Promise<RepairRunResult> {
+    return this.#request('POST', adminPaths.storageRepair, {})
+  }
+
+  /** Repair `cid` earlier than other content with the same margin (priority 0 clears). */
+  setRepairPriority(cid: string, priority: number): Promise<RepairPriority> {
+    return this.#request('POST', adminPaths.storageRepairPriority, { cid, priority })
   }
 }
 

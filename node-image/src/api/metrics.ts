@@ -63,6 +63,50 @@ export class NodeMetrics {
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [this.registry],
   })
+  readonly corruptShards = new Counter({
+    name: 'echonet_dds_corrupt_shards_total',
+    help: 'Stored shards that failed their hash check (quarantined, never served)',
+    registers: [this.registry],
+  })
+  readonly shardRequestErrors = new Counter({
+    name: 'echonet_dds_shard_request_errors_total',
+    help: 'Shard protocol requests this node answered with an error',
+    labelNames: ['op', 'code'],
+    registers: [this.registry],
+  })
+  readonly contentBytes = new Counter({
+    name: 'echonet_dds_content_bytes_total',
+    help: 'Content body bytes published or fetched through this node',
+    labelNames: ['dir'],
+    registers: [this.registry],
+  })
+  readonly underReplicated = new Gauge({
+    name: 'echonet_dds_under_replicated_content',
+    help: 'Registered content with fewer than k + m healthy shards (as seen by this SSN)',
+    registers: [this.registry],
+  })
+  readonly repairQueue = new Gauge({
+    name: 'echonet_dds_repair_queue_length',
+    help: 'Content waiting for repair on this node',
+    registers: [this.registry],
+  })
+  readonly repairBytes = new Counter({
+    name: 'echonet_dds_repair_bytes_total',
+    help: 'Shard bytes rebuilt and re-placed by repair (rate() gives repair bytes/s)',
+    registers: [this.registry],
+  })
+  readonly repairs = new Counter({
+    name: 'echonet_dds_repairs_total',
+    help: 'Repairs of one content by result',
+    labelNames: ['result'],
+    registers: [this.registry],
+  })
+  readonly posrResults = new Counter({
+    name: 'echonet_posr_results_submitted_total',
+    help: 'PoSR results this witness submitted, by outcome',
+    labelNames: ['outcome'],
+    registers: [this.registry],
+  })
   constructor() {
     collectDefaultMetrics({ register: this.registry })
   }

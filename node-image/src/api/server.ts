@@ -8,10 +8,15 @@ import type {
   DhtProvideResult,
   DhtRebootstrapResult,
   DhtStatus,
+  RepairPriority,
+  RepairRunResult,
+  StorageStatus,
 } from './admin-contract.ts'
 import { adminPaths } from './admin-contract.ts'
 import { ApiError, checkBearer, readBody, sendError, sendJson } from './http-util.ts'
 import type { NodeMetrics } from './metrics.ts'
+import { contentRoute } from './content-routes.ts'
+import type { ContentApiPort } from './content-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
 export interface NodeApiPort {
@@ -26,7 +31,15 @@ export interface NodeApiPort {
   dhtRebootstrap(seeds: DhtPeerInfo[]): Promise<DhtRebootstrapResult>
   dhtProvide(cid: string): Promise<DhtProvideResult>
   dhtProviders(cid: string): Promise<DhtPeerInfo[]>
+  storageStatus(): Promise<StorageStatus>
+  storageRepair(): Promise<RepairRunResult>
+  setRepairPriority(p: RepairPriority): RepairPriority
+  /** The content API (publish/fetch/submit shard); undefined until the node has started it. */
+  readonly contentApi?: ContentApiPort | undefined
 }
+
+/** Largest body one publish accepts (it is spooled to disk, never held in memory). */
+export const MAX_CONTENT_BYTES = 4 * 1024 * 1024 * 1024
 
 export const MAX_ADMIN_BODY_BYTES = 64 * 1024
 export const MAX_REBOOTSTRAP_SEEDS = 64
@@ -160,6 +173,7 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
       if (b === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such block')
       return sendJson(res, 200, b)
     }
+    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   })
 }
@@ -192,6 +206,23 @@ export function adminServer(node: NodeApiPort, token: string): Server {
       }
       if (cid.length === 0 || cid.length > 256) throw new ApiError(400, 'BAD_CID', 'missing or oversized CID')
       return sendJson(res, 200, { providers: await dhtCall(() => node.dhtProviders(cid)) })
+    }
+    if (req.method === 'GET' && path === adminPaths.storage) return sendJson(res, 200, await node.storageStatus())
+    if (req.method === 'POST' && path === adminPaths.storageRepair) {
+      await readBody(req, MAX_ADMIN_BODY_BYTES)
+      return sendJson(res, 200, await node.storageRepair())
+    }
+    if (req.method === 'POST' && path === adminPaths.storageRepairPriority) {
+      const b = parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES)) as { cid?: unknown; priority?: unknown } | null
+      if (
+        typeof b?.cid !== 'string' ||
+        !/^[a-z0-9]{1,100}$/.test(b.cid) ||
+        typeof b.priority !== 'number' ||
+        !Number.isSafeInteger(b.priority) ||
+        Math.abs(b.priority) > 1_000_000
+      )
+        throw new ApiError(400, 'MALFORMED_BODY', 'body must be {"cid": string, "priority": integer}')
+      return sendJson(res, 200, node.setRepairPriority({ cid: b.cid, priority: b.priority }))
     }
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   })

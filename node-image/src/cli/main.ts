@@ -92,6 +92,18 @@ program
   .option('--timeout-prevote-ms <ms>', 'prevote timeout', int)
   .option('--timeout-precommit-ms <ms>', 'precommit timeout', int)
   .option('--vote-log <file>', 'append every vote seen to this file (JSON lines)')
+  .option(
+    '--repair-interval-ms <ms>',
+    'SSN repair scan interval (env ECHONET_REPAIR_INTERVAL_MS)',
+    int,
+    Number(process.env.ECHONET_REPAIR_INTERVAL_MS ?? 30_000),
+  )
+  .option(
+    '--repair-rate <bytes>',
+    'SSN repair throttle in bytes/s (env ECHONET_REPAIR_RATE)',
+    int,
+    Number(process.env.ECHONET_REPAIR_RATE ?? 64 * 1024 * 1024),
+  )
   .action(
     async (o: {
       role: string
@@ -108,6 +120,8 @@ program
       timeoutPrevoteMs?: number
       timeoutPrecommitMs?: number
       voteLog?: string
+      repairIntervalMs: number
+      repairRate: number
     }) => {
       const roles: NodeRole[] = ['witness', 'standby', 'ssn', 'seed']
       if (!roles.includes(o.role as NodeRole))
@@ -137,6 +151,8 @@ program
         adminPort: o.adminPort,
         adminToken: token,
         timeouts,
+        repairIntervalMs: o.repairIntervalMs,
+        repairBytesPerSecond: o.repairRate,
         ...(o.peers ? { peersFile: o.peers } : {}),
         ...(o.voteLog ? { voteLog: o.voteLog } : {}),
       }

@@ -21,7 +21,7 @@ export const MAIN_TS = resolve(dirname(fileURLToPath(import.meta.url)), 'main.ts
 
 export interface TestnetNode {
   readonly name: string
-  readonly role: 'witness' | 'standby'
+  readonly role: 'witness' | 'standby' | 'ssn' | 'seed'
   readonly ip: string
   readonly did: string
   readonly peerId: string
@@ -43,10 +43,15 @@ export interface TestnetOptions {
   readonly dir: string
   readonly witnesses: number
   readonly standbys: number
+  /** Storage nodes (role ssn, registered on the ledger with stake) and DHT seeds. */
+  readonly ssns?: number
+  readonly seeds?: number
   /** Funded accounts with deterministic keys, for load generators and tests (testnet only). */
   readonly accounts?: number
   readonly ipPrefix?: string
   readonly checkpointInterval?: number
+  /** Further genesis parameters (e.g. posrChallengeRate). */
+  readonly params?: Record<string, number>
   readonly timeouts?: { proposeMs?: number; prevoteMs?: number; precommitMs?: number }
   readonly voteLog?: boolean
 }
@@ -71,10 +76,17 @@ export async function createTestnet(o: TestnetOptions): Promise<TestnetState> {
   await writeFileAtomic(join(dir, 'admin-token'), adminToken, 0o600)
   const nodes: TestnetNode[] = []
   const ids: NodeIdentity[] = []
-  const total = o.witnesses + o.standbys
-  for (let i = 0; i < total; i++) {
-    const role = i < o.witnesses ? 'witness' : 'standby'
-    const name = role === 'witness' ? `w${i}` : `s${i - o.witnesses}`
+  const roles: TestnetNode['role'][] = [
+    ...Array.from({ length: o.witnesses }, () => 'witness' as const),
+    ...Array.from({ length: o.standbys }, () => 'standby' as const),
+    ...Array.from({ length: o.ssns ?? 0 }, () => 'ssn' as const),
+    ...Array.from({ length: o.seeds ?? 0 }, () => 'seed' as const),
+  ]
+  const prefixes = { witness: 'w', standby: 's', ssn: 'ssn', seed: 'seed' }
+  const counts = { witness: 0, standby: 0, ssn: 0, seed: 0 }
+  for (let i = 0; i < roles.length; i++) {
+    const role = roles[i]!
+    const name = `${prefixes[role]}${counts[role]++}`
     const id = NodeIdentity.generate()
     const ndir = join(dir, name)
     await mkdir(ndir, { recursive: true })
@@ -100,9 +112,14 @@ export async function createTestnet(o: TestnetOptions): Promise<TestnetState> {
     council: { members: ids.slice(0, Math.min(3, ids.length)).map((i) => i.did), threshold: Math.min(2, ids.length) },
     witnesses: nodes.filter((n) => n.role === 'witness').map((n) => ({ did: n.did, stake: 1_000_000 })),
     standbys: nodes.filter((n) => n.role === 'standby').map((n) => ({ did: n.did, stake: 1_000_000 })),
-    accounts: Array.from({ length: accounts }, (_, i) => ({ did: testnetAccount(i).did, balance: 1_000_000_000 })),
+    ...(o.ssns ? { ssns: nodes.filter((n) => n.role === 'ssn').map((n) => ({ did: n.did, stake: 1_000_000 })) } : {}),
+    // Nodes pay fees for the events they send themselves (content registration, PoSR results).
+    accounts: [
+      ...Array.from({ length: accounts }, (_, i) => ({ did: testnetAccount(i).did, balance: 1_000_000_000 })),
+      ...nodes.map((n) => ({ did: n.did, balance: 1_000_000_000 })),
+    ],
     treasury: 1_000_000_000,
-    params: { checkpointInterval: o.checkpointInterval ?? 100 },
+    params: { ...o.params, checkpointInterval: o.checkpointInterval ?? 100 },
   })
   await writeFileAtomic(join(dir, 'genesis.json'), JSON.stringify(genesis, null, 2))
   const peers = nodes.map((n) => ({
@@ -141,7 +158,7 @@ function isAlive(pid: number | undefined): boolean {
 }
 
 /** Starts (or restarts) one node process, detached, logging to its directory. */
-export async function startNode(s: TestnetState, name: string): Promise<number> {
+export async function startNode(s: TestnetState, name: string, env: Record<string, string> = {}): Promise<number> {
   const n = s.nodes.find((x) => x.name === name)
   if (!n) throw new Error(`no node ${name}`)
   if (isAlive(n.pid)) return n.pid!
@@ -182,7 +199,7 @@ export async function startNode(s: TestnetState, name: string): Promise<number> 
   const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
-    env: { ...process.env, ECHONET_LOG_LEVEL: process.env.ECHONET_LOG_LEVEL ?? 'info' },
+    env: { ...process.env, ECHONET_LOG_LEVEL: process.env.ECHONET_LOG_LEVEL ?? 'info', ...env },
   })
   child.unref()
   await log.close()

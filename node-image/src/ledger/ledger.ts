@@ -560,6 +560,12 @@ export class Ledger {
     return getContent(this.#view(), cid)
   }
 
+  /** Every registered ContentID with its record (DDS repair and PoSR sample from these). */
+  contents(): { cid: string; rec: ContentRecord }[] {
+    const view = this.#view()
+    return view.keys(NS.content).map((k) => ({ cid: keySuffix(k), rec: view.get(k) as ContentRecord }))
+  }
+
   contentByBodyHash(bodyHash: string): string | undefined {
     return contentByBodyHash(this.#view(), bodyHash)
   }

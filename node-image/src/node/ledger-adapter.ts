@@ -6,6 +6,8 @@ import type { SignedEvent } from '../ledger/event.ts'
 import { genesisHash, validateGenesis } from '../ledger/genesis.ts'
 import type { Genesis } from '../ledger/genesis.ts'
 import { LedgerError } from '../ledger/errors.ts'
+import type { ContentRecord, EmergencyState, PosrRecord } from '../ledger/state.ts'
+import type { Params } from '../ledger/params.ts'
 import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
 
 /** Binds the ledger to the consensus engine's port. */
@@ -116,7 +118,38 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.snapshot()
   }
 
+  /** The account, with its PoSR record if it is an SSN (additive: clients ignore unknown fields). */
   account(did: string): unknown {
-    return this.#ledger.account(did)
+    const posr = this.#ledger.posr(did)
+    return { ...this.#ledger.account(did), ...(posr ? { posr } : {}) }
+  }
+
+  /** Read-only views the DDS services need (node/dds). */
+  ssns(): { did: string; stake: number; suspended: boolean }[] {
+    return this.#ledger.ssns()
+  }
+
+  content(cid: string): ContentRecord | undefined {
+    return this.#ledger.content(cid)
+  }
+
+  contents(): { cid: string; rec: ContentRecord }[] {
+    return this.#ledger.contents()
+  }
+
+  contentByBodyHash(bodyHash: string): string | undefined {
+    return this.#ledger.contentByBodyHash(bodyHash)
+  }
+
+  params(): Params {
+    return this.#ledger.params()
+  }
+
+  emergency(): EmergencyState {
+    return this.#ledger.emergency()
+  }
+
+  posr(ssn: string): PosrRecord | undefined {
+    return this.#ledger.posr(ssn)
   }
 }

@@ -34,10 +34,17 @@ import type {
   DhtRebootstrapResult,
   DhtStatus,
   NodeRole,
+  RepairPriority,
+  RepairRunResult,
+  StorageStatus,
 } from '../api/admin-contract.ts'
+import { ApiError } from '../api/http-util.ts'
 import { powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
+import { EventSender } from './event-sender.ts'
+import { Dds } from './dds/dds.ts'
+import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 
 export const NODE_VERSION = '0.1.0'
@@ -57,6 +64,9 @@ export interface NodeConfig {
   readonly adminPort: number
   readonly adminToken: string
   readonly timeouts?: Partial<EngineTimeouts>
+  /** DDS repair: scan interval (default 30 s) and throttle in bytes/s (default 64 MiB/s). */
+  readonly repairIntervalMs?: number
+  readonly repairBytesPerSecond?: number
   /** Append every vote seen to this file (JSON lines): an audit trail for double-sign checks. */
   readonly voteLog?: string
 }
@@ -77,6 +87,8 @@ export class EchoNode implements NodeApiPort {
   #engine!: ConsensusEngine<LedgerEvent>
   #host!: P2PHost
   #dht!: DhtManager
+  #dds: Dds | undefined
+  #sender!: EventSender
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
@@ -155,6 +167,26 @@ export class EchoNode implements NodeApiPort {
     })
     this.#dht = new DhtManager(this.#host.node, this.config.dataDir, (level, msg, data) => log[level](data ?? {}, msg))
     await this.#dht.start()
+    this.#sender = new EventSender(
+      this.identity,
+      () => this.#ledger,
+      (evs) => this.submit(evs),
+    )
+    this.#dds = await Dds.start({
+      identity: this.identity,
+      dataDir: this.config.dataDir,
+      isSsn: this.config.role === 'ssn',
+      isWitness: this.config.role === 'witness',
+      libp2p: this.#host.node,
+      sender: this.#sender,
+      metrics: this.metrics,
+      log: (level, msg, data) => log[level](data ?? {}, msg),
+      ledger: () => this.#ledger,
+      provide: (cid) => this.#dht.provide(cid),
+      findProviders: (cid) => this.#dht.findProviders(cid, 5_000),
+      repairIntervalMs: this.config.repairIntervalMs ?? 30_000,
+      repairBytesPerSecond: this.config.repairBytesPerSecond ?? 64 * 1024 * 1024,
+    })
     if (this.config.peersFile) {
       this.#unwatch = watchPeersFile(
         this.config.peersFile,
@@ -214,8 +246,13 @@ export class EchoNode implements NodeApiPort {
     )
   }
 
+  get contentApi(): ContentApiPort | undefined {
+    return this.#dds
+  }
+
   async stop(): Promise<void> {
     this.#unwatch?.()
+    this.#dds?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
     await this.#engine.stop()
@@ -248,6 +285,7 @@ export class EchoNode implements NodeApiPort {
       void this.#store.putValidatorSet(header.nextValidatorsHash, this.#ledger.committee())
     }
     this.#log.debug({ height, hash, events: ids.length, proposer: header.proposer }, 'block finalized')
+    this.#dds?.onCommit(height, blockRandomness(header))
     if (height % this.#checkpointInterval === 0) {
       const bytes = this.#ledger.snapshot()
       const meta = { height, blockHash: hash, stateRoot: header.stateRoot, createdAtMs: now, bytes: bytes.length }
@@ -448,6 +486,7 @@ export class EchoNode implements NodeApiPort {
       committee: { totalPower: vs.totalPower, powerNeeded: powerNeededFor(vs.totalPower), powerOnline, members },
       mempool: { size: this.#engine.mempool.size, bytes: this.#engine.mempool.bytes },
       peers: { connected, known: this.#host.knownPeers().length },
+      ...(this.#dds?.storageSnapshot ? { storage: this.#dds.storageSnapshot } : {}),
     }
   }
 
@@ -506,6 +545,25 @@ export class EchoNode implements NodeApiPort {
 
   dhtProviders(cid: string): Promise<DhtPeerInfo[]> {
     return this.#dht.findProviders(cid)
+  }
+
+  storageStatus(): Promise<StorageStatus> {
+    return this.#dds?.storageStatus() ?? Promise.reject(new NodeStartError('NOT_STARTED', 'storage is not started'))
+  }
+
+  storageRepair(): Promise<RepairRunResult> {
+    return this.#dds?.storageRepair() ?? Promise.reject(new NodeStartError('NOT_STARTED', 'storage is not started'))
+  }
+
+  setRepairPriority(p: RepairPriority): RepairPriority {
+    if (!this.#dds) throw new NodeStartError('NOT_STARTED', 'storage is not started')
+    try {
+      return this.#dds.setRepairPriority(p)
+    } catch (err) {
+      const code = (err as { code?: unknown }).code
+      if (typeof code === 'string') throw new ApiError(400, code, (err as Error).message)
+      throw err
+    }
   }
 
   live(): boolean {

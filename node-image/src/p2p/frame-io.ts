@@ -1,0 +1,120 @@
+import { Uint8ArrayList } from 'uint8arraylist'
+import type { Stream } from '@libp2p/interface'
+import { CodedError } from '../util/coded-error.ts'
+
+/**
+ * Length-prefixed (unsigned varint) frames over a libp2p stream *with backpressure on both
+ * sides*. @libp2p/utils' lpStream buffers whatever arrives and resets the stream past 4 MiB
+ * instead of slowing the sender; here the reader pauses the stream when `highWater` bytes are
+ * waiting (yamux then stops granting send window, so the sender's writes wait for 'drain') and
+ * resumes once the consumer has taken them. Memory per stream: about highWater + one frame.
+ */
+
+export class FrameError extends CodedError {}
+
+const MAX_VARINT_BYTES = 5
+const PAUSE_BUFFER_BYTES = 24 * 1024 * 1024
+
+function encodeVarint(n: number): Uint8Array {
+  const out: number[] = []
+  let v = n
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80)
+    v = Math.floor(v / 128)
+  }
+  out.push(v)
+  return Uint8Array.from(out)
+}
+
+export class FrameIO {
+  readonly stream: Stream
+  readonly #buf = new Uint8ArrayList()
+  readonly #maxFrame: number
+  readonly #highWater: number
+  #wake: (() => void) | undefined
+  #ended = false
+  #error: Error | undefined
+  #paused = false
+
+  constructor(stream: Stream, opts: { maxFrame: number; highWater?: number }) {
+    this.stream = stream
+    this.#maxFrame = opts.maxFrame
+    this.#highWater = opts.highWater ?? 2 * 1024 * 1024
+    // While paused, yamux still lets the peer fill the receive window it already granted (it grows
+    // up to 16 MiB on a fast link); the stream resets if its pause buffer is smaller than that.
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, PAUSE_BUFFER_BYTES)
+    stream.addEventListener('message', (evt) => {
+      this.#buf.append(evt.data)
+      if (this.#buf.byteLength > this.#highWater && !this.#paused) {
+        this.#paused = true
+        stream.pause()
+      }
+      this.#notify()
+    })
+    stream.addEventListener('close', (evt) => {
+      this.#ended = true
+      if (evt.error) this.#error = evt.error
+      this.#notify()
+    })
+    stream.addEventListener('remoteCloseWrite', () => {
+      this.#ended = true
+      this.#notify()
+    })
+  }
+
+  /** Lets the peer send again (and delivers what the stream held while paused). */
+  #resume(): void {
+    this.#paused = false
+    if (this.stream.readStatus === 'paused') this.stream.resume()
+  }
+
+  #notify(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  async #waitFor(bytes: number, signal?: AbortSignal): Promise<void> {
+    while (this.#buf.byteLength < bytes) {
+      if (this.#error) throw this.#error
+      if (this.#ended) throw new FrameError('STREAM_ENDED', 'the stream ended in the middle of a frame')
+      if (this.#paused) this.#resume()
+      await new Promise<void>((resolve, reject) => {
+        this.#wake = resolve
+        if (signal) {
+          if (signal.aborted) reject(new FrameError('TIMEOUT', 'timed out reading a frame'))
+          signal.addEventListener('abort', () => reject(new FrameError('TIMEOUT', 'timed out reading a frame')), {
+            once: true,
+          })
+        }
+      })
+    }
+  }
+
+  /** The next frame's payload. */
+  async read(signal?: AbortSignal): Promise<Uint8Array> {
+    let len = 0
+    let shift = 1
+    let i = 0
+    for (; ; i++) {
+      if (i >= MAX_VARINT_BYTES) throw new FrameError('FRAME_TOO_LARGE', 'frame length prefix is too long')
+      await this.#waitFor(i + 1, signal)
+      const b = this.#buf.get(i)
+      len += (b & 0x7f) * shift
+      shift *= 128
+      if ((b & 0x80) === 0) break
+    }
+    if (len > this.#maxFrame) throw new FrameError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds ${this.#maxFrame}`)
+    await this.#waitFor(i + 1 + len, signal)
+    const out = this.#buf.subarray(i + 1, i + 1 + len)
+    this.#buf.consume(i + 1 + len)
+    if (this.#paused && this.#buf.byteLength < this.#highWater / 2) this.#resume()
+    return out
+  }
+
+  /** Sends one frame; waits for the stream to drain when its send buffer is full. */
+  async write(payload: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const ok = this.stream.send(new Uint8ArrayList(encodeVarint(payload.length), payload))
+    if (!ok) await this.stream.onDrain(signal ? { signal } : {})
+  }
+}
