@@ -5,6 +5,7 @@
  * Needs the local control plane (`e2e/cluster/cluster-up.sh`, KUBECONFIG) and helm; fails without.
  */
 import { spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs'
 import { rm } from 'node:fs/promises'
@@ -303,7 +304,17 @@ describe('operator on the local cluster (helm install, example network)', () => 
     await waitFor('quorum after the deletions', () => condition('QuorumAvailable') === 'True')
   })
 
-  it('a killed SSN process is restarted; a deleted SSN volume gets a fresh pod and volume, with Events', async () => {
+  it('a killed SSN process is restarted; a deleted SSN volume gets a fresh pod and volume, repair restores redundancy, Events tell it', async () => {
+    // Content on every SSN first (4+2 over 6 SSNs: each body has a shard on each).
+    const api = `http://${pods('echonet.io/role=witness')[0]!.status!.podIP!}:8080`
+    const bodies = [randomBytes(1 << 20), randomBytes(3 << 20), randomBytes(100_000)]
+    const cids: string[] = []
+    for (const b of bodies) {
+      const r = await fetch(`${api}/v1/content`, { method: 'POST', body: b })
+      expect(r.status).toBe(201)
+      cids.push(((await r.json()) as { cid: string; stored: number }).cid)
+    }
+
     const pod = 'testnet-ssn-2'
     const [pid] = nodeProcesses().get(pod) ?? []
     expect(pid).toBeDefined()
@@ -317,14 +328,30 @@ describe('operator on the local cluster (helm install, example network)', () => 
     const oldUid = (json(['-n', NS, 'get', 'pvc', pvc]) as PodJson).metadata.uid
     kubectl(['-n', NS, 'delete', 'pvc', pvc, '--wait=false'])
     await waitFor('fresh SSN volume and pod', () => {
-      const v = json(['-n', NS, 'get', 'pvc', pvc]) as PodJson & { status?: { phase?: string } }
+      const v = json(['-n', NS, 'get', 'pvc', pvc]) as PodJson
       const p = json(['-n', NS, 'get', 'pod', 'testnet-ssn-3']) as PodJson
       return v.metadata.uid !== oldUid && ready(p)
     })
-    const events = kubectl(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.kind=EchoNetNetwork'])
-    expect(events).toMatch(/SsnReplacing.*replacing ssn-3 with a fresh pod and volume/)
-    await waitFor('storage not degraded again', () => condition('StorageDegraded') === 'False')
-  })
+    const events = () => kubectl(['-n', NS, 'get', 'events', '--field-selector', 'involvedObject.kind=EchoNetNetwork'])
+    expect(events()).toMatch(/SsnReplacing.*replacing ssn-3 with a fresh pod and volume/)
+    await waitFor('repair asked for', () => /RepairTriggered/.test(events()))
+    // Full redundancy again: the SSNs' scans find nothing under-replicated.
+    await waitFor(
+      'no under-replicated content, storage not degraded',
+      () => {
+        const st = (
+          json(['-n', NS, 'get', 'echonetnetwork', 'testnet']) as { status?: { underReplicatedContent?: number } }
+        ).status
+        return st?.underReplicatedContent === 0 && condition('StorageDegraded') === 'False'
+      },
+      180_000,
+    )
+    for (const [i, cid] of cids.entries()) {
+      const r = await fetch(`${api}/v1/content/${cid}`)
+      expect(r.status).toBe(200)
+      expect(Buffer.from(await r.arrayBuffer()).equals(bodies[i]!)).toBe(true)
+    }
+  }, 300_000)
 
   it('nothing changes → no writes by the operator for 60 s (audit log, Lease renewals excepted)', async () => {
     await waitFor('network settled', () => condition('Ready') === 'True' && condition('Progressing') === 'False')

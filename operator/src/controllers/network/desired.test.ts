@@ -181,6 +181,12 @@ describe('genesis ConfigMap', () => {
     expect(g.standbys).toEqual([0, 1].map((i) => ({ did: k.get(`standbys-${i}`)?.did, stake: 1000 })))
     expect(g.ssns?.map((s) => s.did)).toEqual([0, 1, 2, 3, 4, 5].map((i) => k.get(`ssn-${i}`)?.did))
     expect(g.treasury).toBe(1_000_000_000)
+    // Each node can pay the fees of its protocol events (PoSR results, content registration).
+    for (const [node, key] of k)
+      expect({ node, balance: g.accounts.find((a) => a.did === key.did)?.balance }).toEqual({
+        node,
+        balance: 1_000_000,
+      })
     expect(g.params).toMatchObject({
       committeeSize: 4,
       minWitnessStake: 1000,

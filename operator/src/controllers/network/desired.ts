@@ -29,6 +29,8 @@ export const NODE_UID = 65532
 export const GENESIS_KEY = 'genesis.json'
 export const PEERS_KEY = 'peers.json'
 export const OPERATOR_NAME_LABEL_VALUE = 'echonet-operator'
+/** Genesis balance of each node's own account, for the fees of its protocol events. */
+export const NODE_OPERATING_BALANCE = 1_000_000
 const MAX_LABEL_VALUE = 63
 
 export interface NodeKey {
@@ -137,7 +139,14 @@ export function buildGenesis(
       witnesses: stakes('witness'),
       standbys: stakes('standby'),
       ssns: stakes('ssn'),
-      accounts: (spec.genesis.accounts ?? []).map((a) => ({ did: a.did, balance: a.balance })),
+      accounts: [
+        ...(spec.genesis.accounts ?? []).map((a) => ({ did: a.did, balance: a.balance })),
+        // Every node pays fees for the events it submits for the protocol (PoSR results, content
+        // registration): it starts with an operating balance.
+        ...nodes
+          .filter((n) => nodeKeys.has(n.node))
+          .map((n) => ({ did: nodeKeys.get(n.node)!.did, balance: NODE_OPERATING_BALANCE })),
+      ],
       treasury: spec.genesis.treasury ?? 0,
       params,
     },

@@ -74,12 +74,19 @@ export interface NetworkReconcilerOptions {
   readonly ssnNotReadyThresholdMs?: number
   readonly generateKey: () => GeneratedKey
   readonly metrics?: NetworkMetrics
+  /** Asks one SSN to scan and repair now (injectable for tests); default: AdminClient over HTTP. */
+  readonly triggerRepair?: (podIP: string, token: string) => Promise<unknown>
   /** Admin status of one node (injectable for tests); default: AdminClient over HTTP. */
   readonly adminStatus?: (podIP: string, token: string) => Promise<AdminStatus>
   readonly now?: () => number
 }
 
 const ADMIN_TIMEOUT_MS = 3_000
+const REPAIR_TIMEOUT_MS = 600_000
+
+function defaultTriggerRepair(ip: string, token: string): Promise<unknown> {
+  return new AdminClient(`http://${ip}:${ADMIN_PORT}`, token, { timeoutMs: REPAIR_TIMEOUT_MS }).storageRepair()
+}
 
 export function podReady(p: PodView | undefined): boolean {
   return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
@@ -97,6 +104,8 @@ export class NetworkReconciler {
   readonly #o: NetworkReconcilerOptions
   /** Last status write per network (ms), for the height refresh rule. */
   readonly #lastStatusWrite = new Map<string, number>()
+  /** Networks with an SSN replaced whose repair has not been asked for yet. */
+  readonly #repairPending = new Set<string>()
   /** When each SSN pod was first seen not ready (ms), by pod uid. */
   readonly #notReadySince = new Map<string, number>()
 
@@ -127,6 +136,7 @@ export class NetworkReconciler {
       const nodeKeys = await this.#ensureSecrets(net, pools, log)
       waiting = await this.#applyDesired(net, pools, nodeKeys, pods, log)
       await this.#replaceFailedSsns(net, pools, log)
+      await this.#triggerRepair(net, pools, log)
     }
     await this.#writeStatus(net, pools, this.#podsOf(name, namespace), waiting, paused, log)
     await this.#releaseKeys(name, namespace)
@@ -295,6 +305,7 @@ export class NetworkReconciler {
       budget: ssnMaxUnavailable(net.spec.storage.erasure.m),
       notReadyThresholdMs: this.#o.ssnNotReadyThresholdMs ?? 300_000,
     })
+    if (plan.replace.length > 0) this.#repairPending.add(`${ns ?? ''}/${net.metadata.name ?? ''}`)
     for (const r of plan.replace) {
       const note = `replacing ${r.node} with a fresh pod and volume: ${r.message}; repair will restore its shards`
       log.warn({ node: r.node, reason: r.reason }, note)
@@ -313,6 +324,33 @@ export class NetworkReconciler {
         note: `${d.node} failed (${d.message}) but the erasure budget allows no more replacements now`,
       })
     }
+  }
+
+  /**
+   * Once every SSN is back after a replacement, asks each to scan and repair now (they also scan
+   * on their own schedule; this only shortens the time at reduced redundancy). Not awaited: a
+   * repair run can take minutes, and its progress shows in status.underReplicatedContent.
+   */
+  async #triggerRepair(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<void> {
+    const ns = net.metadata.namespace
+    const key = `${ns ?? ''}/${net.metadata.name ?? ''}`
+    if (!this.#repairPending.has(key)) return
+    const ssns = networkNodes(net, pools)
+      .filter((n) => n.role === 'ssn')
+      .map((n) => this.#o.caches.pods.get(n.podName, ns))
+    if (!ssns.every((p) => p !== undefined && p.metadata?.deletionTimestamp === undefined && podReady(p))) return
+    const token = await this.#adminToken(net)
+    if (token === undefined) return
+    this.#repairPending.delete(key)
+    const ips = ssns.flatMap((p) => (p?.status?.podIP !== undefined ? [p.status.podIP] : []))
+    const note = `all ${ips.length} storage nodes ready after a replacement: asked each to scan and repair now`
+    log.info({ ssns: ips.length }, note)
+    void this.#o.recorder.record({ regarding: net, reason: 'RepairTriggered', action: 'Repair', note })
+    const repair = this.#o.triggerRepair ?? defaultTriggerRepair
+    for (const ip of ips)
+      void repair(ip, token).catch((e: unknown) =>
+        log.warn({ ssn: ip, err: (e as Error).message }, 'repair request failed (the SSN repairs on its own schedule)'),
+      )
   }
 
   #observeSsn(n: NodePlan, ns: string | undefined, now: number): SsnObservation {

@@ -80,6 +80,11 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   }
   out.seedsReady = nodes.filter((n) => n.role === 'seed' && n.ready).length
   out.ssnsReady = nodes.filter((n) => n.role === 'ssn' && n.ready).length
+  // Every SSN scans all registered content; the highest count is the least stale pessimistic view.
+  const scans = nodes.flatMap((n) =>
+    n.role === 'ssn' && n.status?.storage?.holdsShards === true ? [n.status.storage.underReplicated] : [],
+  )
+  if (scans.length > 0) out.underReplicatedContent = Math.max(...scans)
 
   // Conditions.
   const halted = nodes.filter((n) => n.status?.mode === 'halted')
