@@ -26,7 +26,8 @@ const suffix = Math.random().toString(36).slice(2, 7)
 const NODE = `op-e2e-${suffix}`
 const OP_NS = `echonet-op-${suffix}`
 const NS = `echonet-net-${suffix}`
-const RELEASE = 'echonet'
+// A release name of its own: the chart's ClusterRole is cluster-scoped and named after the release.
+const RELEASE = `e2e-${suffix}`
 const OPERATOR_SA = `system:serviceaccount:${OP_NS}:${RELEASE}-echonet-operator`
 const stateDir = mkdtempSync(join(tmpdir(), 'echonet-op-e2e-'))
 const env: NodeJS.ProcessEnv = {
@@ -218,7 +219,7 @@ describe('operator on the local cluster (helm install, example network)', () => 
       ])
       return ps.some((p) => p.metadata.name === h.split('_')[0]) ? h : undefined
     })
-    expect(holder).toMatch(/^echonet-echonet-operator-/)
+    expect(holder.startsWith(`${RELEASE}-echonet-operator-`)).toBe(true)
   })
 
   it('the example network comes up: 3 seeds, 4 witnesses, 2 standbys, 6 SSNs, Ready, finalizing events', async () => {
