@@ -136,12 +136,14 @@ export async function runClusterDrill(o: ClusterDrillOptions): Promise<boolean> 
   )
   await waitFor('finality to resume', async () => (await finalized(s, observer)) >= h0 + 2, 120_000, 200)
   const rtoMs = Date.now() - killedAt
+  note(`finality resumed ${rtoMs} ms after the pods were deleted (operator re-created them)`)
   const quorumLostSeen = await quorumLostSeenP
   // Informational: the operator polls every 10 s and may see the pods back before it sees the loss.
   note(
-    quorumLostSeen ? 'operator reports QuorumAvailable=False' : 'operator did not report the quorum loss (too short)',
+    quorumLostSeen
+      ? 'the operator had reported QuorumAvailable=False'
+      : 'the operator did not see the quorum loss (shorter than its 10 s poll)',
   )
-  note(`finality resumed ${rtoMs} ms after the pods were deleted (operator re-created them)`)
   await waitFor('network Ready', () => Promise.resolve(condition(o, 'Ready') === 'True'), 120_000, 500)
   note('network Ready again')
   checks.push({ name: 'finality resumes after losing 2 of 4 witnesses', ok: true, detail: `RTO ${rtoMs} ms` })
