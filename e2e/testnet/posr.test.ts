@@ -49,6 +49,29 @@ interface AccountView {
   posr?: PosrView
 }
 
+/** waitFor that says what it last saw when it gives up (a slow 2-core CI box is not a mystery). */
+async function waitSeeing<T>(
+  what: string,
+  look: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 120_000,
+): Promise<void> {
+  let last: T | undefined
+  try {
+    await waitFor(
+      what,
+      async () => {
+        last = await look()
+        return ok(last)
+      },
+      timeoutMs,
+      500,
+    )
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last seen: ${JSON.stringify(last)}`, { cause: err })
+  }
+}
+
 function node(name: string): TestnetNode {
   const n = s.nodes.find((x) => x.name === name)
   if (!n) throw new Error(`no node ${name}`)
@@ -129,26 +152,24 @@ describe('testnet PoSR', () => {
     }
 
     // During the incident: the liar's wrong data is on the ledger, and nobody is slashed.
-    await waitFor(
+    await waitSeeing(
       'a wrong-data result recorded without a slash',
-      async () => {
-        const a = await account(liar)
-        return (a.posr?.wrongData ?? 0) >= 1 && (a.posr?.skippedSlashes ?? 0) >= 1
-      },
-      90_000,
-      500,
+      () => account(liar),
+      (a) => (a.posr?.wrongData ?? 0) >= 1 && (a.posr?.skippedSlashes ?? 0) >= 1,
     )
     for (const did of [honest0, honest1, liar]) expect((await account(did)).stake?.slashed).toBe(0)
 
     // After it: the liar is slashed; the honest SSNs pass and keep their stake.
     await storageIncident(false)
-    await waitFor('the liar slashed', async () => ((await account(liar)).stake?.slashed ?? 0) > 0, 90_000, 500)
-    await waitFor(
+    await waitSeeing(
+      'the liar slashed',
+      () => account(liar),
+      (a) => (a.stake?.slashed ?? 0) > 0,
+    )
+    await waitSeeing(
       'honest SSNs passing',
-      async () =>
-        ((await account(honest0)).posr?.passes ?? 0) >= 1 && ((await account(honest1)).posr?.passes ?? 0) >= 1,
-      90_000,
-      500,
+      () => Promise.all([account(honest0), account(honest1)]),
+      ([a, b]) => (a.posr?.passes ?? 0) >= 1 && (b.posr?.passes ?? 0) >= 1,
     )
     for (const did of [honest0, honest1]) {
       const a = await account(did)
@@ -158,34 +179,40 @@ describe('testnet PoSR', () => {
 
     // Offline is not wrong data: ssn1 is suspended, not slashed...
     await killNode(s, 'ssn1')
-    await waitFor('ssn1 suspended', async () => (await account(honest1)).stake?.suspended !== undefined, 90_000, 500)
+    await waitSeeing(
+      'ssn1 suspended',
+      () => account(honest1),
+      (a) => a.stake?.suspended !== undefined,
+    )
     const off = await account(honest1)
     expect(off.stake?.slashed).toBe(0)
     expect(off.posr?.unreachable).toBeGreaterThanOrEqual(1)
 
     // ...and its shards are repaired onto the live SSNs.
-    const onDisk = async (): Promise<boolean> => {
+    const onDisk = async (): Promise<string[][]> => {
+      const out: string[][] = []
       for (const cid of cids) {
         const held = new Set<string>()
         for (const n of ['ssn0', 'ssn2']) {
           for (const f of await readdir(join(node(n).dir, 'data', 'dds', 'shards', cid)).catch(() => [])) held.add(f)
         }
-        if (held.size < 3) return false
+        out.push([...held].sort())
       }
-      return true
+      return out
     }
-    await waitFor(
-      'ssn1 shards repaired',
+    await waitSeeing(
+      'ssn1 shards repaired (shard indexes per item on ssn0 + ssn2; repair runs)',
       async () => {
-        await Promise.all(
+        const runs = await Promise.all(
           ['ssn0', 'ssn2'].map((n) =>
-            new AdminClient(node(n).admin, s.adminToken, { timeoutMs: 60_000 }).storageRepair(),
+            new AdminClient(node(n).admin, s.adminToken, { timeoutMs: 60_000 })
+              .storageRepair()
+              .catch((e: unknown) => ({ error: (e as Error).message })),
           ),
         )
-        return onDisk()
+        return { disk: await onDisk(), runs }
       },
-      60_000,
-      500,
+      (v) => v.disk.every((held) => held.length === 3),
     )
   })
 })

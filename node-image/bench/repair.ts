@@ -28,6 +28,13 @@ const s = await createTestnet({ dir, witnesses: 4, standbys: 0, ssns: 6, seeds: 
 const node = (name: string): TestnetNode => s.nodes.find((n) => n.name === name)!
 const ssns = s.nodes.filter((n) => n.role === 'ssn')
 
+/** A node's resident memory from its own /metrics (prom-client default metrics). */
+async function rssMiB(n: TestnetNode): Promise<number> {
+  const text = await (await fetch(`${n.api}/metrics`)).text()
+  const m = /^process_resident_memory_bytes (\d+)/m.exec(text)
+  return m ? Number(m[1]) / MiB : NaN
+}
+
 async function shardsOnDisk(names: readonly TestnetNode[]): Promise<Map<string, Set<string>>> {
   const out = new Map<string, Set<string>>()
   for (const n of names) {
@@ -49,11 +56,15 @@ interface Result {
   publishMBps: number
   fetchMBps: number
   autoRepairSeconds: number
+  publisherRssMiB: number
+  idleRssMiB: number
+  fetcherRssMiB: number
 }
 let result: Result
 try {
   await startAll(s)
   await waitForHeight(s, ['w0', ...ssns.map((n) => n.name)], 2, 90_000)
+  const idleRss = await rssMiB(node('w0'))
   const cids: string[] = []
   const hashes: string[] = []
   let publishMs = 0
@@ -66,6 +77,7 @@ try {
     if (r.status !== 201) throw new Error(`publish failed: ${r.status} ${await r.text()}`)
     cids.push(((await r.json()) as { cid: string }).cid)
   }
+  const publisherRss = await rssMiB(node('w0'))
   await waitFor(
     'content registered',
     async () => {
@@ -89,6 +101,7 @@ try {
     if (h.digest('hex') !== hashes[i]) throw new Error(`fetched body ${cid} differs`)
   }
 
+  const fetcherRss = await rssMiB(node('w1'))
   const lost = ssns[0]!
   const live = ssns.slice(1)
   const before = await shardsOnDisk([lost])
@@ -128,6 +141,9 @@ try {
   )
   const autoRepairMs = performance.now() - t1
   result = {
+    publisherRssMiB: publisherRss,
+    idleRssMiB: idleRss,
+    fetcherRssMiB: fetcherRss,
     autoRepairSeconds: autoRepairMs / 1000,
     contentMiB: (ITEMS * ITEM_BYTES) / MiB,
     lostShardMiB: lostBytes / MiB,
@@ -164,6 +180,9 @@ const md = [
   `| then a 2nd SSN lost, no admin call: periodic scans (every ${SCAN_MS / 1000} s) restore k + m on the 4 left | ${f(result.autoRepairSeconds, 2)} s |`,
   `| publish through a witness (encode + place 6 shards + register), 64 MiB bodies | ${f(result.publishMBps)} MB/s |`,
   `| fetch through another witness (any 4 shards, verify, reassemble), 64 MiB bodies | ${f(result.fetchMBps)} MB/s |`,
+  `| resident memory of that witness before publishing | ${f(result.idleRssMiB)} MiB |`,
+  `| resident memory of the publishing witness after 4 × 64 MiB published (bodies stream to disk) | ${f(result.publisherRssMiB)} MiB |`,
+  `| resident memory of the fetching witness after 4 × 64 MiB fetched (shards spool to disk) | ${f(result.fetcherRssMiB)} MiB |`,
   '',
 ].join('\n')
 await mkdir(join(root, 'docs/bench'), { recursive: true })

@@ -18,6 +18,26 @@ const int = (v: string): number => {
   return n
 }
 
+/** A positive integer from the environment, or the default; garbage is refused (never NaN timers). */
+function envInt(name: string, fallback: number, min: number): number {
+  const v = process.env[name]
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < min) {
+    console.error(`error INVALID_ENV: ${name} must be an integer ≥ ${min}, got ${JSON.stringify(v)}`)
+    process.exit(2)
+  }
+  return n
+}
+
+const positive =
+  (min: number) =>
+  (v: string): number => {
+    const n = int(v)
+    if (n < min) throw new InvalidArgumentError(`expected an integer ≥ ${min}`)
+    return n
+  }
+
 const program = new Command('echonet-node').description('EchoNet protocol node').version('0.1.0')
 
 program
@@ -95,14 +115,14 @@ program
   .option(
     '--repair-interval-ms <ms>',
     'SSN repair scan interval (env ECHONET_REPAIR_INTERVAL_MS)',
-    int,
-    Number(process.env.ECHONET_REPAIR_INTERVAL_MS ?? 30_000),
+    positive(100),
+    envInt('ECHONET_REPAIR_INTERVAL_MS', 30_000, 100),
   )
   .option(
     '--repair-rate <bytes>',
     'SSN repair throttle in bytes/s (env ECHONET_REPAIR_RATE)',
-    int,
-    Number(process.env.ECHONET_REPAIR_RATE ?? 64 * 1024 * 1024),
+    positive(1024),
+    envInt('ECHONET_REPAIR_RATE', 64 * 1024 * 1024, 1024),
   )
   .action(
     async (o: {

@@ -156,7 +156,9 @@ export class P2PHost implements Transport {
     const stream = await this.node.dialProtocol(peerIdFromString(peer), SYNC_PROTOCOL, {
       signal: AbortSignal.timeout(10_000),
     })
-    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES * 4 })
+    // A response is one frame, buffered whole while it arrives: lpStream's default read buffer
+    // (4 MiB) would reset the stream on any larger block batch or snapshot.
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES * 4, maxBufferSize: MAX_FRAME_BYTES * 4 + 16 })
     try {
       await lp.write(encode(req), { signal: AbortSignal.timeout(10_000) })
       const res = await lp.read({ signal: AbortSignal.timeout(60_000) })

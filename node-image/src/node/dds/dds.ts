@@ -102,6 +102,8 @@ export class Dds implements ContentApiPort {
         log: d.log,
       })
       dds.#repairer.start(d.repairIntervalMs)
+      // So the admin status carries a storage section from the start (lastScanAtMs 0: no scan yet).
+      await dds.#repairer.status()
     }
     if (d.isWitness) {
       dds.#posr = new PosrChallenger({
