@@ -195,8 +195,8 @@ export class DhtManager {
     }
     this.#seeds = seeds.filter((s) => s.peerId !== this.#node.peerId.toString())
     const dialled = await this.#dialAll(this.#seeds)
-    // Identify tells kad-dht which peers speak the protocol; give it a moment to fill the table.
-    // Stale entries (dead old seeds) may still fill it, so wait for the new seeds themselves.
+    await this.#adoptSeedsAndPrune()
+    // Identify also tells kad-dht which peers speak the protocol; wait until the seeds are in.
     const end = Date.now() + 10_000
     while (!(await this.#seedsInTable()) && Date.now() < end) await sleep(100)
     await this.#node.services.dht
@@ -211,6 +211,33 @@ export class DhtManager {
     await this.save()
     this.#log('info', 'dht re-bootstrapped', { seeds: this.#seeds.length, dialled, reprovided })
     return { dialled, routingTable: this.routingTableSize(), reprovided }
+  }
+
+  /**
+   * Puts the seeds this node is connected to into kad-dht's routing table at once (identify, which
+   * would add them, can lag under load, and lookups must start from them now), and drops table
+   * entries that cannot be reached any more (the dead old seeds), so queries do not start there.
+   */
+  async #adoptSeedsAndPrune(): Promise<void> {
+    const table = (this.#node.services.dht as KadDHT & { routingTable?: RoutingTableView }).routingTable
+    if (table === undefined) return
+    const seedIds = new Set(this.#seeds.map((s) => s.peerId))
+    for (const s of this.#seeds) {
+      const id = peerIdFromString(s.peerId)
+      if (this.#node.getConnections(id).length === 0) continue
+      await table.add(id).catch((err: unknown) => this.#log('debug', 'seed not added', { err: String(err) }))
+    }
+    for (const p of await this.routingTablePeers()) {
+      if (seedIds.has(p.peerId)) continue
+      const id = peerIdFromString(p.peerId)
+      if (this.#node.getConnections(id).length > 0) continue
+      try {
+        await this.#node.dial(id, { signal: AbortSignal.timeout(2_000) })
+      } catch {
+        await table.remove(id).catch(() => undefined)
+        this.#log('info', 'dropped an unreachable peer from the dht routing table', { peer: p.peerId })
+      }
+    }
   }
 
   /** True once kad-dht's own routing table (not just the peer store) holds every seed. */
@@ -261,6 +288,8 @@ export class DhtManager {
 /** The part of kad-dht's (untyped) routing table we read. */
 interface RoutingTableView {
   find(peer: PeerId): Promise<PeerId | undefined>
+  add(peer: PeerId): Promise<void>
+  remove(peer: PeerId): Promise<void>
 }
 
 function isPeer(v: unknown): v is DhtPeer {
