@@ -184,8 +184,17 @@ start() {
   } >>"$log_dir/$name.log"
   # setsid: own session, so a Ctrl-C or hang-up of the calling terminal does not stop it.
   setsid "$ECHONET_BIN_DIR/$name" "$@" >>"$log_dir/$name.log" 2>&1 </dev/null &
-  echo "$!" >"$(pid_file "$name")"
-  log "started $name (pid $!), log $log_dir/$name.log"
+  local pid=$!
+  echo "$pid" >"$(pid_file "$name")"
+  # Until setsid has exec'd the binary, /proc/<pid>/cmdline still names setsid and running_pid
+  # would take the starting process for a dead one: wait for the exec (or the exit).
+  local i
+  for ((i = 0; i < 100; i++)); do
+    running_pid "$name" >/dev/null && break
+    [[ -d "/proc/$pid" ]] || break
+    sleep 0.05
+  done
+  log "started $name (pid $pid), log $log_dir/$name.log"
 }
 
 # wait_for NAME DESCRIPTION COMMAND...: poll COMMAND until it succeeds; fail early if NAME died.
