@@ -105,6 +105,19 @@ describe('planLaunch', () => {
     expect(plan.saDir).toBe('/h/sa')
   })
 
+  it('leaves the image entry point alone when the repository lives under a mounted path (e.g. /tmp)', () => {
+    const plan = planLaunch({
+      container: { name: 'app', args: ['--scratch=/tmp/x'] },
+      entry: { entrypoint: ['/tmp/clone/node', '/tmp/clone/main.ts'], cmd: [] },
+      env: {},
+      mounts: [{ mountPath: '/tmp', hostPath: '/h/tmp' }],
+      root: '/r',
+      baseEnv: {},
+      hostname: 'h',
+    })
+    expect(plan.argv).toEqual(['/tmp/clone/node', '/tmp/clone/main.ts', '--scratch=/h/tmp/x'])
+  })
+
   it('defaults cwd to the container root and has no SA dir without the mount', () => {
     const plan = planLaunch({
       container: { name: 'app' },

@@ -55,9 +55,12 @@ export interface LaunchPlan {
 
 export function planLaunch(i: LaunchInput): LaunchPlan {
   const lookup = (n: string): string | undefined => i.env[n]
-  const command = i.container.command?.map((a) => expand(a, lookup))
-  const args = i.container.args?.map((a) => expand(a, lookup))
-  const argv = containerArgv(i.entry, command, args).map((a) => rewritePaths(a, i.mounts))
+  // Only what the pod spec says is in the container's filesystem view and gets rewritten; the
+  // image's entry point and default args are host paths already (images.json), which a mount
+  // such as /tmp must not capture when the repository itself lives under /tmp.
+  const command = i.container.command?.map((a) => rewritePaths(expand(a, lookup), i.mounts))
+  const args = i.container.args?.map((a) => rewritePaths(expand(a, lookup), i.mounts))
+  const argv = containerArgv(i.entry, command, args)
   const saDir = i.mounts.find((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT)?.hostPath
   const env: Record<string, string> = { ...i.baseEnv, HOSTNAME: i.hostname }
   for (const [k, v] of Object.entries(i.env)) env[k] = rewritePaths(v, i.mounts)
