@@ -15,7 +15,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
+import { checksAndTimeline, findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { nodeStatus, waitFor } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
@@ -48,16 +48,13 @@ function poll(args: string[]): string {
   }
 }
 
+/** A field of the network object (a jsonpath), '' when unreadable. */
+function networkField(o: ClusterDrillOptions, jsonpath: string): string {
+  return poll(['-n', o.namespace, 'get', 'echonetnetwork', o.network, '-o', `jsonpath={${jsonpath}}`])
+}
+
 function condition(o: ClusterDrillOptions, type: string): string {
-  return poll([
-    '-n',
-    o.namespace,
-    'get',
-    'echonetnetwork',
-    o.network,
-    '-o',
-    `jsonpath={.status.conditions[?(@.type=="${type}")].status}`,
-  ])
+  return networkField(o, `.status.conditions[?(@.type=="${type}")].status`)
 }
 
 /** The witnesses and standbys of the network as a testnet view (what loadgen and the checks use). */
@@ -184,18 +181,7 @@ export async function runClusterDrill(o: ClusterDrillOptions): Promise<boolean> 
 
   await waitFor(
     'full redundancy (no under-replicated content)',
-    () =>
-      Promise.resolve(
-        poll([
-          '-n',
-          o.namespace,
-          'get',
-          'echonetnetwork',
-          o.network,
-          '-o',
-          'jsonpath={.status.underReplicatedContent}',
-        ]) === '0',
-      ),
+    () => Promise.resolve(networkField(o, '.status.underReplicatedContent') === '0'),
     300_000,
     1_000,
   )
@@ -238,14 +224,7 @@ export async function runClusterDrill(o: ClusterDrillOptions): Promise<boolean> 
     '',
     `Result: **${passed ? 'PASSED' : 'FAILED'}** — RTO ${rtoMs} ms (2 of 4 witness pods force-deleted → finality), SSN volume replaced in ${ssnMs} ms, finalized events lost: ${lost}.`,
     '',
-    '| check | ok | detail |',
-    '|---|---|---|',
-    ...checks.map((c) => `| ${c.name} | ${c.ok ? 'yes' : 'NO'} | ${c.detail} |`),
-    '',
-    '## Timeline',
-    '',
-    ...timeline.map((t) => `- ${t}`),
-    '',
+    checksAndTimeline(checks, timeline),
   ].join('\n')
   await mkdir(o.outDir, { recursive: true })
   await writeFile(join(o.outDir, 'drill-report.md'), md)

@@ -84,6 +84,20 @@ async function height(s: TestnetState, name: string): Promise<number> {
   )
 }
 
+/** The checks table and the timeline of a drill report (Markdown). */
+export function checksAndTimeline(checks: DrillReport['checks'], timeline: readonly string[]): string {
+  return [
+    '| check | ok | detail |',
+    '|---|---|---|',
+    ...checks.map((c) => `| ${c.name} | ${c.ok ? 'yes' : 'NO'} | ${c.detail} |`),
+    '',
+    '## Timeline',
+    '',
+    ...timeline.map((t) => `- ${t}`),
+    '',
+  ].join('\n')
+}
+
 export async function runDrill(s: TestnetState, outDir = s.dir): Promise<DrillReport> {
   const t0 = Date.now()
   const timeline: Step[] = []
@@ -168,14 +182,10 @@ export async function runDrill(s: TestnetState, outDir = s.dir): Promise<DrillRe
     `Result: **${passed ? 'PASSED' : 'FAILED'}** — RTO ${rtoMs} ms (restart → finality), finalized events lost: ${lost}.`,
     `Finality before faults: p50 ${before.finalityMs.p50} ms, p99 ${before.finalityMs.p99} ms.`,
     '',
-    '| check | ok | detail |',
-    '|---|---|---|',
-    ...checks.map((c) => `| ${c.name} | ${c.ok ? 'yes' : 'NO'} | ${c.detail} |`),
-    '',
-    '## Timeline',
-    '',
-    ...timeline.map((t) => `- +${(t.atMs / 1000).toFixed(1)} s: ${t.what}`),
-    '',
+    checksAndTimeline(
+      checks,
+      timeline.map((t) => `+${(t.atMs / 1000).toFixed(1)} s: ${t.what}`),
+    ),
   ].join('\n')
   await mkdir(outDir, { recursive: true })
   await writeFile(join(outDir, 'drill-report.md'), markdown)
