@@ -16,6 +16,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 timeout_s="${ECHONET_UP_TIMEOUT:-180}"
 
+# Debian packages (openssl, curl, setsid) are installed when missing; kubectl must be there.
+"$cluster_here/../../scripts/ensure-debs.sh" || die "missing Debian packages (see above)"
 for tool in openssl curl kubectl setsid; do
   command -v "$tool" >/dev/null || die "$tool is required"
 done
