@@ -131,14 +131,16 @@ export class NetworkReconciler {
     const pools = this.#o.caches.pools.list(namespace)
     const pods = this.#podsOf(name, namespace)
 
+    // The node plan of this reconcile: every step below works from the same one.
+    const plan = networkNodes(net, pools)
     let waiting: string[] = []
     if (!paused) {
       const nodeKeys = await this.#ensureSecrets(net, pools, log)
-      waiting = await this.#applyDesired(net, pools, nodeKeys, pods, log)
-      await this.#replaceFailedSsns(net, pools, log)
-      await this.#triggerRepair(net, pools, log)
+      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, log)
+      await this.#replaceFailedSsns(net, plan, log)
+      await this.#triggerRepair(net, plan, log)
     }
-    await this.#writeStatus(net, pools, this.#podsOf(name, namespace), waiting, paused, log)
+    await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, log)
     await this.#releaseKeys(name, namespace)
     return { requeueAfterMs: this.#o.statusPollMs }
   }
@@ -182,6 +184,7 @@ export class NetworkReconciler {
   async #applyDesired(
     net: EchoNetNetwork,
     pools: WitnessPool[],
+    plan: readonly NodePlan[],
     nodeKeys: Map<string, NodeKey>,
     pods: PodView[],
     log: Logger,
@@ -230,7 +233,7 @@ export class NetworkReconciler {
       }
     }
     // Pods of nodes that are no longer wanted (pool scaled down): their keys and volumes stay.
-    const planned = new Set(networkNodes(net, pools).map((n) => n.podName))
+    const planned = new Set(plan.map((n) => n.podName))
     for (const p of pods) {
       const pn = p.metadata?.name ?? ''
       if (planned.has(pn) || p.metadata?.deletionTimestamp !== undefined) continue
@@ -296,10 +299,10 @@ export class NetworkReconciler {
     return this.#o.caches.owned.get(kind)?.get(name, ns)
   }
 
-  async #replaceFailedSsns(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<void> {
+  async #replaceFailedSsns(net: EchoNetNetwork, nodes: readonly NodePlan[], log: Logger): Promise<void> {
     const ns = net.metadata.namespace
     const now = this.#now()
-    const ssns = networkNodes(net, pools).filter((n) => n.role === 'ssn')
+    const ssns = nodes.filter((n) => n.role === 'ssn')
     const obs: SsnObservation[] = ssns.map((n) => this.#observeSsn(n, ns, now))
     const plan = planSsnReplacements(obs, now, {
       budget: ssnMaxUnavailable(net.spec.storage.erasure.m),
@@ -331,13 +334,11 @@ export class NetworkReconciler {
    * on their own schedule; this only shortens the time at reduced redundancy). Not awaited: a
    * repair run can take minutes, and its progress shows in status.underReplicatedContent.
    */
-  async #triggerRepair(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<void> {
+  async #triggerRepair(net: EchoNetNetwork, nodes: readonly NodePlan[], log: Logger): Promise<void> {
     const ns = net.metadata.namespace
     const key = `${ns ?? ''}/${net.metadata.name ?? ''}`
     if (!this.#repairPending.has(key)) return
-    const ssns = networkNodes(net, pools)
-      .filter((n) => n.role === 'ssn')
-      .map((n) => this.#o.caches.pods.get(n.podName, ns))
+    const ssns = nodes.filter((n) => n.role === 'ssn').map((n) => this.#o.caches.pods.get(n.podName, ns))
     if (!ssns.every((p) => p !== undefined && p.metadata?.deletionTimestamp === undefined && podReady(p))) return
     const token = await this.#adminToken(net)
     if (token === undefined) return
@@ -387,7 +388,7 @@ export class NetworkReconciler {
     return decode(s?.data?.[ref.key])
   }
 
-  async #observeNodes(net: EchoNetNetwork, pools: WitnessPool[], pods: PodView[]): Promise<NodeObservation[]> {
+  async #observeNodes(net: EchoNetNetwork, nodes: readonly NodePlan[], pods: PodView[]): Promise<NodeObservation[]> {
     const token = await this.#adminToken(net)
     const byName = new Map(pods.map((p) => [p.metadata?.name ?? '', p]))
     const status =
@@ -395,7 +396,7 @@ export class NetworkReconciler {
       ((ip: string, t: string) =>
         new AdminClient(`http://${ip}:${ADMIN_PORT}`, t, { timeoutMs: ADMIN_TIMEOUT_MS }).status())
     return Promise.all(
-      networkNodes(net, pools)
+      nodes
         .filter((n) => byName.has(n.podName))
         .map(async (n): Promise<NodeObservation> => {
           const pod = byName.get(n.podName)
@@ -414,15 +415,14 @@ export class NetworkReconciler {
 
   async #writeStatus(
     net: EchoNetNetwork,
-    pools: WitnessPool[],
+    plan: readonly NodePlan[],
     pods: PodView[],
     waiting: string[],
     paused: boolean,
     log: Logger,
   ): Promise<void> {
     const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
-    const nodes = await this.#observeNodes(net, pools, pods)
-    const plan = networkNodes(net, pools)
+    const nodes = await this.#observeNodes(net, plan, pods)
     const next = aggregateNetworkStatus(net, {
       nodes,
       desiredSeeds: plan.filter((n) => n.role === 'seed').length,

@@ -38,38 +38,49 @@ export interface GeneratedKey {
   readonly keyFile: string
 }
 
-export function nodeKeySecret(network: EchoNetNetwork, plan: NodeKeySecret, key: GeneratedKey): SecretObject {
-  const net = metaName(network.metadata)
+/** An Opaque Secret owned by the network, with its labels and one key. */
+function ownedSecret(
+  network: EchoNetNetwork,
+  name: string,
+  labels: Record<string, string>,
+  data: Record<string, string>,
+  extra: { annotations?: Record<string, string>; finalizers?: readonly string[] } = {},
+): SecretObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     metadata: {
-      name: plan.secretName,
+      name,
       ...(network.metadata.namespace !== undefined ? { namespace: network.metadata.namespace } : {}),
-      labels: { ...networkLabels(net, plan.role), [Labels.component]: 'node-key', [NODE_LABEL]: plan.node },
-      annotations: { [Annotations.did]: key.did, [Annotations.peerId]: key.peerId },
+      labels,
+      ...(extra.annotations !== undefined ? { annotations: extra.annotations } : {}),
       ownerReferences: [controllerRef(network)],
-      ...(plan.finalizers.length > 0 ? { finalizers: [...plan.finalizers] } : {}),
+      ...(extra.finalizers !== undefined && extra.finalizers.length > 0 ? { finalizers: [...extra.finalizers] } : {}),
     },
     type: 'Opaque',
-    stringData: { [plan.key]: key.keyFile },
+    stringData: data,
   }
+}
+
+export function nodeKeySecret(network: EchoNetNetwork, plan: NodeKeySecret, key: GeneratedKey): SecretObject {
+  const net = metaName(network.metadata)
+  return ownedSecret(
+    network,
+    plan.secretName,
+    { ...networkLabels(net, plan.role), [Labels.component]: 'node-key', [NODE_LABEL]: plan.node },
+    { [plan.key]: key.keyFile },
+    { annotations: { [Annotations.did]: key.did, [Annotations.peerId]: key.peerId }, finalizers: plan.finalizers },
+  )
 }
 
 export function adminTokenSecretObject(network: EchoNetNetwork, plan: AdminTokenSecret, token: string): SecretObject {
   const net = metaName(network.metadata)
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    metadata: {
-      name: plan.secretName,
-      ...(network.metadata.namespace !== undefined ? { namespace: network.metadata.namespace } : {}),
-      labels: { ...networkLabels(net), [Labels.component]: 'admin-token' },
-      ownerReferences: [controllerRef(network)],
-    },
-    type: 'Opaque',
-    stringData: { [plan.key]: token },
-  }
+  return ownedSecret(
+    network,
+    plan.secretName,
+    { ...networkLabels(net), [Labels.component]: 'admin-token' },
+    { [plan.key]: token },
+  )
 }
 
 /**
