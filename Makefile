@@ -19,8 +19,12 @@ node_modules/.package-lock.json: package-lock.json $(NODE_BIN)/node
 	npm ci --no-audit --no-fund
 	@touch $@
 
-## setup: Node 24 + npm packages
-setup: node_modules/.package-lock.json
+ED25519_ADDON := node-image/native/ed25519/echonet_ed25519.node
+$(ED25519_ADDON): node-image/native/ed25519/Cargo.toml node-image/native/ed25519/Cargo.lock node-image/native/ed25519/build.rs node-image/native/ed25519/src/lib.rs
+	./scripts/build-native.sh
+
+## setup: Node 24 + npm packages + the native Ed25519 verifier (Rust, ADR 0006)
+setup: node_modules/.package-lock.json $(ED25519_ADDON)
 
 typecheck: setup
 	npx tsc -p tsconfig.json

@@ -209,44 +209,58 @@ export class ConsensusEngine<E> {
   /** Admits events submitted by a client (or gossiped by a peer); gossips the accepted ones. */
   submit(batch: readonly Uint8Array[], fromPeer?: string): AdmitResult[] {
     const results: AdmitResult[] = []
-    const accepted: Uint8Array[] = []
+    const candidates: { at: number; idBytes: Uint8Array; id: string; bytes: Uint8Array; event: E }[] = []
     for (const bytes of batch) {
       const idBytes = sha256(bytes)
       const id = toHex(idBytes)
+      const at = results.length
+      results.push({ ok: false, id, code: 'UNCHECKED' })
       if (this.mempool.has(id)) {
-        results.push({ ok: false, id, code: 'DUPLICATE_EVENT' })
+        results[at] = { ok: false, id, code: 'DUPLICATE_EVENT' }
         continue
       }
       if (this.#recentlyFinal.has(id)) {
-        results.push({ ok: false, id, code: 'ALREADY_FINAL' })
+        results[at] = { ok: false, id, code: 'ALREADY_FINAL' }
         continue
       }
-      // Cheap checks first (shape, then nonce and balance), the signature last: a flood of
-      // replays or stale gossip costs no signature verifications.
-      let ev: E
+      // Cheap checks first (shape, then nonce and balance), the signatures last and in one batch:
+      // a flood of replays or stale gossip costs no signature verifications.
+      let event: E
       try {
-        ev = this.#o.ledger.decode(bytes)
+        event = this.#o.ledger.decode(bytes)
       } catch (err) {
-        results.push({ ok: false, id, code: errorCode(err, 'MALFORMED_EVENT') })
+        results[at] = { ok: false, id, code: errorCode(err, 'MALFORMED_EVENT') }
         continue
       }
-      const code = this.#o.ledger.precheck(ev)
+      const code = this.#o.ledger.precheck(event)
       if (code !== undefined) {
-        results.push({ ok: false, id, code })
+        results[at] = { ok: false, id, code }
         continue
       }
-      if (!this.#verified.has(id)) {
-        try {
-          this.#o.ledger.verify(ev)
-        } catch (err) {
-          results.push({ ok: false, id, code: errorCode(err, 'BAD_SIGNATURE') })
-          continue
-        }
+      candidates.push({ at, idBytes, id, bytes, event })
+    }
+    const unverified = candidates.filter((c) => !this.#verified.has(c.id))
+    const verdicts = new Map<number, string | undefined>()
+    const codes = this.#o.ledger.verifyMany(unverified.map((c) => c.event))
+    for (const [i, c] of unverified.entries()) verdicts.set(c.at, codes[i])
+    const accepted: Uint8Array[] = []
+    for (const c of candidates) {
+      const code = verdicts.get(c.at)
+      if (code !== undefined) {
+        results[c.at] = { ok: false, id: c.id, code }
+        continue
       }
-      const d = this.#o.ledger.describe(ev)
-      const r = this.mempool.admit({ idBytes, id, bytes, event: ev, sender: d.sender, nonce: d.nonce })
-      results.push(r)
-      if (r.ok) accepted.push(bytes)
+      const d = this.#o.ledger.describe(c.event)
+      const r = this.mempool.admit({
+        idBytes: c.idBytes,
+        id: c.id,
+        bytes: c.bytes,
+        event: c.event,
+        sender: d.sender,
+        nonce: d.nonce,
+      })
+      results[c.at] = r
+      if (r.ok) accepted.push(c.bytes)
     }
     if (accepted.length > 0) {
       if (fromPeer === undefined) this.#o.transport.broadcast({ t: 'events', events: accepted })
@@ -495,6 +509,7 @@ export class ConsensusEngine<E> {
     if (eventsHash(idBytes) !== h.eventsHash) fail('BAD_EVENTS', 'eventsHash mismatch')
     const ids = idBytes.map(toHex)
     const events: E[] = []
+    const fresh: number[] = []
     for (let i = 0; i < block.events.length; i++) {
       const pooled = this.mempool.get(ids[i]!)
       if (pooled) {
@@ -502,12 +517,19 @@ export class ConsensusEngine<E> {
         continue
       }
       try {
-        events.push(ledger.decodeAndCheck(block.events[i]!))
-        // Gossip of this event may still arrive: it need not be verified twice.
-        this.#verified.add(ids[i]!)
+        events.push(ledger.decode(block.events[i]!))
       } catch (err) {
         fail('BAD_EVENT', `event ${i}: ${errorCode(err, 'MALFORMED_EVENT')}`)
       }
+      if (!this.#verified.has(ids[i]!)) fresh.push(i)
+    }
+    // Events we have not seen yet are verified together, as one batch.
+    const codes = ledger.verifyMany(fresh.map((i) => events[i]!))
+    for (const [j, i] of fresh.entries()) {
+      const code = codes[j]
+      if (code !== undefined) fail('BAD_EVENT', `event ${i}: ${code}`)
+      // Gossip of this event may still arrive: it need not be verified twice.
+      this.#verified.add(ids[i]!)
     }
     const execution = ledger.execute(
       { height, epoch: h.epoch, timeMs: h.timeMs, proposer: h.proposer, randomness: blockRandomness(h) },

@@ -32,12 +32,14 @@ export interface LedgerPort<E> {
   readonly height: number
   root(): Uint8Array
   committee(): readonly { readonly did: string; readonly power: number }[]
-  /** Decode + stateless checks (shape, size, signature). Throws an error with a `code`. */
-  decodeAndCheck(bytes: Uint8Array): E
-  /** Decode + shape checks only; `verify` must follow before the event is trusted. */
+  /** Decode + shape checks only; `verifyMany` must follow before the event is trusted. */
   decode(bytes: Uint8Array): E
-  /** Signature checks (the expensive part), after cheaper stateful checks passed. */
-  verify(ev: E): void
+  /**
+   * The remaining stateless checks, signatures above all (the expensive part, done after cheaper
+   * stateful checks passed), for many events at once so they verify as one batch: an error code
+   * per event, undefined when it passes.
+   */
+  verifyMany(events: readonly E[]): (string | undefined)[]
   describe(ev: E): DecodedEvent
   /** Stateful admission check for the mempool; returns an error code or undefined. */
   precheck(ev: E): string | undefined

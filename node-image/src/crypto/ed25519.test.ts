@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest'
 import * as noble from '@noble/ed25519'
 import { sha512 } from '@noble/hashes/sha2.js'
 import fc from 'fast-check'
-import { keyPairFromSeed, sign, verify } from './ed25519.ts'
+import { createPublicKey, verify as nodeVerify } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createVerifier, ED25519_BACKEND, keyPairFromSeed, sign, verify } from './ed25519.ts'
+import type { SignatureCheck } from './ed25519.ts'
+import { loadNativeEd25519 } from './ed25519-native.ts'
 import { fromHex, toHex } from './hash.ts'
 
 noble.hashes.sha512 = sha512
@@ -68,5 +72,131 @@ describe('ed25519 (node:crypto) against RFC 8032 and @noble/ed25519', () => {
     expect(verify(new Uint8Array(31), new Uint8Array(), new Uint8Array(64))).toBe(false)
     expect(verify(new Uint8Array(32).fill(0xff), new Uint8Array(), new Uint8Array(64))).toBe(false)
     expect(verify(fromHex(VECTORS[0]!.pub), new Uint8Array(), new Uint8Array(63))).toBe(false)
+  })
+})
+
+// The native addon is built by `make setup` (scripts/build-native.sh); these tests need it.
+const native = loadNativeEd25519()
+const fallback = createVerifier(undefined)
+const fast = createVerifier(native)
+
+function check(seed: Uint8Array, msg: Uint8Array): SignatureCheck {
+  return { publicKey: keyPairFromSeed(seed).publicKey, message: msg, signature: sign(seed, msg) }
+}
+
+/** OpenSSL's cofactorless RFC 8032 check, to show where it and ZIP-215 part ways. */
+function opensslVerify(c: SignatureCheck): boolean {
+  const spki = Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), c.publicKey])
+  return nodeVerify(null, c.message, createPublicKey({ key: spki, format: 'der', type: 'spki' }), c.signature)
+}
+
+// A point of order 8 (from the ZIP-215 / "Taming the many EdDSAs" test set). With R = identity
+// and S = 0, the cofactored equation [8]([S]B - R - [k]A) = 0 holds for every message.
+const ORDER_8_POINT = fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a')
+const IDENTITY_R_ZERO_S = fromHex(`01${'00'.repeat(31)}${'00'.repeat(32)}`)
+// The group order L, little-endian: S + L is the classic malleated signature.
+const L = (1n << 252n) + 27742317777372353535851937790883648493n
+
+function addL(sig: Uint8Array): Uint8Array {
+  let s = 0n
+  for (let i = 63; i >= 32; i--) s = (s << 8n) | BigInt(sig[i]!)
+  s += L
+  const out = new Uint8Array(sig)
+  for (let i = 32; i < 64; i++) {
+    out[i] = Number(s & 0xffn)
+    s >>= 8n
+  }
+  return out
+}
+
+describe('ZIP-215 verification: native addon and @noble/ed25519 fallback accept exactly the same signatures', () => {
+  it('the native verifier was built and is the one nodes use', () => {
+    expect(native).toBeDefined()
+    expect(ED25519_BACKEND).toBe('native-zip215')
+    expect(fallback.backend).toBe('noble-zip215')
+  })
+
+  it('RFC 8032 vectors verify under both, and a changed message fails under both', () => {
+    for (const v of VECTORS) {
+      const c = { publicKey: fromHex(v.pub), message: fromHex(v.msg), signature: fromHex(v.sig) }
+      for (const ver of [fast, fallback]) {
+        expect(ver.verify(c.publicKey, c.message, c.signature)).toBe(true)
+        expect(ver.verifyBatch([c])).toEqual([true])
+        expect(ver.verify(c.publicKey, new Uint8Array([...c.message, 1]), c.signature)).toBe(false)
+      }
+    }
+  })
+
+  it('small-order key with R = identity and S = 0: both accept (cofactored rule), for every message', () => {
+    const tried = ['', '00', '72', 'af82', 'deadbeef', '01020304050607'].map(fromHex)
+    let opensslRejected = 0
+    for (const message of tried) {
+      const c = { publicKey: ORDER_8_POINT, message, signature: IDENTITY_R_ZERO_S }
+      expect(fast.verify(c.publicKey, message, c.signature)).toBe(true)
+      expect(fallback.verify(c.publicKey, message, c.signature)).toBe(true)
+      expect(fast.verifyBatch([c])).toEqual([true])
+      if (!opensslVerify(c)) opensslRejected++
+    }
+    // The cofactorless check accepts only when 8 divides the challenge: why events never use it.
+    expect(opensslRejected).toBeGreaterThan(0)
+  })
+
+  it('a malleated signature (S + L) is rejected by both, alone and in a batch', () => {
+    const c = check(new Uint8Array(32).fill(9), fromHex('c0ffee'))
+    const m = { ...c, signature: addL(c.signature) }
+    for (const ver of [fast, fallback]) {
+      expect(ver.verify(m.publicKey, m.message, m.signature)).toBe(false)
+      expect(ver.verifyBatch([c, m, c])).toEqual([true, false, true])
+    }
+  })
+
+  it('a batch names exactly its bad items (forged, wrong key, truncated, garbage key), property-checked', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            seed: fc.uint8Array({ minLength: 32, maxLength: 32 }),
+            msg: fc.uint8Array({ maxLength: 300 }),
+            fault: fc.constantFrom('none', 'none', 'none', 'flip', 'other-key', 'short-sig', 'garbage-key', 'long-key'),
+            bit: fc.nat(511),
+          }),
+          { maxLength: 24 },
+        ),
+        (items) => {
+          const checks = items.map(({ seed, msg, fault, bit }): SignatureCheck => {
+            const c = check(seed, msg)
+            switch (fault) {
+              case 'flip': {
+                const sig = new Uint8Array(c.signature)
+                sig[bit >> 3]! ^= 1 << (bit & 7)
+                return { ...c, signature: sig }
+              }
+              case 'other-key':
+                return { ...c, publicKey: keyPairFromSeed(new Uint8Array(32).fill(seed[0]! ^ 1)).publicKey }
+              case 'short-sig':
+                return { ...c, signature: c.signature.subarray(0, 63) }
+              case 'garbage-key':
+                return { ...c, publicKey: new Uint8Array(32).fill(0xff) }
+              case 'long-key':
+                return { ...c, publicKey: new Uint8Array([...c.publicKey, 0]) }
+              default:
+                return c
+            }
+          })
+          const alone = checks.map((c) => fallback.verify(c.publicKey, c.message, c.signature))
+          expect(fast.verifyBatch(checks)).toEqual(alone)
+          expect(fallback.verifyBatch(checks)).toEqual(alone)
+          expect(checks.map((c) => fast.verify(c.publicKey, c.message, c.signature))).toEqual(alone)
+          for (const [i, it] of items.entries()) if (it.fault === 'none') expect(alone[i]).toBe(true)
+        },
+      ),
+      { numRuns: 40 },
+    )
+  })
+
+  it('an addon path that is not the addon is a clear error with a stable code', () => {
+    const path = `${process.env.TMPDIR ?? '/tmp'}/echonet-not-an-addon-${process.pid}.node`
+    writeFileSync(path, 'not a shared object')
+    expect(() => loadNativeEd25519(path)).toThrow(expect.objectContaining({ code: 'ED25519_ADDON_UNLOADABLE' }))
   })
 })

@@ -1,5 +1,6 @@
 import { encode } from './encoding.ts'
 import { Signer, verify } from './ed25519.ts'
+import type { SignatureCheck } from './ed25519.ts'
 import { publicKeyFromDid } from './did.ts'
 
 /**
@@ -30,12 +31,23 @@ export function signPayload(signer: Signer, domain: SigningDomain, payload: unkn
   return signer.sign(signingBytes(domain, payload))
 }
 
-export function verifyPayload(did: string, domain: SigningDomain, payload: unknown, sig: Uint8Array): boolean {
-  let pub: Uint8Array
+/** The check that `did` signed `payload` for `domain`; undefined when the DID names no Ed25519 key. */
+export function payloadCheck(
+  did: string,
+  domain: SigningDomain,
+  payload: unknown,
+  sig: Uint8Array,
+): SignatureCheck | undefined {
+  let publicKey: Uint8Array
   try {
-    pub = publicKeyFromDid(did)
+    publicKey = publicKeyFromDid(did)
   } catch {
-    return false
+    return undefined
   }
-  return verify(pub, signingBytes(domain, payload), sig)
+  return { publicKey, message: signingBytes(domain, payload), signature: sig }
+}
+
+export function verifyPayload(did: string, domain: SigningDomain, payload: unknown, sig: Uint8Array): boolean {
+  const c = payloadCheck(did, domain, payload, sig)
+  return c !== undefined && verify(c.publicKey, c.message, c.signature)
 }

@@ -1,9 +1,10 @@
 import { didFromPublicKey } from '../crypto/did.ts'
 import type { Did } from '../crypto/did.ts'
-import type { Signer } from '../crypto/ed25519.ts'
+import { verifyBatch } from '../crypto/ed25519.ts'
+import type { SignatureCheck, Signer } from '../crypto/ed25519.ts'
 import { decode } from '../crypto/encoding.ts'
 import { sha256 } from '../crypto/hash.ts'
-import { signPayload, verifyPayload } from '../crypto/signing.ts'
+import { payloadCheck, signPayload } from '../crypto/signing.ts'
 import { encodeValue } from './cbor.ts'
 import { LedgerError } from './errors.ts'
 import { councilActionProblem } from './governance-payloads.ts'
@@ -312,11 +313,32 @@ export function signEvent<T extends EventType>(
 }
 
 /**
- * Everything about an event that does not need state: structure, payload schema, size, network,
- * the sender's signature and (for PoSR wrong-data) the SSN's signed answer. Council signatures
- * are checked at apply time, against the council of that moment.
+ * The signatures an event carries: the sender's and, for a PoSR wrong-data result, the SSN's
+ * signed answer. Council signatures are checked at apply time, against the council of that moment.
  */
-export function checkEventStateless(ev: SignedEvent, chainId: string): void {
+function signatureChecks(ev: SignedEvent): { check: SignatureCheck | undefined; failure: string }[] {
+  const b = ev.body
+  const out = [
+    {
+      check: payloadCheck(b.sender, 'event', b, ev.sig),
+      failure: 'event signature does not verify for its sender',
+    },
+  ]
+  if (b.type === 'posr.result') {
+    const p = payloadOf(b, 'posr.result')
+    if (p.answer !== undefined) {
+      const answer = posrAnswerBytesPayload({ ...p, chainId: b.chainId, dataHash: p.answer.dataHash })
+      out.push({
+        check: payloadCheck(p.ssn, 'posr-answer', answer, p.answer.sig),
+        failure: 'the SSN signature on the PoSR answer does not verify',
+      })
+    }
+  }
+  return out
+}
+
+/** Structure, payload schema, size and network: everything stateless but the signatures. */
+function checkEventShape(ev: SignedEvent, chainId: string): void {
   validateSignedEvent(ev)
   const b = ev.body
   if (b.chainId !== chainId) throw new LedgerError('WRONG_CHAIN', `event is for ${b.chainId}, this is ${chainId}`)
@@ -324,16 +346,37 @@ export function checkEventStateless(ev: SignedEvent, chainId: string): void {
   if (size > MAX_EVENT_BYTES) {
     throw new LedgerError('PAYLOAD_TOO_LARGE', `event is ${size} bytes, the limit is ${MAX_EVENT_BYTES}`)
   }
-  if (!verifyPayload(b.sender, 'event', b, ev.sig)) {
-    throw new LedgerError('BAD_SIGNATURE', 'event signature does not verify for its sender')
-  }
-  if (b.type === 'posr.result') {
-    const p = payloadOf(b, 'posr.result')
-    if (p.answer !== undefined) {
-      const answer = posrAnswerBytesPayload({ ...p, chainId: b.chainId, dataHash: p.answer.dataHash })
-      if (!verifyPayload(p.ssn, 'posr-answer', answer, p.answer.sig)) {
-        throw new LedgerError('BAD_SIGNATURE', 'the SSN signature on the PoSR answer does not verify')
-      }
+}
+
+/**
+ * Everything about many events that does not need state, with all their signatures verified in
+ * one batch: per event, the LedgerError that rejects it, or undefined when it passes.
+ */
+export function checkEventsStateless(evs: readonly SignedEvent[], chainId: string): (LedgerError | undefined)[] {
+  const errors: (LedgerError | undefined)[] = []
+  const pending: { event: number; check: SignatureCheck; failure: string }[] = []
+  for (const [i, ev] of evs.entries()) {
+    try {
+      checkEventShape(ev, chainId)
+    } catch (err) {
+      errors[i] = err instanceof LedgerError ? err : new LedgerError('MALFORMED_EVENT', (err as Error).message)
+      continue
+    }
+    errors[i] = undefined
+    for (const { check, failure } of signatureChecks(ev)) {
+      if (check === undefined) errors[i] ??= new LedgerError('BAD_SIGNATURE', failure)
+      else pending.push({ event: i, check, failure })
     }
   }
+  const verdicts = verifyBatch(pending.map((p) => p.check))
+  for (const [j, p] of pending.entries()) {
+    if (!verdicts[j]) errors[p.event] ??= new LedgerError('BAD_SIGNATURE', p.failure)
+  }
+  return errors
+}
+
+/** checkEventsStateless for one event: throws the LedgerError that rejects it. */
+export function checkEventStateless(ev: SignedEvent, chainId: string): void {
+  const err = checkEventsStateless([ev], chainId)[0]
+  if (err) throw err
 }

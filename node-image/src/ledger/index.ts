@@ -11,6 +11,7 @@ export {
   decodeEvent,
   eventId,
   checkEventStateless,
+  checkEventsStateless,
   validateSignedEvent,
   payloadOf,
   isEventType,

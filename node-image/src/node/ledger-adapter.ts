@@ -1,7 +1,7 @@
 import { toHex } from '../crypto/hash.ts'
 import { Ledger } from '../ledger/ledger.ts'
 import type { BlockContext } from '../ledger/ledger.ts'
-import { checkEventStateless, decodeEvent } from '../ledger/event.ts'
+import { checkEventsStateless, decodeEvent } from '../ledger/event.ts'
 import type { SignedEvent } from '../ledger/event.ts'
 import { genesisHash, validateGenesis } from '../ledger/genesis.ts'
 import type { Genesis } from '../ledger/genesis.ts'
@@ -73,12 +73,6 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.committee()
   }
 
-  decodeAndCheck(bytes: Uint8Array): SignedEvent {
-    const ev = decodeEvent(bytes)
-    checkEventStateless(ev, this.#ledger.chainId)
-    return ev
-  }
-
   decode(bytes: Uint8Array): SignedEvent {
     const ev = decodeEvent(bytes)
     if (ev.body.chainId !== this.#ledger.chainId) {
@@ -87,8 +81,8 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return ev
   }
 
-  verify(ev: SignedEvent): void {
-    checkEventStateless(ev, this.#ledger.chainId)
+  verifyMany(events: readonly SignedEvent[]): (string | undefined)[] {
+    return checkEventsStateless(events, this.#ledger.chainId).map((e) => e?.code)
   }
 
   describe(ev: SignedEvent): DecodedEvent {

@@ -607,7 +607,9 @@ async function restore(
     const stored = await store.getBlock(h)
     if (!stored) throw new NodeStartError('STORE_GAP', `block ${h} missing below tip ${store.tip}`)
     const block = decodeBlock(stored.block)
-    const events = block.events.map((e) => ledger.decodeAndCheck(e))
+    const events = block.events.map((e) => ledger.decode(e))
+    const bad = ledger.verifyMany(events).findIndex((code) => code !== undefined)
+    if (bad >= 0) throw new NodeStartError('STORE_CORRUPT', `block ${h} event ${bad} fails its checks`)
     const exec = ledger.execute(
       {
         height: h,
