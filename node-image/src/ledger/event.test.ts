@@ -5,6 +5,7 @@ import { toHex } from '../crypto/hash.ts'
 import { LedgerError } from './errors.ts'
 import {
   checkEventStateless,
+  checkEventsStateless,
   decodeEvent,
   encodeEvent,
   eventId,
@@ -92,6 +93,30 @@ describe('event encoding', () => {
     const lie = witness.ev('posr.result', { ...base, outcome: 'wrong-data', answer: { dataHash: hex32(1), sig } })
     expect(outcome(() => checkEventStateless(lie, CHAIN))).toBe('BAD_SIGNATURE')
     expect(outcome(() => witness.ev('posr.result', { ...base, outcome: 'wrong-data' }))).toBe('INVALID_PAYLOAD')
+  })
+
+  it('checkEventsStateless verifies a batch at once and names exactly the events that fail (what was tried: forged, tampered, wrong network, a lying PoSR answer, among good ones)', () => {
+    const ssn = id(30)
+    const witness = new Sender(id(10))
+    const base = { ssn: ssn.did, cid: cidOf(1), shard: 0, segment: 3, challengeHeight: 5 }
+    const dataHash = hex32(0xbad)
+    const sig = signPosrAnswer(ssn.signer, { chainId: CHAIN, ...base, dataHash })
+    const good = transfer()
+    const events: SignedEvent[] = [
+      good,
+      { body: good.body, sig: Uint8Array.from(good.sig).fill(1, 0, 8) },
+      transfer(),
+      { body: { ...good.body, fee: 999 }, sig: good.sig },
+      witness.ev('posr.result', { ...base, outcome: 'wrong-data', answer: { dataHash, sig } }),
+      witness.ev('posr.result', { ...base, outcome: 'wrong-data', answer: { dataHash: hex32(1), sig } }),
+      new Sender(bob).ev('accounts.transfer', { to: alice.did, amount: 1 }),
+    ]
+    const verdicts = checkEventsStateless(events, CHAIN).map((e) => e?.code ?? 'ok')
+    expect(verdicts).toEqual(['ok', 'BAD_SIGNATURE', 'ok', 'BAD_SIGNATURE', 'ok', 'BAD_SIGNATURE', 'ok'])
+    // The batch verdict is each event's verdict alone.
+    expect(verdicts).toEqual(events.map((ev) => outcome(() => checkEventStateless(ev, CHAIN))))
+    expect(checkEventsStateless([good, good], 'other-net').map((e) => e?.code)).toEqual(['WRONG_CHAIN', 'WRONG_CHAIN'])
+    expect(checkEventsStateless([], CHAIN)).toEqual([])
   })
 
   it('validates payload schemas: CIDs, hashes, erasure bounds', () => {
