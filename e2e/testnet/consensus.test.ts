@@ -19,7 +19,7 @@ import {
 import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
-import { findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
+import { doubleVotes, findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
 import { CONSENSUS_PROTOCOL, P2PHost } from '../../node-image/src/p2p/host.ts'
 import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -189,29 +189,8 @@ describe('testnet: 4 witnesses + 1 standby', () => {
     }
     const h = await heightOf('w1')
     await waitForHeight(s, ['w0'], h, 60_000)
-    const slots = new Map<string, Set<string>>()
-    let votes = 0
-    for (const n of s.nodes) {
-      const text = await readFile(join(n.dir, 'votes.jsonl'), 'utf8').catch(() => '')
-      for (const line of text.split('\n')) {
-        if (!line) continue
-        const v = JSON.parse(line) as {
-          validator: string
-          epoch: number
-          height: number
-          round: number
-          kind: string
-          blockHash: string | null
-        }
-        const key = `${v.validator}/${v.epoch}/${v.height}/${v.round}/${v.kind}`
-        const set = slots.get(key) ?? new Set<string>()
-        set.add(String(v.blockHash))
-        slots.set(key, set)
-        votes++
-      }
-    }
+    const { votes, doubles } = await doubleVotes(s)
     expect(votes).toBeGreaterThan(100)
-    const doubles = [...slots].filter(([, set]) => set.size > 1).map(([k]) => k)
     expect(doubles).toEqual([])
   })
 

@@ -26,6 +26,19 @@ export interface CommitteeStatus {
   readonly members: readonly CommitteeMemberStatus[]
 }
 
+/** A node that adopted a restart manifest and waits for > 2/3 of the new set to be ready on it. */
+export interface RestartWaitInfo {
+  readonly epoch: number
+  readonly height: number
+  readonly blockHash: string
+  readonly manifestHash: string
+  /** DIDs of the new set that signed RestartReady for this manifest. */
+  readonly ready: readonly string[]
+  readonly readyPower: number
+  readonly totalPower: number
+  readonly sinceMs: number
+}
+
 export interface AdminStatus {
   readonly did: string
   readonly peerId: string
@@ -49,6 +62,8 @@ export interface AdminStatus {
   readonly peers: { readonly connected: number; readonly known: number }
   /** DDS view of this node (additive; nodes before DDS omit it). */
   readonly storage?: StorageStatus
+  /** Present while waiting for supermajority on a restart manifest. */
+  readonly restart?: RestartWaitInfo
 }
 
 /** An SSN's storage and repair state (`GET /admin/v1/storage`). Non-SSNs report holdsShards false. */
@@ -129,6 +144,10 @@ export const adminPaths = {
   storage: '/admin/v1/storage',
   storageRepair: '/admin/v1/storage/repair',
   storageRepairPriority: '/admin/v1/storage/repair-priority',
+  /** POST JSON {witnesses: DID[], expiresAtMs}: the unsigned manifest to restart from this node's block. */
+  restartPlan: '/admin/v1/restart/plan',
+  /** POST application/cbor {manifest, authorization}: adopt a signed restart manifest. */
+  restart: '/admin/v1/restart',
 } as const
 
 export class AdminApiError extends Error {
@@ -155,12 +174,17 @@ export class AdminClient {
   }
 
   async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    const bytes = body instanceof Uint8Array
     const init: RequestInit = {
       method,
-      headers: { authorization: `Bearer ${this.#token}`, 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${this.#token}`,
+        'content-type': bytes ? 'application/cbor' : 'application/json',
+      },
       signal: AbortSignal.timeout(this.#timeoutMs),
     }
-    if (body !== undefined) init.body = JSON.stringify(body)
+    if (body instanceof Uint8Array) init.body = body
+    else if (body !== undefined) init.body = JSON.stringify(body)
     let res: Response
     try {
       res = await fetch(`${this.#base}${path}`, init)
@@ -218,6 +242,22 @@ export class AdminClient {
   /** Repair `cid` earlier than other content with the same margin (priority 0 clears). */
   setRepairPriority(cid: string, priority: number): Promise<RepairPriority> {
     return this.#request('POST', adminPaths.storageRepairPriority, { cid, priority })
+  }
+
+  /**
+   * The unsigned restart manifest from this node's finalized block, with exactly `witnesses` as
+   * the new set (powers from the node's ledger). Sign it with `@echonet/node/governance`.
+   */
+  restartPlan<M = unknown>(witnesses: readonly string[], expiresAtMs: number): Promise<M> {
+    return this.#request('POST', adminPaths.restartPlan, { witnesses, expiresAtMs })
+  }
+
+  /**
+   * Hands the node a signed restart record (DAG-CBOR {manifest, authorization}); it verifies the
+   * authorization itself and waits for supermajority. May take up to ~15 s while the node syncs.
+   */
+  restart(record: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
+    return this.#request('POST', adminPaths.restart, record)
   }
 }
 

@@ -40,6 +40,11 @@ export class NodeMetrics {
     help: 'Equivocations observed',
     registers: [this.registry],
   })
+  readonly restarts = new Counter({
+    name: 'echonet_consensus_restarts_total',
+    help: 'Coordinated restarts after which consensus resumed (a new epoch began)',
+    registers: [this.registry],
+  })
   readonly badFrames = new Counter({
     name: 'echonet_p2p_bad_frames_total',
     help: 'Malformed p2p frames received',

@@ -14,6 +14,7 @@ import type {
 } from './admin-contract.ts'
 import { adminPaths } from './admin-contract.ts'
 import { ApiError, checkBearer, readBody, sendError, sendJson } from './http-util.ts'
+import { MAX_RESTART_RECORD_BYTES } from '../ledger/restart-record.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { contentRoute } from './content-routes.ts'
 import type { ContentApiPort } from './content-routes.ts'
@@ -34,6 +35,8 @@ export interface NodeApiPort {
   storageStatus(): Promise<StorageStatus>
   storageRepair(): Promise<RepairRunResult>
   setRepairPriority(p: RepairPriority): RepairPriority
+  restartPlan(witnesses: readonly string[], expiresAtMs: number): unknown
+  restart(record: Uint8Array): Promise<unknown>
   /** The content API (publish/fetch/submit shard); undefined until the node has started it. */
   readonly contentApi?: ContentApiPort | undefined
 }
@@ -178,6 +181,19 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
   })
 }
 
+function parseRestartPlan(body: Buffer): { witnesses: string[]; expiresAtMs: number } {
+  const b = parseJson(body) as { witnesses?: unknown; expiresAtMs?: unknown } | null
+  const w = b?.witnesses
+  if (!Array.isArray(w) || w.length === 0 || w.length > 256 || !w.every((d) => typeof d === 'string')) {
+    throw new ApiError(400, 'INVALID_PLAN', 'witnesses must list 1 to 256 DIDs')
+  }
+  const expiresAtMs = b?.expiresAtMs
+  if (typeof expiresAtMs !== 'number' || !Number.isSafeInteger(expiresAtMs) || expiresAtMs <= 0) {
+    throw new ApiError(400, 'INVALID_PLAN', 'expiresAtMs must be a positive integer (ms since epoch)')
+  }
+  return { witnesses: w, expiresAtMs }
+}
+
 /** Admin API, on its own port, bearer token required on every route. */
 export function adminServer(node: NodeApiPort, token: string): Server {
   return serve(async (req, res, url) => {
@@ -211,6 +227,13 @@ export function adminServer(node: NodeApiPort, token: string): Server {
     if (req.method === 'POST' && path === adminPaths.storageRepair) {
       await readBody(req, MAX_ADMIN_BODY_BYTES)
       return sendJson(res, 200, await node.storageRepair())
+    }
+    if (req.method === 'POST' && path === adminPaths.restartPlan) {
+      const p = parseRestartPlan(await readBody(req, MAX_ADMIN_BODY_BYTES))
+      return sendJson(res, 200, node.restartPlan(p.witnesses, p.expiresAtMs))
+    }
+    if (req.method === 'POST' && path === adminPaths.restart) {
+      return sendJson(res, 200, await node.restart(await readBody(req, MAX_RESTART_RECORD_BYTES)))
     }
     if (req.method === 'POST' && path === adminPaths.storageRepairPriority) {
       const b = parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES)) as { cid?: unknown; priority?: unknown } | null

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TestnetState } from './testnet.ts'
 import { killNode, nodeStatus, startNode, waitFor, waitForHeight } from './testnet.ts'
@@ -50,6 +50,35 @@ export async function findForks(s: TestnetState): Promise<number[]> {
     if (hashes.size > 1) forks.push(h)
   }
   return forks
+}
+
+/**
+ * Every vote any node saw (their vote logs, `--vote-log`): the slots (validator, epoch, height,
+ * round, step) with two different signed block hashes. Empty means nobody double-signed.
+ */
+export async function doubleVotes(s: TestnetState): Promise<{ votes: number; doubles: string[] }> {
+  const slots = new Map<string, Set<string>>()
+  let votes = 0
+  for (const n of s.nodes) {
+    const text = await readFile(join(n.dir, 'votes.jsonl'), 'utf8').catch(() => '')
+    for (const line of text.split('\n')) {
+      if (!line) continue
+      const v = JSON.parse(line) as {
+        validator: string
+        epoch: number
+        height: number
+        round: number
+        kind: string
+        blockHash: string | null
+      }
+      const key = `${v.validator}/${v.epoch}/${v.height}/${v.round}/${v.kind}`
+      const set = slots.get(key) ?? new Set<string>()
+      set.add(String(v.blockHash))
+      slots.set(key, set)
+      votes++
+    }
+  }
+  return { votes, doubles: [...slots].filter(([, set]) => set.size > 1).map(([k]) => k) }
 }
 
 /** Events seen final at a height that are no longer in that block on some live node. */

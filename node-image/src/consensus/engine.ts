@@ -6,8 +6,9 @@ import type { Signer } from '../crypto/ed25519.ts'
 import { HeightMachine } from './tendermint.ts'
 import type { Effect, TimeoutKind } from './tendermint.ts'
 import { ValidatorSet } from './validators.ts'
-import { proposalSigningBytes, voteSigningBytes } from './messages.ts'
-import type { CommitCertificate, Proposal, Vote, VoteKind } from './messages.ts'
+import { proposalSigningBytes, restartReadySigningBytes, voteSigningBytes } from './messages.ts'
+import type { CommitCertificate, Proposal, RestartReady, Vote, VoteKind } from './messages.ts'
+import { CodedError } from '../util/coded-error.ts'
 import {
   BlockError,
   blockHash,
@@ -77,7 +78,33 @@ export const DEFAULT_TIMEOUTS: EngineTimeouts = {
   regossipMs: 1_000,
 }
 
+/** What the engine needs of an adopted restart manifest (the node verified its authorization). */
+export interface RestartPlan {
+  readonly epoch: number
+  readonly height: number
+  readonly blockHash: string
+  readonly manifestHash: string
+}
+
+interface RestartWait extends RestartPlan {
+  readonly ready: Map<string, Uint8Array>
+  readonly sinceMs: number
+}
+
+export interface RestartWaitStatus extends RestartPlan {
+  readonly ready: readonly string[]
+  readonly readyPower: number
+  readonly totalPower: number
+  readonly sinceMs: number
+}
+
+export class RestartError extends CodedError {}
+
 export interface EngineObserver {
+  /** A peer speaks for a later epoch: this node missed a restart and should fetch its manifest. */
+  onHigherEpoch?(peer: string, epoch: number): void
+  /** > 2/3 of the new set was ready on the restart manifest: consensus resumed. */
+  onRestartResumed?(epoch: number, waitedMs: number): void
   onCommit?(
     height: number,
     hash: string,
@@ -138,6 +165,12 @@ export class ConsensusEngine<E> {
   #peerHeights = new Map<string, number>()
   #pendingValue: { round: number; height: number } | undefined
   #servedCommits = new Map<string, number>()
+  #epoch: number
+  /** Set between adopting a restart manifest and > 2/3 of the new set being ready on it. */
+  #restartWait: RestartWait | undefined
+  /** Our RestartReady, re-sent until the first block of its epoch is final (for latecomers). */
+  #ownReady: RestartReady | undefined
+  #startedAtMs = 0
   lastCommitAtMs = 0
   /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
   readonly #recentlyFinal = new BoundedSet(RECENT_FINAL_LIMIT)
@@ -150,6 +183,7 @@ export class ConsensusEngine<E> {
     this.#o = opts
     this.#t = { ...DEFAULT_TIMEOUTS, ...opts.timeouts }
     this.#now = opts.now ?? Date.now
+    this.#epoch = opts.epoch
     this.mempool = opts.mempool ?? new Mempool<E>()
   }
 
@@ -177,17 +211,49 @@ export class ConsensusEngine<E> {
     return this.#peerHeights
   }
 
+  get epoch(): number {
+    return this.#epoch
+  }
+
+  /** How long finality has not advanced (since start or the last commit). */
+  get stalledMs(): number {
+    return this.#now() - Math.max(this.lastCommitAtMs, this.#startedAtMs)
+  }
+
+  /** While waiting for supermajority on a restart manifest: who is ready, with how much power. */
+  get restartWait(): RestartWaitStatus | undefined {
+    const w = this.#restartWait
+    if (!w) return undefined
+    let readyPower = 0
+    for (const did of w.ready.keys()) readyPower += this.#validators.powerOf(did)
+    return {
+      epoch: w.epoch,
+      height: w.height,
+      blockHash: w.blockHash,
+      manifestHash: w.manifestHash,
+      ready: [...w.ready.keys()].sort(),
+      readyPower,
+      totalPower: this.#validators.totalPower,
+      sinceMs: w.sinceMs,
+    }
+  }
+
   /** `lastHash`/`lastHeader`/`lastCert` describe the block the ledger is at (restored by the caller). */
   async start(last: {
     hash: string
     header: BlockHeader | undefined
     certificate: CommitCertificate | null
+    /** The ledger already adopted this manifest and no block of its epoch is final yet. */
+    restart?: RestartPlan
   }): Promise<void> {
     this.#lastHash = last.hash
     this.#lastHeader = last.header
     this.#lastCert = last.certificate
+    this.#startedAtMs = this.#now()
     this.#record = await this.#o.store.readSigningRecord()
-    await this.#enqueue(() => this.#startHeight())
+    const pending = last.restart
+    if (pending) await this.#enqueue(() => this.#beginRestartWait(pending))
+    else await this.#enqueue(() => this.#startHeight())
     this.#regossipTimer = setInterval(
       () => {
         void this.#enqueue(() => this.#tick())
@@ -283,7 +349,13 @@ export class ConsensusEngine<E> {
       return
     }
     if (msg.t === 'status') {
+      if (msg.epoch > this.#epoch) this.#o.observer?.onHigherEpoch?.(peer, msg.epoch)
       this.#notePeerHeight(peer, msg.epoch, msg.height)
+      return
+    }
+    if (msg.t === 'restart-ready') {
+      const ready = msg.ready
+      void this.#enqueue(() => this.#onReady(peer, ready))
       return
     }
     void this.#enqueue(() => this.#onConsensusMessage(peer, msg))
@@ -317,6 +389,19 @@ export class ConsensusEngine<E> {
     return next
   }
 
+  /** Like #enqueue, but the caller gets the result or the error. */
+  #enqueueResult<T>(fn: () => Promise<T> | T): Promise<T> {
+    const result = this.#serial.then(() => {
+      if (this.#stopped) throw new RestartError('ENGINE_STOPPED', 'consensus engine stopped')
+      return fn()
+    })
+    this.#serial = result.then(
+      () => undefined,
+      () => undefined,
+    )
+    return result
+  }
+
   #log(level: 'info' | 'warn' | 'error' | 'debug', msg: string, data?: Record<string, unknown>): void {
     this.#o.observer?.onLog?.(level, msg, data)
   }
@@ -332,7 +417,7 @@ export class ConsensusEngine<E> {
     const r = this.#record
     let startRound = 0
     let lock: { round: number; blockHash: string } | null = null
-    if (r && r.epoch === this.#o.epoch && r.height === height) {
+    if (r && r.epoch === this.#epoch && r.height === height) {
       // Restarted mid-height: resume at the round we signed in, keeping our lock.
       startRound = r.round
       lock = r.lock
@@ -343,7 +428,7 @@ export class ConsensusEngine<E> {
     }
     this.#machine = new HeightMachine({
       chainId: this.#o.ledger.chainId,
-      epoch: this.#o.epoch,
+      epoch: this.#epoch,
       height,
       validators: this.#validators,
       self: this.#o.votes ? this.#o.did : undefined,
@@ -351,7 +436,7 @@ export class ConsensusEngine<E> {
       lock,
     })
     await this.#handle(this.#machine.start())
-    this.#o.transport.broadcast({ t: 'status', epoch: this.#o.epoch, height: this.#o.ledger.height })
+    this.#o.transport.broadcast({ t: 'status', epoch: this.#epoch, height: this.#o.ledger.height })
     const buffered = this.#future
     this.#future = []
     for (const m of buffered) await this.#onConsensusMessage('buffered', m)
@@ -359,6 +444,16 @@ export class ConsensusEngine<E> {
 
   #tick(): void {
     const now = this.#now()
+    const own = this.#ownReady
+    if (own && (this.#restartWait || this.#o.ledger.height === own.height)) {
+      // Until the epoch's first block is final, latecomers may still be counting readies.
+      this.#o.transport.broadcast({ t: 'restart-ready', ready: own })
+    } else this.#ownReady = undefined
+    if (this.#restartWait) {
+      this.#o.transport.broadcast({ t: 'status', epoch: this.#epoch, height: this.#o.ledger.height })
+      this.#maybeSync()
+      return
+    }
     if (now - this.#heightStartedAt >= this.#t.regossipMs && now - this.#lastRegossip >= this.#t.regossipMs) {
       this.#lastRegossip = now
       for (const m of this.#machine.gossipMessages()) {
@@ -368,7 +463,7 @@ export class ConsensusEngine<E> {
           if (c) this.#o.transport.broadcast({ t: 'proposal', proposal: m, block: c.bytes })
         }
       }
-      this.#o.transport.broadcast({ t: 'status', epoch: this.#o.epoch, height: this.#o.ledger.height })
+      this.#o.transport.broadcast({ t: 'status', epoch: this.#epoch, height: this.#o.ledger.height })
     }
     this.#maybeSync()
   }
@@ -460,7 +555,7 @@ export class ConsensusEngine<E> {
     const execution = ledger.execute(
       {
         height,
-        epoch: this.#o.epoch,
+        epoch: this.#epoch,
         timeMs,
         proposer: this.#o.did,
         randomness: blockRandomness(partial as BlockHeader),
@@ -469,7 +564,7 @@ export class ConsensusEngine<E> {
     )
     const header: BlockHeader = {
       chainId: ledger.chainId,
-      epoch: this.#o.epoch,
+      epoch: this.#epoch,
       height,
       timeMs,
       prevHash: this.#lastHash,
@@ -496,7 +591,7 @@ export class ConsensusEngine<E> {
       throw new BlockError(code, msg)
     }
     if (h.chainId !== ledger.chainId) fail('WRONG_CHAIN', 'block for another chain')
-    if (h.epoch !== this.#o.epoch) fail('WRONG_EPOCH', `block epoch ${h.epoch}, ours ${this.#o.epoch}`)
+    if (h.epoch !== this.#epoch) fail('WRONG_EPOCH', `block epoch ${h.epoch}, ours ${this.#epoch}`)
     if (h.height !== height) fail('WRONG_HEIGHT', `block height ${h.height}, expected ${height}`)
     if (h.prevHash !== this.#lastHash) fail('WRONG_PARENT', 'block does not extend our last block')
     if (h.validatorsHash !== toHex(this.#validators.hash())) fail('WRONG_VALIDATORS', 'validator set mismatch')
@@ -570,7 +665,7 @@ export class ConsensusEngine<E> {
     lock: SigningRecord['lock'],
     bytes: Uint8Array,
   ): Promise<Uint8Array | undefined> {
-    const slot = { epoch: this.#o.epoch, height, round, step, blockHash }
+    const slot = { epoch: this.#epoch, height, round, step, blockHash }
     const d = guard(this.#record, slot)
     if (d.kind === 'refuse') {
       this.#log('warn', 'signing refused by the signing record', { reason: d.reason, height, round, step })
@@ -591,7 +686,7 @@ export class ConsensusEngine<E> {
       this.#log('error', 'no block for our proposal', { height, round })
       return
     }
-    const body = { chainId: this.#o.ledger.chainId, epoch: this.#o.epoch, height, round, polRound, blockHash: hash }
+    const body = { chainId: this.#o.ledger.chainId, epoch: this.#epoch, height, round, polRound, blockHash: hash }
     const sig = await this.#guardedSign(
       'proposal',
       height,
@@ -613,7 +708,7 @@ export class ConsensusEngine<E> {
     hash: string | null,
     lock: SigningRecord['lock'],
   ): Promise<void> {
-    const body = { chainId: this.#o.ledger.chainId, epoch: this.#o.epoch, height, round, kind, blockHash: hash }
+    const body = { chainId: this.#o.ledger.chainId, epoch: this.#epoch, height, round, kind, blockHash: hash }
     const newLock = kind === 'precommit' && hash !== null ? { round, blockHash: hash } : lock
     if (newLock && kind === 'precommit' && hash !== null) {
       const c = this.#candidates.get(hash)
@@ -634,9 +729,10 @@ export class ConsensusEngine<E> {
     switch (msg.t) {
       case 'proposal': {
         const p = msg.proposal
-        if (p.epoch !== this.#o.epoch) return
+        if (p.epoch !== this.#epoch) return this.#otherEpoch(peer, p.epoch)
         // Signed by a current member before it may move us (future heights trigger block sync).
         if (!this.#validators.has(p.proposer) || !this.#verifySig(p.proposer, proposalSigningBytes(p), p.sig)) return
+        if (this.#restartWait) return this.#holdForRestart(p.height, msg)
         if (p.height > myHeight) return this.#bufferFuture(peer, p.height, msg)
         if (p.height < myHeight) return this.#serveCommit(peer, p.height)
         const c = this.#acceptCandidateBytes(msg.block, myHeight)
@@ -646,8 +742,9 @@ export class ConsensusEngine<E> {
       }
       case 'vote': {
         const v = msg.vote
-        if (v.epoch !== this.#o.epoch) return
+        if (v.epoch !== this.#epoch) return this.#otherEpoch(peer, v.epoch)
         if (!this.#validators.has(v.validator) || !this.#verifySig(v.validator, voteSigningBytes(v), v.sig)) return
+        if (this.#restartWait) return this.#holdForRestart(v.height, msg)
         if (v.height > myHeight) return this.#bufferFuture(peer, v.height, msg)
         if (v.height < myHeight) return this.#serveCommit(peer, v.height)
         this.#o.observer?.onVoteSeen?.(v)
@@ -656,7 +753,7 @@ export class ConsensusEngine<E> {
       }
       case 'commit': {
         const cert = msg.certificate
-        if (cert.epoch !== this.#o.epoch) return
+        if (cert.epoch !== this.#epoch) return this.#otherEpoch(peer, cert.epoch)
         if (cert.height > myHeight) return this.#bufferFuture(peer, cert.height, msg)
         if (cert.height < myHeight) return
         await this.#applyCertified(msg.block, cert)
@@ -664,8 +761,135 @@ export class ConsensusEngine<E> {
       }
       case 'events':
       case 'status':
+      case 'restart-ready':
         return
     }
+  }
+
+  /**
+   * Fetch certified blocks up to `height` from `peer` even though it is in another epoch: the
+   * blocks before a restart it followed are of ours (a node that missed the restart catches up).
+   */
+  catchUp(peer: string, height: number): void {
+    if ((this.#peerHeights.get(peer) ?? -1) < height) this.#peerHeights.set(peer, height)
+    this.#maybeSync()
+  }
+
+  #otherEpoch(peer: string, epoch: number): void {
+    if (epoch > this.#epoch) this.#o.observer?.onHigherEpoch?.(peer, epoch)
+  }
+
+  /** While waiting for supermajority, messages for the epoch's first height are kept for later. */
+  #holdForRestart(height: number, msg: ConsensusMessage): void {
+    if (height === this.#o.ledger.height + 1 && this.#future.length < 10_000) this.#future.push(msg)
+  }
+
+  // --- coordinated restart (DESIGN §4) -------------------------------------------------------------
+
+  /**
+   * Adopts a restart manifest whose authorization the caller verified: this node must hold
+   * exactly the block it names; `apply` moves the ledger to the new epoch and witness set (all or
+   * nothing). Consensus then waits until > 2/3 of the new set's power is ready on the same
+   * manifest: votes are domain-separated by epoch, so nobody is made to sign twice at a height.
+   */
+  restart(plan: RestartPlan, apply: () => void): Promise<void> {
+    return this.#enqueueResult(async () => {
+      if (plan.epoch <= this.#epoch) {
+        throw new RestartError('RESTART_STALE', `epoch ${plan.epoch} is not above this node's epoch ${this.#epoch}`)
+      }
+      const height = this.#o.ledger.height
+      if (height !== plan.height || this.#lastHash !== plan.blockHash) {
+        throw new RestartError(
+          'RESTART_MISMATCH',
+          `the manifest names block ${plan.height} ${plan.blockHash}; this node is at ${height} ${this.#lastHash}`,
+        )
+      }
+      apply()
+      await this.#beginRestartWait(plan)
+    })
+  }
+
+  async #beginRestartWait(plan: RestartPlan): Promise<void> {
+    for (const t of this.#timers) clearTimeout(t)
+    this.#timers.clear()
+    this.#candidates.clear()
+    this.#future = []
+    this.#pendingValue = undefined
+    this.#peerHeights.clear()
+    this.#epoch = plan.epoch
+    this.#validators = new ValidatorSet(this.#o.ledger.committee())
+    const wait: RestartWait = { ...plan, ready: new Map(), sinceMs: this.#now() }
+    this.#restartWait = wait
+    this.#ownReady = undefined
+    if (this.#o.votes && this.#validators.has(this.#o.did)) {
+      const body = {
+        chainId: this.#o.ledger.chainId,
+        epoch: plan.epoch,
+        height: plan.height,
+        manifestHash: plan.manifestHash,
+      }
+      const ready = { ...body, validator: this.#o.did, sig: this.#o.signer.sign(restartReadySigningBytes(body)) }
+      this.#ownReady = ready
+      wait.ready.set(this.#o.did, ready.sig)
+      this.#o.transport.broadcast({ t: 'restart-ready', ready })
+    }
+    this.#log('info', 'restart manifest adopted; waiting for supermajority', {
+      epoch: plan.epoch,
+      height: plan.height,
+      manifest: plan.manifestHash,
+    })
+    await this.#resumeIfReady()
+  }
+
+  async #onReady(peer: string, r: RestartReady): Promise<void> {
+    if (r.epoch > this.#epoch) return this.#otherEpoch(peer, r.epoch)
+    const w = this.#restartWait
+    if (!w || r.epoch !== w.epoch || r.chainId !== this.#o.ledger.chainId) return
+    if (r.height !== w.height || r.manifestHash !== w.manifestHash) {
+      // Never retried blindly: a different manifest for this epoch is reported, not followed.
+      this.#log('warn', 'a peer is ready on a different restart manifest', {
+        validator: r.validator,
+        theirs: r.manifestHash,
+        ours: w.manifestHash,
+      })
+      return
+    }
+    if (!this.#validators.has(r.validator) || w.ready.has(r.validator)) return
+    if (!this.#verifySig(r.validator, restartReadySigningBytes(r), r.sig)) return
+    w.ready.set(r.validator, r.sig)
+    await this.#resumeIfReady()
+  }
+
+  async #resumeIfReady(): Promise<void> {
+    const w = this.#restartWait
+    if (!w || !this.#validators.isQuorum(this.#validators.powerOfSet(w.ready.keys()))) return
+    this.#resume(w)
+    await this.#startHeight()
+  }
+
+  #resume(w: RestartWait): void {
+    this.#restartWait = undefined
+    const waited = this.#now() - w.sinceMs
+    this.#log('info', 'supermajority ready on the restart manifest: consensus resumes', {
+      epoch: w.epoch,
+      waitedMs: waited,
+    })
+    this.#o.observer?.onRestartResumed?.(w.epoch, waited)
+  }
+
+  /** A certificate of the new epoch's first height proves the supermajority: stop waiting. */
+  async #resumeOnCertificate(bytes: Uint8Array, cert: CommitCertificate): Promise<boolean> {
+    const w = this.#restartWait
+    if (!w) return true
+    if (cert.epoch !== w.epoch || cert.height !== this.#o.ledger.height + 1) return false
+    try {
+      verifyCertificate(cert, this.#validators, blockHash(decodeBlock(bytes).header))
+    } catch {
+      return false
+    }
+    this.#resume(w)
+    await this.#startHeight()
+    return true
   }
 
   #verifySig(did: string, bytes: Uint8Array, sig: Uint8Array): boolean {
@@ -677,13 +901,13 @@ export class ConsensusEngine<E> {
   }
 
   #bufferFuture(peer: string, height: number, msg: ConsensusMessage): void {
-    if (peer !== 'buffered') this.#notePeerHeight(peer, this.#o.epoch, height - 1)
+    if (peer !== 'buffered') this.#notePeerHeight(peer, this.#epoch, height - 1)
     if (height === this.#machine.height + 1 && this.#future.length < 10_000) this.#future.push(msg)
     this.#maybeSync()
   }
 
   #notePeerHeight(peer: string, epoch: number, height: number): void {
-    if (epoch !== this.#o.epoch || peer === 'buffered') return
+    if (epoch !== this.#epoch || peer === 'buffered') return
     if ((this.#peerHeights.get(peer) ?? -1) < height) this.#peerHeights.set(peer, height)
   }
 
@@ -703,6 +927,7 @@ export class ConsensusEngine<E> {
 
   /** A certified block for our current height, from a peer (commit message or block sync). */
   async #applyCertified(bytes: Uint8Array, cert: CommitCertificate): Promise<boolean> {
+    if (!(await this.#resumeOnCertificate(bytes, cert))) return false
     const height = this.#machine.height
     if (cert.height !== height) return false
     try {

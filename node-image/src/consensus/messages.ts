@@ -73,6 +73,32 @@ export function proposalSigningBytes(p: ProposalBody): Uint8Array {
   return signingBytes('proposal', proposalBody(p))
 }
 
+/**
+ * "I hold the state a restart manifest names and am ready to resume on it" (DESIGN §4): a member
+ * of the manifest's witness set signs this; consensus resumes once > 2/3 of the new set's power
+ * is ready on the same manifest.
+ */
+export interface RestartReadyBody {
+  readonly chainId: string
+  readonly epoch: number
+  readonly height: number
+  readonly manifestHash: string
+}
+
+export interface RestartReady extends RestartReadyBody {
+  readonly validator: string
+  readonly sig: Uint8Array
+}
+
+export function restartReadySigningBytes(r: RestartReadyBody): Uint8Array {
+  return signingBytes('restart-ready', {
+    chainId: r.chainId,
+    epoch: r.epoch,
+    height: r.height,
+    manifestHash: r.manifestHash,
+  })
+}
+
 export function encodeCertificate(c: CommitCertificate): Uint8Array {
   return encode(c)
 }

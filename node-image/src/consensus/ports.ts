@@ -2,7 +2,7 @@
  * What consensus needs from the ledger, the store and the network: narrow interfaces, so the
  * engine is tested with fakes in unit tests and composed with the real parts in `node/`.
  */
-import type { CommitCertificate, Proposal, Vote } from './messages.ts'
+import type { CommitCertificate, Proposal, RestartReady, Vote } from './messages.ts'
 
 export interface DecodedEvent {
   readonly sender: string
@@ -54,6 +54,7 @@ export type ConsensusMessage =
   | { readonly t: 'events'; readonly events: readonly Uint8Array[] }
   | { readonly t: 'commit'; readonly block: Uint8Array; readonly certificate: CommitCertificate }
   | { readonly t: 'status'; readonly epoch: number; readonly height: number }
+  | { readonly t: 'restart-ready'; readonly ready: RestartReady }
 
 export interface Transport {
   broadcast(msg: ConsensusMessage): void

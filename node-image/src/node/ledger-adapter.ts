@@ -9,6 +9,8 @@ import { LedgerError } from '../ledger/errors.ts'
 import type { ContentRecord, EmergencyState, PosrRecord } from '../ledger/state.ts'
 import type { Params } from '../ledger/params.ts'
 import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
+import type { RestartManifest } from '../ledger/governance-payloads.ts'
+import type { Did } from '../crypto/did.ts'
 
 /** Binds the ledger to the consensus engine's port. */
 
@@ -71,6 +73,24 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
 
   committee(): { did: string; power: number }[] {
     return this.#ledger.committee()
+  }
+
+  council(): { members: Did[]; threshold: number } {
+    return this.#ledger.council()
+  }
+
+  standbys(): { did: Did; stake: number }[] {
+    return this.#ledger.standbys()
+  }
+
+  /** The witness set (with powers) a restart manifest promoting exactly `dids` must list. */
+  restartWitnessSet(dids: readonly Did[]): { did: string; power: number }[] {
+    return this.#ledger.restartWitnessSet(dids)
+  }
+
+  /** Adopts an authorized restart manifest (all or nothing; see Ledger.applyRestart). */
+  applyRestart(m: RestartManifest): void {
+    this.#ledger.applyRestart(m)
   }
 
   decode(bytes: Uint8Array): SignedEvent {

@@ -7,8 +7,8 @@ import type { Logger } from 'pino'
 import { readKeyFile } from '../crypto/identity.ts'
 import type { NodeIdentity } from '../crypto/identity.ts'
 import { toHex } from '../crypto/hash.ts'
-import { ConsensusEngine } from '../consensus/engine.ts'
-import type { EngineTimeouts } from '../consensus/engine.ts'
+import { ConsensusEngine, RestartError } from '../consensus/engine.ts'
+import type { EngineTimeouts, RestartPlan } from '../consensus/engine.ts'
 import { blockHash, blockRandomness, decodeBlock, isCertificate } from '../consensus/block.ts'
 import { ValidatorSet } from '../consensus/validators.ts'
 import type { Validator } from '../consensus/validators.ts'
@@ -46,10 +46,21 @@ import { EventSender } from './event-sender.ts'
 import { Dds } from './dds/dds.ts'
 import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
+import { decodeRestartRecord, manifestHash, RestartRecordError } from '../ledger/restart-record.ts'
+import type { RestartRecord } from '../ledger/restart-record.ts'
+import { RESTART_MANIFEST_DOMAIN, verifyRestartAuthorization } from '../ledger/governance-payloads.ts'
+import type { RestartManifest } from '../ledger/governance-payloads.ts'
+import type { Did } from '../crypto/did.ts'
+import { LedgerError } from '../ledger/errors.ts'
 
 export const NODE_VERSION = '0.1.0'
 
-type LastBlock = { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null }
+type LastBlock = {
+  hash: string
+  header: BlockHeader | undefined
+  certificate: CommitCertificate | null
+  restart?: RestartPlan
+}
 
 export interface NodeConfig {
   readonly role: NodeRole
@@ -75,6 +86,12 @@ export class NodeStartError extends CodedError {}
 
 /** Liveness window for "committee power online". */
 const ONLINE_WINDOW_MS = 10_000
+/** No block final for this long with too little power online: the node reports itself halted. */
+const HALT_AFTER_MS = 5_000
+/** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
+const HALTED_QUEUE_LIMIT = 10_000
+/** How long an admin restart waits for this node to reach the manifest's height by block sync. */
+const RESTART_REACH_HEIGHT_MS = 15_000
 
 export class EchoNode implements NodeApiPort {
   readonly config: NodeConfig
@@ -97,6 +114,8 @@ export class EchoNode implements NodeApiPort {
   #lastCommitMs = 0
   #checkpointInterval: number
   #started = false
+  /** Restarts this node missed, being fetched from peers (by epoch), and when last tried. */
+  readonly #followingEpochs = new Map<number, number>()
 
   private constructor(
     config: NodeConfig,
@@ -213,7 +232,8 @@ export class EchoNode implements NodeApiPort {
       transport: this.#host,
       did: this.identity.did,
       signer: this.identity.signer,
-      votes: this.config.role === 'witness',
+      // A standby votes once a council change or restart manifest puts it in the committee.
+      votes: this.#canVote(),
       epoch: this.#ledger.epoch(),
       genesisTimeMs: this.#ledger.genesisTimeMs,
       ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
@@ -225,6 +245,11 @@ export class EchoNode implements NodeApiPort {
         },
         onVoteSeen: (v) => this.#onVoteSeen(v),
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
+        onHigherEpoch: (peer, epoch) => void this.#followRestart(peer, epoch),
+        onRestartResumed: (epoch, waitedMs) => {
+          this.metrics.restarts.inc()
+          log.info({ epoch, waitedMs }, 'consensus resumed in the new epoch')
+        },
       },
     })
     await this.#engine.start(last)
@@ -343,6 +368,8 @@ export class EchoNode implements NodeApiPort {
       }
       case 'snapshot':
         return (await this.#store.getSnapshot(req.height)) ?? null
+      case 'restart':
+        return { record: (await this.#store.getRestart(req.epoch)) ?? null }
     }
   }
 
@@ -436,6 +463,11 @@ export class EchoNode implements NodeApiPort {
   // --- NodeApiPort ------------------------------------------------------------------------------
 
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[] {
+    if (this.#haltReason() !== undefined && this.#engine.mempool.size >= HALTED_QUEUE_LIMIT) {
+      // Halted: what is queued stays queued; beyond the bound, a clear refusal instead of growth.
+      this.metrics.submitted.inc({ result: 'rejected' }, events.length)
+      return events.map((e) => ({ id: toHex(sha256Bytes(e)), ok: false, code: 'CONSENSUS_HALTED' }))
+    }
     const results = this.#engine
       .submit(events)
       .map((r) => (r.ok ? { id: r.id, ok: true } : { id: r.id, ok: false, code: r.code }))
@@ -452,10 +484,7 @@ export class EchoNode implements NodeApiPort {
     const members = vs.validators.map((v) => ({
       did: v.did,
       power: v.power,
-      online:
-        v.did === this.identity.did
-          ? this.config.role === 'witness'
-          : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS,
+      online: v.did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS,
     }))
     const powerOnline = members.filter((m) => m.online).reduce((a, m) => a + m.power, 0)
     this.metrics.powerOnline.set(powerOnline)
@@ -473,7 +502,7 @@ export class EchoNode implements NodeApiPort {
       role: this.config.role,
       chainId: this.#ledger.chainId,
       epoch: this.#ledger.epoch(),
-      mode: this.#syncing() ? 'syncing' : 'running',
+      ...this.#mode(powerOnline, vs.totalPower),
       version: NODE_VERSION,
       finalizedHeight: this.#ledger.height,
       finalizedHash: hash,
@@ -487,6 +516,180 @@ export class EchoNode implements NodeApiPort {
       mempool: { size: this.#engine.mempool.size, bytes: this.#engine.mempool.bytes },
       peers: { connected, known: this.#host.knownPeers().length },
       ...(this.#dds?.storageSnapshot ? { storage: this.#dds.storageSnapshot } : {}),
+      ...(this.#engine.restartWait ? { restart: this.#engine.restartWait } : {}),
+    }
+  }
+
+  #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason'> {
+    const reason = this.#haltReason(powerOnline, totalPower)
+    if (reason !== undefined) return { mode: 'halted', haltReason: reason }
+    return { mode: this.#syncing() ? 'syncing' : 'running' }
+  }
+
+  /** Why the node is halted (DESIGN §4: the committee cannot make progress), or undefined. */
+  #haltReason(powerOnline?: number, totalPower?: number): string | undefined {
+    const w = this.#engine.restartWait
+    if (w) {
+      const needed = powerNeededFor(w.totalPower)
+      return `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`
+    }
+    const stalled = this.#engine.stalledMs
+    if (stalled < HALT_AFTER_MS) return undefined
+    const total = totalPower ?? this.#engine.validators.totalPower
+    const online = powerOnline ?? this.#onlinePower()
+    const needed = powerNeededFor(total)
+    if (online >= needed) return undefined
+    return `quorum lost: committee power online ${online} of ${total}, needed ${needed}; no block final for ${Math.round(stalled / 1000)} s`
+  }
+
+  /** Witnesses and standbys hold witness keys; either votes whenever the ledger's committee lists it. */
+  #canVote(): boolean {
+    return this.config.role === 'witness' || this.config.role === 'standby'
+  }
+
+  #onlinePower(): number {
+    const now = Date.now()
+    let p = 0
+    for (const v of this.#engine.validators.validators) {
+      const online =
+        v.did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS
+      if (online) p += v.power
+    }
+    return p
+  }
+
+  // --- coordinated restart (DESIGN §4) ------------------------------------------------------------
+
+  /**
+   * The manifest a council (or the standing policy's agent) signs to restart from this node's
+   * finalized block with exactly `witnesses` as the new set: powers come from this node's ledger.
+   */
+  restartPlan(witnesses: readonly string[], expiresAtMs: number): RestartManifest {
+    let set: { did: string; power: number }[]
+    try {
+      set = this.#ledger.restartWitnessSet(witnesses as Did[])
+    } catch (err) {
+      throw new ApiError(409, (err as LedgerError).code, (err as Error).message)
+    }
+    return {
+      domain: RESTART_MANIFEST_DOMAIN,
+      chainId: this.#ledger.chainId,
+      epoch: this.#ledger.epoch() + 1,
+      height: this.#ledger.height,
+      blockHash: this.#engine.lastBlockHash,
+      stateRoot: toHex(this.#ledger.root()),
+      witnesses: set.map((w) => ({ did: w.did as Did, power: w.power })),
+      expiresAtMs,
+    }
+  }
+
+  /**
+   * Admin: adopt a signed restart manifest. The node verifies the authorization itself against
+   * its own ledger (council or standing policy), reaches the named block if it is behind, refuses
+   * anything that disagrees with a stable code, and then waits for > 2/3 of the new set.
+   */
+  async restart(bytes: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
+    let record: RestartRecord
+    try {
+      record = decodeRestartRecord(bytes)
+    } catch (err) {
+      throw new ApiError(400, (err as RestartRecordError).code, (err as Error).message)
+    }
+    const m = record.manifest
+    const hash = manifestHash(m)
+    if (m.chainId !== this.#ledger.chainId) {
+      throw new ApiError(409, 'WRONG_CHAIN', `manifest is for ${m.chainId}, this node is on ${this.#ledger.chainId}`)
+    }
+    if (m.epoch <= this.#ledger.epoch()) {
+      const stored = await this.#store.getRestart(m.epoch)
+      if (stored && manifestHash(decodeRestartRecord(stored).manifest) === hash) {
+        return { epoch: m.epoch, manifestHash: hash, adopted: false }
+      }
+      throw new ApiError(409, 'RESTART_STALE', `this node is at epoch ${this.#ledger.epoch()} already`)
+    }
+    if (m.epoch !== this.#ledger.epoch() + 1) {
+      throw new ApiError(409, 'RESTART_EPOCH_GAP', `manifest epoch ${m.epoch}, this node is at ${this.#ledger.epoch()}`)
+    }
+    const deadline = Date.now() + RESTART_REACH_HEIGHT_MS
+    while (this.#ledger.height < m.height && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    await this.#adoptRestart(record, bytes, 'admin')
+    return { epoch: m.epoch, manifestHash: hash, adopted: true }
+  }
+
+  /** Verify, persist, apply: the one path for a manifest from the admin API or from a peer. */
+  async #adoptRestart(record: RestartRecord, bytes: Uint8Array, source: string): Promise<void> {
+    const m = record.manifest
+    const height = this.#ledger.height
+    if (height < m.height) {
+      throw new ApiError(
+        409,
+        'RESTART_NOT_AT_HEIGHT',
+        `this node is at ${height}, below the restart height ${m.height}; retry once it has synced`,
+      )
+    }
+    if (height > m.height) {
+      throw new ApiError(
+        409,
+        'RESTART_BELOW_FINAL',
+        `this node finalized up to ${height}; restarting from ${m.height} would drop finalized blocks`,
+      )
+    }
+    if (this.#engine.lastBlockHash !== m.blockHash || toHex(this.#ledger.root()) !== m.stateRoot) {
+      throw new ApiError(
+        409,
+        'RESTART_MISMATCH',
+        `block ${height} here is ${this.#engine.lastBlockHash}, the manifest names ${m.blockHash}`,
+      )
+    }
+    const verdict = verifyRestartAuthorization(m, record.authorization, {
+      council: this.#ledger.council(),
+      currentWitnesses: this.#ledger.committee().map((c) => c.did),
+      standbys: this.#ledger.standbys().map((s) => s.did),
+      nowMs: Date.now(),
+      lastFinalizedMs: this.#engine.lastHeader?.timeMs ?? this.#ledger.genesisTimeMs,
+    })
+    if (!verdict.ok) throw new ApiError(403, verdict.code, verdict.message)
+    // Durable first, so a crash replays the epoch boundary; removed again if the ledger refuses it.
+    await this.#store.putRestart(m.epoch, bytes)
+    try {
+      await this.#engine.restart(
+        { epoch: m.epoch, height: m.height, blockHash: m.blockHash, manifestHash: manifestHash(m) },
+        () => this.#ledger.applyRestart(m),
+      )
+    } catch (err) {
+      await this.#store.deleteRestart(m.epoch)
+      if (err instanceof RestartError || err instanceof LedgerError) throw new ApiError(409, err.code, err.message)
+      throw err
+    }
+    this.#log.warn(
+      { epoch: m.epoch, height: m.height, source, promoted: verdict.promoted, demoted: verdict.demoted },
+      'restart manifest adopted',
+    )
+  }
+
+  /** A peer is in a later epoch: fetch the restart record we missed, catch up to it, adopt it. */
+  async #followRestart(peer: string, epoch: number): Promise<void> {
+    const next = this.#ledger.epoch() + 1
+    if (epoch < next || this.#engine.restartWait) return
+    const last = this.#followingEpochs.get(next) ?? 0
+    if (Date.now() - last < 2_000) return
+    this.#followingEpochs.set(next, Date.now())
+    try {
+      const res = (await this.#host.syncRequest(peer, { kind: 'restart', epoch: next })) as { record?: unknown }
+      if (!(res.record instanceof Uint8Array)) return
+      const record = decodeRestartRecord(res.record)
+      if (record.manifest.epoch !== next || record.manifest.chainId !== this.#ledger.chainId) return
+      if (this.#ledger.height < record.manifest.height) {
+        // Blocks up to the restart height are of our epoch: fetch them from that peer first.
+        this.#engine.catchUp(peer, record.manifest.height)
+        return
+      }
+      await this.#adoptRestart(record, res.record, `peer ${peer}`)
+    } catch (err) {
+      this.#log.warn(
+        { peer, epoch: next, code: (err as { code?: string }).code, err: (err as Error).message },
+        'could not follow a restart from a peer',
+      )
     }
   }
 
@@ -585,13 +788,10 @@ async function restore(
   store: NodeStore,
   genesis: ReturnType<typeof loadGenesis>,
   log: Logger,
-): Promise<{
-  ledger: LedgerAdapter
-  last: { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null }
-}> {
+): Promise<{ ledger: LedgerAdapter; last: LastBlock }> {
   const snap = await store.latestSnapshot()
   const ledger = snap ? LedgerAdapter.fromSnapshot(genesis, snap.bytes) : LedgerAdapter.fromGenesis(genesis)
-  let last: { hash: string; header: BlockHeader | undefined; certificate: CommitCertificate | null } = {
+  let last: LastBlock = {
     hash: snap ? snap.meta.blockHash : ledger.genesisHash,
     header: undefined,
     certificate: null,
@@ -607,6 +807,13 @@ async function restore(
     const stored = await store.getBlock(h)
     if (!stored) throw new NodeStartError('STORE_GAP', `block ${h} missing below tip ${store.tip}`)
     const block = decodeBlock(stored.block)
+    // The first block of a later epoch: cross the boundary with the restart record we adopted.
+    while (block.header.epoch > ledger.epoch()) {
+      const adopted = await storedRestart(store, ledger.epoch() + 1)
+      if (!adopted)
+        throw new NodeStartError('STORE_GAP', `block ${h} is of epoch ${block.header.epoch}; no restart record`)
+      ledger.applyRestart(adopted.manifest)
+    }
     const events = block.events.map((e) => ledger.decode(e))
     const bad = ledger.verifyMany(events).findIndex((code) => code !== undefined)
     if (bad >= 0) throw new NodeStartError('STORE_CORRUPT', `block ${h} event ${bad} fails its checks`)
@@ -626,6 +833,29 @@ async function restore(
     exec.commit()
     last = { hash: blockHash(block.header), header: block.header, certificate: stored.certificate }
   }
-  log.info({ height: ledger.height, fromSnapshot: snap?.meta.height ?? 0 }, 'ledger restored')
+  // Adopted a restart, but no block of its epoch is final yet: wait for supermajority again.
+  const pending = await storedRestart(store, ledger.epoch() + 1)
+  if (pending && pending.manifest.height === ledger.height) {
+    try {
+      ledger.applyRestart(pending.manifest)
+      const m = pending.manifest
+      last = {
+        ...last,
+        restart: { epoch: m.epoch, height: m.height, blockHash: m.blockHash, manifestHash: manifestHash(m) },
+      }
+    } catch (err) {
+      log.error(
+        { epoch: pending.manifest.epoch, err: (err as Error).message },
+        'stored restart record does not apply; dropped',
+      )
+      await store.deleteRestart(pending.manifest.epoch)
+    }
+  }
+  log.info({ height: ledger.height, epoch: ledger.epoch(), fromSnapshot: snap?.meta.height ?? 0 }, 'ledger restored')
   return { ledger, last }
+}
+
+async function storedRestart(store: NodeStore, epoch: number): Promise<RestartRecord | undefined> {
+  const bytes = await store.getRestart(epoch)
+  return bytes ? decodeRestartRecord(bytes) : undefined
 }

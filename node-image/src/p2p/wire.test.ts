@@ -35,6 +35,10 @@ describe('p2p wire format', () => {
       { t: 'events', events: [new Uint8Array([1, 2])] },
       { t: 'status', epoch: 1, height: 9 },
       {
+        t: 'restart-ready',
+        ready: { chainId: 'c', epoch: 1, height: 9, manifestHash: 'ab'.repeat(32), validator: 'did:key:zX', sig },
+      },
+      {
         t: 'commit',
         block: new Uint8Array([3]),
         certificate: {

@@ -1,7 +1,7 @@
 import { decode, encode } from '../crypto/encoding.ts'
 import { isCertificate } from '../consensus/block.ts'
 import type { ConsensusMessage } from '../consensus/ports.ts'
-import type { Proposal, Vote } from '../consensus/messages.ts'
+import type { Proposal, RestartReady, Vote } from '../consensus/messages.ts'
 import type { CommitCertificate } from '../consensus/messages.ts'
 import { CodedError } from '../util/coded-error.ts'
 import { isNat, isObj, isStr } from '../util/guards.ts'
@@ -44,6 +44,18 @@ function isProposal(v: unknown): v is Proposal {
   )
 }
 
+function isRestartReady(v: unknown): v is RestartReady {
+  return (
+    isObj(v) &&
+    isStr(v.chainId) &&
+    isNat(v.epoch) &&
+    isNat(v.height) &&
+    isStr(v.manifestHash, 64) &&
+    isStr(v.validator) &&
+    isSig(v.sig)
+  )
+}
+
 export function encodeMessage(m: ConsensusMessage): Uint8Array {
   return encode(m)
 }
@@ -80,6 +92,9 @@ export function decodeMessage(bytes: Uint8Array): ConsensusMessage {
     case 'status':
       if (isNat(v.epoch) && isNat(v.height)) return { t: 'status', epoch: v.epoch, height: v.height }
       break
+    case 'restart-ready':
+      if (isRestartReady(v.ready)) return { t: 'restart-ready', ready: v.ready }
+      break
     default:
       throw new WireError('UNKNOWN_MESSAGE', 'unknown message type')
   }
@@ -92,6 +107,8 @@ export type SyncRequest =
   | { readonly kind: 'headers'; readonly from: number; readonly max: number }
   | { readonly kind: 'snapshot-info' }
   | { readonly kind: 'snapshot'; readonly height: number }
+  /** The restart record (manifest + authorization, DAG-CBOR) that opened an epoch. */
+  | { readonly kind: 'restart'; readonly epoch: number }
 
 export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
   const v = decodeFrame(bytes, 'sync request')
@@ -99,6 +116,7 @@ export function decodeSyncRequest(bytes: Uint8Array): SyncRequest {
   const kind = v.kind ?? 'blocks'
   if (kind === 'snapshot-info') return { kind }
   if (kind === 'snapshot' && isNat(v.height)) return { kind, height: v.height }
+  if (kind === 'restart' && isNat(v.epoch) && v.epoch >= 1) return { kind, epoch: v.epoch }
   if ((kind === 'blocks' || kind === 'headers') && isNat(v.from) && isNat(v.max) && v.from >= 1) {
     return { kind, from: v.from, max: Math.min(v.max, kind === 'headers' ? 4096 : 256) }
   }

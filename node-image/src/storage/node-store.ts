@@ -19,6 +19,7 @@ const K = {
   signing: 'sr',
   locked: 'lk',
   validators: (hash: string) => `v/${hash}`,
+  restart: (epoch: number) => `r/${epoch.toString(16).padStart(12, '0')}`,
 } as const
 
 export interface StoredBlock {
@@ -189,6 +190,22 @@ export class NodeStore {
 
   async getLockedBlock(): Promise<Uint8Array | undefined> {
     return this.#db.get(K.locked)
+  }
+
+  /**
+   * The restart record (manifest + authorization, DAG-CBOR) that opened `epoch`: durable before
+   * the ledger adopts it, so replay after a crash crosses the epoch boundary the same way.
+   */
+  async putRestart(epoch: number, record: Uint8Array): Promise<void> {
+    await this.#db.put(K.restart(epoch), record, SYNC)
+  }
+
+  async getRestart(epoch: number): Promise<Uint8Array | undefined> {
+    return this.#db.get(K.restart(epoch))
+  }
+
+  async deleteRestart(epoch: number): Promise<void> {
+    await this.#db.del(K.restart(epoch), SYNC)
   }
 
   async close(): Promise<void> {
