@@ -61,6 +61,7 @@ bench: setup
 	node node-image/bench/consensus.ts
 	node node-image/bench/erasure.ts
 	node node-image/bench/repair.ts
+	node node-image/bench/scenario-a.ts
 
 ## testnet: 4 witnesses + 1 standby as processes on loopback, then a kill/restart drill
 testnet: setup

@@ -85,7 +85,7 @@ export interface NodeConfig {
 export class NodeStartError extends CodedError {}
 
 /** Liveness window for "committee power online". */
-const ONLINE_WINDOW_MS = 10_000
+const ONLINE_WINDOW_MS = 5_000
 /** No block final for this long with too little power online: the node reports itself halted. */
 const HALT_AFTER_MS = 5_000
 /** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
