@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { readKeyFile } from '../../node-image/src/crypto/identity.ts'
+import { NodeIdentity, readKeyFile } from '../../node-image/src/crypto/identity.ts'
+import type { Did } from '../../node-image/src/crypto/did.ts'
 import {
   createTestnet,
   downTestnet,
@@ -18,8 +19,16 @@ import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { AdminApiError, AdminClient } from '../../node-image/src/api/admin-contract.ts'
 import type { AdminStatus } from '../../node-image/src/api/admin-contract.ts'
 import { doubleVotes, findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
-import { signRestartManifest } from '../../node-image/src/ledger/governance-payloads.ts'
-import type { CouncilSignature, RestartManifest } from '../../node-image/src/ledger/governance-payloads.ts'
+import {
+  COUNCIL_ACTION_DOMAIN,
+  signCouncilAction,
+  signRestartManifest,
+} from '../../node-image/src/ledger/governance-payloads.ts'
+import type {
+  CouncilAction,
+  CouncilSignature,
+  RestartManifest,
+} from '../../node-image/src/ledger/governance-payloads.ts'
 import { encodeRestartRecord } from '../../node-image/src/ledger/restart-record.ts'
 
 /**
@@ -113,7 +122,7 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
     expect((await status('w5'))?.finalizedHeight).toBeLessThanOrEqual(h + 1)
   }, 60_000)
 
-  it('a manifest that is not properly authorized or does not match is refused with a stable code and changes nothing (what was tried: garbage bytes, one council signature of two, a signature by a non-member, a wrong state root)', async () => {
+  it('a manifest that is not properly authorized or does not match is refused with a stable code and changes nothing (what was tried: garbage bytes, one council signature of two, a signature by a non-member, a wrong state root, a standing policy exceeded)', async () => {
     // The restart height: the highest finalized block any live node holds (the others sync to it).
     const live = await Promise.all(newSet.map(status))
     const top = live.reduce((a, b) => ((b?.finalizedHeight ?? 0) > (a?.finalizedHeight ?? 0) ? b : a))!
@@ -144,6 +153,37 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
         ),
       ),
     ).toBe('409 RESTART_MISMATCH')
+    // A standing policy that allows 3 promotions cannot carry a manifest that promotes 4.
+    const agent = NodeIdentity.generate()
+    const policy: CouncilAction = {
+      domain: COUNCIL_ACTION_DOMAIN,
+      chainId: s.chainId,
+      nonce: 1,
+      expiresAtMs: Date.now() + 3600_000,
+      action: {
+        kind: 'standing-recovery-policy',
+        agent: agent.did,
+        quorumLossSeconds: 1,
+        maxPromotions: 3,
+        standbys: standbys.map((n) => node(n).did as Did),
+        allowStateEdits: false,
+      },
+    }
+    const policySignatures: CouncilSignature[] = []
+    for (const name of ['w0', 'w1']) {
+      const id = await readKeyFile(join(node(name).dir, 'node.key'))
+      policySignatures.push(signCouncilAction(id.signer, id.did, policy))
+    }
+    const overreach = encodeRestartRecord({
+      manifest,
+      authorization: {
+        kind: 'policy',
+        policy,
+        policySignatures,
+        agentSignature: signRestartManifest(agent.signer, agent.did, manifest),
+      },
+    })
+    expect(await refusal(w5.restart(overreach))).toBe('403 POLICY_VIOLATION')
     const after = await status('w5')
     expect(after?.epoch).toBe(0)
     expect(after?.mode).toBe('halted')
@@ -191,6 +231,19 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
     expect((await status('w6'))?.epoch).toBe(1)
     expect(await lostEvents(s, finalized)).toBe(0)
   }, 90_000)
+
+  it('a node that lost its data joins after the restart: its state sync stops at the epoch boundary, it replays blocks and follows the restart', async () => {
+    // w1 was killed with the others and never came back; now its volume is gone too.
+    await rm(join(node('w1').dir, 'data'), { recursive: true, force: true })
+    await startNode(s, 'w1')
+    const top = (await status('w5'))!.finalizedHeight
+    await waitForHeight(s, ['w1'], top, 90_000)
+    expect((await status('w1'))?.epoch).toBe(1)
+    const log = await readFile(join(node('w1').dir, 'node.log'), 'utf8')
+    expect(log).toContain('the chain crosses a coordinated restart')
+    expect(await lostEvents(s, finalized)).toBe(0)
+    expect(await findForks(s)).toEqual([])
+  }, 120_000)
 
   it('no validator signed two different votes for one (epoch, height, round, step)', async () => {
     const { votes, doubles } = await doubleVotes(s)

@@ -1,9 +1,10 @@
 /**
  * Scenario A drill at the process tier (DESIGN §8): 7 active witnesses, 5 SIGKILLed, 4 standbys.
- * A recovery agent does what the operator's runbook will: it watches the survivors' admin status
- * until they report `halted` (quorum lost), asks the node holding the highest finalized block for
- * the restart plan (2 survivors + 4 promoted standbys), has the council sign it (the testnet keeps
- * the council's keys), hands the record to every live node, and waits for finality in epoch 1.
+ * Nobody is awake: before the fault the council signed a standing recovery policy (DESIGN §5) for
+ * an agent key. The agent does what the operator's runbook will: it watches the survivors' admin
+ * status until they report `halted` (quorum lost), asks the node holding the highest finalized
+ * block for the restart plan (2 survivors + 4 promoted standbys), signs it under the policy, hands
+ * the record to every live node (each checks the policy's bounds itself), and waits for finality.
  * Target: finality resumes ≤ 30 s after the kill, 0 finalized events lost.
  * Writes docs/bench/scenario-a.{json,md}. Run: `make bench` (or `node node-image/bench/scenario-a.ts`).
  */
@@ -26,9 +27,10 @@ import { checksAndTimeline, doubleVotes, findForks, lostEvents } from '../src/cl
 import type { DrillReport, Step } from '../src/cli/drill.ts'
 import { AdminClient } from '../src/api/admin-contract.ts'
 import type { AdminStatus } from '../src/api/admin-contract.ts'
-import { readKeyFile } from '../src/crypto/identity.ts'
-import { signRestartManifest } from '../src/ledger/governance-payloads.ts'
-import type { RestartManifest } from '../src/ledger/governance-payloads.ts'
+import { NodeIdentity, readKeyFile } from '../src/crypto/identity.ts'
+import { COUNCIL_ACTION_DOMAIN, signCouncilAction, signRestartManifest } from '../src/ledger/governance-payloads.ts'
+import type { CouncilAction, RestartManifest } from '../src/ledger/governance-payloads.ts'
+import type { Did } from '../src/crypto/did.ts'
 import { encodeRestartRecord } from '../src/ledger/restart-record.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -67,6 +69,31 @@ try {
     2,
     90_000,
   )
+  // The council's standing recovery policy for the agent (signed ahead of time, 2 of 3 members).
+  const agent = NodeIdentity.generate()
+  const policy: CouncilAction = {
+    domain: COUNCIL_ACTION_DOMAIN,
+    chainId: s.chainId,
+    nonce: 1,
+    expiresAtMs: Date.now() + 24 * 3600_000,
+    action: {
+      kind: 'standing-recovery-policy',
+      agent: agent.did,
+      quorumLossSeconds: 3,
+      maxPromotions: 4,
+      standbys: ['s0', 's1', 's2', 's3'].map((n) => node(n).did as Did),
+      allowStateEdits: false,
+    },
+  }
+  const policySignatures = []
+  for (const member of ['w0', 'w1']) {
+    const id = await readKeyFile(join(node(member).dir, 'node.key'))
+    policySignatures.push(signCouncilAction(id.signer, id.did, policy))
+  }
+  note(
+    'council signed a standing recovery policy: the agent may promote up to 4 listed standbys after 3 s without quorum',
+  )
+
   note('load: 200 events/s for 4 s on the 7 witnesses')
   const before = await runLoad(s, { rate: 200, seconds: 4, senders: 16 })
   for (const [id, h] of before.finalizedAt) finalized.set(id, h)
@@ -102,13 +129,16 @@ try {
     newSet.map((n) => node(n).did),
     Date.now() + 10 * 60_000,
   )
-  const signatures = []
-  for (const member of ['w0', 'w1']) {
-    const id = await readKeyFile(join(node(member).dir, 'node.key'))
-    signatures.push(signRestartManifest(id.signer, id.did, manifest))
-  }
-  const record = encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures } })
-  note(`restart plan from ${holder}: height ${manifest.height}, epoch ${manifest.epoch}; council signed (2 of 3)`)
+  const record = encodeRestartRecord({
+    manifest,
+    authorization: {
+      kind: 'policy',
+      policy,
+      policySignatures,
+      agentSignature: signRestartManifest(agent.signer, agent.did, manifest),
+    },
+  })
+  note(`restart plan from ${holder}: height ${manifest.height}, epoch ${manifest.epoch}; signed by the policy agent`)
   await Promise.all(newSet.map((n) => admin(n).restart(record)))
   rto = { ...rto, adoptMs: Date.now() - killAt }
   note('manifest adopted by the 2 survivors and 4 standbys; waiting for supermajority')
@@ -165,7 +195,7 @@ const md = [
   '| phase (from the kill) | ms |',
   '|---|--:|',
   `| survivors report halted (quorum lost) | ${rto.detectMs} |`,
-  `| manifest planned, council-signed, adopted by all 6 live nodes | ${rto.adoptMs} |`,
+  `| manifest planned, signed by the policy agent, adopted by all 6 live nodes | ${rto.adoptMs} |`,
   `| **first block of epoch 1 final (RTO)** | **${rto.resumeMs}** |`,
   '',
   checksAndTimeline(

@@ -58,7 +58,7 @@ function chain(
 }
 
 describe('header chain verification (state sync)', () => {
-  const start = { height: 0, hash: 'genesis', validators: setOf(ids) }
+  const start = { height: 0, hash: 'genesis', validators: setOf(ids), epoch: 0 }
 
   it('accepts a certified chain, following a committee change through nextValidatorsHash', () => {
     const { items, sets } = chain(6, 3)
@@ -97,5 +97,14 @@ describe('header chain verification (state sync)', () => {
     expect(() => verifyHeaderChain(start, items, evil)).toThrow(
       expect.objectContaining({ code: 'WRONG_VALIDATORS' }) as Error,
     )
+  })
+
+  it('stops with EPOCH_BOUNDARY at the first header of a later epoch (a restart manifest installed that committee: the node replays blocks instead)', () => {
+    const { items, sets } = chain(4)
+    const restarted = items.map((x, i) => (i === 2 ? { ...x, header: { ...x.header, epoch: 1 } } : x))
+    expect(() => verifyHeaderChain(start, restarted, sets)).toThrow(
+      expect.objectContaining({ code: 'EPOCH_BOUNDARY' }) as Error,
+    )
+    expect(verifyHeaderChain(start, items.slice(0, 2), sets)).toMatchObject({ height: 2, epoch: 0 })
   })
 })

@@ -23,6 +23,8 @@ export interface ChainAnchor {
   readonly height: number
   readonly hash: string
   readonly validators: ValidatorSet
+  /** Epoch of the anchor block (0 at genesis). */
+  readonly epoch: number
 }
 
 export function verifyHeaderChain(
@@ -30,10 +32,15 @@ export function verifyHeaderChain(
   items: readonly CertifiedHeader[],
   sets: ReadonlyMap<string, readonly Validator[]>,
 ): ChainAnchor {
-  let { height, hash, validators } = start
+  let { height, hash, validators, epoch } = start
   for (const { header, certificate } of items) {
     if (header.height !== height + 1)
       throw new BlockError('SYNC_GAP', `header ${header.height} does not follow ${height}`)
+    if (header.epoch !== epoch) {
+      // A coordinated restart installed this committee: only the ledger state at the boundary
+      // can check the manifest's authorization, so the caller replays blocks instead.
+      throw new BlockError('EPOCH_BOUNDARY', `header ${header.height} opens epoch ${header.epoch} after ${epoch}`)
+    }
     if (header.prevHash !== hash)
       throw new BlockError('WRONG_PARENT', `header ${header.height} does not extend ${hash}`)
     if (header.validatorsHash !== toHex(validators.hash())) {
@@ -55,5 +62,5 @@ export function verifyHeaderChain(
     height = header.height
     hash = h
   }
-  return { height, hash, validators }
+  return { height, hash, validators, epoch }
 }

@@ -85,9 +85,12 @@ export interface NodeConfig {
 export class NodeStartError extends CodedError {}
 
 /** Liveness window for "committee power online". */
-const ONLINE_WINDOW_MS = 5_000
-/** No block final for this long with too little power online: the node reports itself halted. */
-const HALT_AFTER_MS = 5_000
+const ONLINE_WINDOW_MS = 10_000
+/**
+ * No block final for this long with too little power online: a witness or standby reports itself
+ * halted. Generous, so that a slow but live committee (a loaded machine) never looks halted.
+ */
+const HALT_AFTER_MS = 10_000
 /** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
 const HALTED_QUEUE_LIMIT = 10_000
 /** How long an admin restart waits for this node to reach the manifest's height by block sync. */
@@ -387,6 +390,10 @@ export class EchoNode implements NodeApiPort {
           const got = await this.#stateSyncFrom(peer)
           if (got) return got
         } catch (err) {
+          if ((err as { code?: string }).code === 'EPOCH_BOUNDARY') {
+            this.#log.info({ peer }, 'the chain crosses a coordinated restart: replaying blocks instead of state sync')
+            return undefined
+          }
           this.#log.warn(
             { peer, code: (err as { code?: string }).code, err: (err as Error).message },
             'state sync from peer failed',
@@ -409,6 +416,7 @@ export class EchoNode implements NodeApiPort {
       height: 0,
       hash: this.#ledger.genesisHash,
       validators: new ValidatorSet(this.#ledger.committee()),
+      epoch: this.#ledger.epoch(),
     }
     let lastHeader: CertifiedHeader | undefined
     while (anchor.height < meta.height) {
@@ -533,6 +541,8 @@ export class EchoNode implements NodeApiPort {
       const needed = powerNeededFor(w.totalPower)
       return `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`
     }
+    // Only nodes that receive every vote judge quorum; SSNs and seeds see too little of it.
+    if (!this.#canVote()) return undefined
     const stalled = this.#engine.stalledMs
     if (stalled < HALT_AFTER_MS) return undefined
     const total = totalPower ?? this.#engine.validators.totalPower
@@ -600,20 +610,33 @@ export class EchoNode implements NodeApiPort {
     if (m.chainId !== this.#ledger.chainId) {
       throw new ApiError(409, 'WRONG_CHAIN', `manifest is for ${m.chainId}, this node is on ${this.#ledger.chainId}`)
     }
-    if (m.epoch <= this.#ledger.epoch()) {
-      const stored = await this.#store.getRestart(m.epoch)
-      if (stored && manifestHash(decodeRestartRecord(stored).manifest) === hash) {
-        return { epoch: m.epoch, manifestHash: hash, adopted: false }
-      }
-      throw new ApiError(409, 'RESTART_STALE', `this node is at epoch ${this.#ledger.epoch()} already`)
-    }
+    const already = await this.#alreadyAdopted(m.epoch, hash)
+    if (already) return already
     if (m.epoch !== this.#ledger.epoch() + 1) {
       throw new ApiError(409, 'RESTART_EPOCH_GAP', `manifest epoch ${m.epoch}, this node is at ${this.#ledger.epoch()}`)
     }
     const deadline = Date.now() + RESTART_REACH_HEIGHT_MS
-    while (this.#ledger.height < m.height && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+    while (this.#ledger.height < m.height && this.#ledger.epoch() < m.epoch && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    // It may have followed the same restart from a peer meanwhile.
+    const followed = await this.#alreadyAdopted(m.epoch, hash)
+    if (followed) return followed
     await this.#adoptRestart(record, bytes, 'admin')
     return { epoch: m.epoch, manifestHash: hash, adopted: true }
+  }
+
+  /** Handing the same manifest again is harmless; another one for a past epoch is refused. */
+  async #alreadyAdopted(
+    epoch: number,
+    hash: string,
+  ): Promise<{ epoch: number; manifestHash: string; adopted: false } | undefined> {
+    if (epoch > this.#ledger.epoch()) return undefined
+    const stored = await this.#store.getRestart(epoch)
+    if (stored && manifestHash(decodeRestartRecord(stored).manifest) === hash) {
+      return { epoch, manifestHash: hash, adopted: false }
+    }
+    throw new ApiError(409, 'RESTART_STALE', `this node is at epoch ${this.#ledger.epoch()} already`)
   }
 
   /** Verify, persist, apply: the one path for a manifest from the admin API or from a peer. */
