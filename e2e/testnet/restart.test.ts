@@ -2,16 +2,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NodeIdentity, readKeyFile } from '../../node-image/src/crypto/identity.ts'
+import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import {
+  councilSign,
   createTestnet,
   downTestnet,
   killNode,
   nodeStatus,
   startAll,
   startNode,
-  waitFor,
+  waitForHalted,
   waitForHeight,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
@@ -50,13 +51,8 @@ const node = (name: string): TestnetNode => s.nodes.find((n) => n.name === name)
 const admin = (name: string): AdminClient => new AdminClient(node(name).admin, s.adminToken, { timeoutMs: 30_000 })
 const status = async (name: string): Promise<AdminStatus | undefined> => nodeStatus(s, node(name))
 
-async function councilSign(m: RestartManifest, members: string[]): Promise<CouncilSignature[]> {
-  const out: CouncilSignature[] = []
-  for (const name of members) {
-    const id = await readKeyFile(join(node(name).dir, 'node.key'))
-    out.push(signRestartManifest(id.signer, id.did, m))
-  }
-  return out
+function councilSigned(m: RestartManifest, members: string[]): Promise<CouncilSignature[]> {
+  return councilSign(s, members, (id) => signRestartManifest(id.signer, id.did, m))
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {
@@ -108,14 +104,7 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
   it('5 of 7 killed: survivors stop finalizing and report halted (quorum lost) with the reason', async () => {
     killedAt = Date.now()
     await Promise.all(killed.map((n) => killNode(s, n)))
-    const halted = await waitFor(
-      'w5 to report halted',
-      async () => {
-        const st = await status('w5')
-        return st?.mode === 'halted' ? st : undefined
-      },
-      30_000,
-    )
+    const halted = await waitForHalted(s, 'w5', 30_000)
     expect(halted.haltReason).toMatch(/quorum lost/)
     const h = halted.finalizedHeight
     await new Promise((r) => setTimeout(r, 2_000))
@@ -134,18 +123,18 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
 
     const w5 = admin('w5')
     expect(await refusal(w5.restart(new Uint8Array([0xa1, 0x61, 0x78, 0xff])))).toBe('400 INVALID_RESTART_RECORD')
-    const one = await councilSign(manifest, ['w0'])
+    const one = await councilSigned(manifest, ['w0'])
     expect(
       await refusal(w5.restart(encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures: one } }))),
     ).toBe('403 COUNCIL_THRESHOLD_NOT_MET')
-    const outsider = await councilSign(manifest, ['w0', 's0'])
+    const outsider = await councilSigned(manifest, ['w0', 's0'])
     expect(
       await refusal(
         w5.restart(encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures: outsider } })),
       ),
     ).toMatch(/^403 /)
     const wrongRoot = { ...manifest, stateRoot: '00'.repeat(32) }
-    const signed = await councilSign(wrongRoot, ['w0', 'w1'])
+    const signed = await councilSigned(wrongRoot, ['w0', 'w1'])
     expect(
       await refusal(
         w5.restart(
@@ -169,11 +158,7 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
         allowStateEdits: false,
       },
     }
-    const policySignatures: CouncilSignature[] = []
-    for (const name of ['w0', 'w1']) {
-      const id = await readKeyFile(join(node(name).dir, 'node.key'))
-      policySignatures.push(signCouncilAction(id.signer, id.did, policy))
-    }
+    const policySignatures = await councilSign(s, ['w0', 'w1'], (id) => signCouncilAction(id.signer, id.did, policy))
     const overreach = encodeRestartRecord({
       manifest,
       authorization: {
@@ -190,7 +175,7 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
   }, 60_000)
 
   it('the council-signed manifest, handed to every live node: > 2/3 of the new set gets ready and finality resumes in epoch 1, nothing finalized lost, no fork', async () => {
-    const signatures = await councilSign(manifest, ['w0', 'w2'])
+    const signatures = await councilSigned(manifest, ['w0', 'w2'])
     const record = encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures } })
     const adoptedAt = Date.now()
     const results = await Promise.all(newSet.map((n) => admin(n).restart(record)))

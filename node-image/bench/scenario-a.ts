@@ -13,12 +13,13 @@ import { tmpdir, cpus, loadavg } from 'node:os'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
+  councilSign,
   createTestnet,
   downTestnet,
   killNode,
   nodeStatus,
   startAll,
-  waitFor,
+  waitForHalted,
   waitForHeight,
 } from '../src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../src/cli/testnet.ts'
@@ -27,7 +28,7 @@ import { checksAndTimeline, doubleVotes, findForks, lostEvents } from '../src/cl
 import type { DrillReport, Step } from '../src/cli/drill.ts'
 import { AdminClient } from '../src/api/admin-contract.ts'
 import type { AdminStatus } from '../src/api/admin-contract.ts'
-import { NodeIdentity, readKeyFile } from '../src/crypto/identity.ts'
+import { NodeIdentity } from '../src/crypto/identity.ts'
 import { COUNCIL_ACTION_DOMAIN, signCouncilAction, signRestartManifest } from '../src/ledger/governance-payloads.ts'
 import type { CouncilAction, RestartManifest } from '../src/ledger/governance-payloads.ts'
 import type { Did } from '../src/crypto/did.ts'
@@ -85,11 +86,7 @@ try {
       allowStateEdits: false,
     },
   }
-  const policySignatures = []
-  for (const member of ['w0', 'w1']) {
-    const id = await readKeyFile(join(node(member).dir, 'node.key'))
-    policySignatures.push(signCouncilAction(id.signer, id.did, policy))
-  }
+  const policySignatures = await councilSign(s, ['w0', 'w1'], (id) => signCouncilAction(id.signer, id.did, policy))
   note(
     'council signed a standing recovery policy: the agent may promote up to 4 listed standbys after 3 s without quorum',
   )
@@ -110,15 +107,7 @@ try {
   note(`SIGKILL ${killed.join(', ')} (5 of 7 witnesses)`)
   await Promise.all(killed.map((n) => killNode(s, n)))
 
-  const halted = await waitFor(
-    'a survivor to report halted',
-    async () => {
-      const st = await status('w5')
-      return st?.mode === 'halted' ? st : undefined
-    },
-    60_000,
-    100,
-  )
+  const halted = await waitForHalted(s, 'w5')
   rto = { ...rto, detectMs: Date.now() - killAt }
   note(`w5 reports halted: ${halted.haltReason ?? ''}`)
 

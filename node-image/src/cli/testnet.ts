@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { randomBytes } from 'node:crypto'
-import { NodeIdentity, writeKeyFile } from '../crypto/identity.ts'
+import { NodeIdentity, readKeyFile, writeKeyFile } from '../crypto/identity.ts'
 import { sha256 } from '../crypto/hash.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { AdminClient } from '../api/admin-contract.ts'
@@ -259,6 +259,39 @@ export async function waitFor<T>(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
+}
+
+/** Waits until the named node reports `mode: halted` (DESIGN §4); returns that status. */
+export async function waitForHalted(s: TestnetState, name: string, timeoutMs = 60_000): Promise<AdminStatus> {
+  const n = s.nodes.find((x) => x.name === name)
+  if (!n) throw new Error(`no node ${name}`)
+  return waitFor(
+    `${name} to report halted`,
+    async () => {
+      const st = await nodeStatus(s, n)
+      return st?.mode === 'halted' ? st : undefined
+    },
+    timeoutMs,
+    100,
+  )
+}
+
+/**
+ * Signs as members of the testnet council (the first three nodes, whose keys are on disk — a
+ * testnet convenience; a real council signs offline).
+ */
+export async function councilSign<T>(
+  s: TestnetState,
+  members: readonly string[],
+  sign: (id: NodeIdentity) => T,
+): Promise<T[]> {
+  const out: T[] = []
+  for (const name of members) {
+    const n = s.nodes.find((x) => x.name === name)
+    if (!n) throw new Error(`no node ${name}`)
+    out.push(sign(await readKeyFile(join(n.dir, 'node.key'))))
+  }
+  return out
 }
 
 /** Waits until every named node reports finalized height ≥ h. */

@@ -171,6 +171,10 @@ export class ConsensusEngine<E> {
   /** Our RestartReady, re-sent until the first block of its epoch is final (for latecomers). */
   #ownReady: RestartReady | undefined
   #startedAtMs = 0
+  /** Highest height any peer (any epoch) told us is final: never sign at or below it. */
+  #highestFinalSeen = 0
+  /** Whether any peer told us its height since start (see #guardedSign). */
+  #heardNetwork = false
   lastCommitAtMs = 0
   /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
   readonly #recentlyFinal = new BoundedSet(RECENT_FINAL_LIMIT)
@@ -337,6 +341,11 @@ export class ConsensusEngine<E> {
 
   onMessage(peer: string, msg: ConsensusMessage): void {
     if (this.#stopped) return
+    if (msg.t === 'status' || msg.t === 'commit') {
+      this.#heardNetwork = true
+      const h = msg.t === 'status' ? msg.height : msg.certificate.height
+      if (h > this.#highestFinalSeen) this.#highestFinalSeen = h
+    }
     if (msg.t === 'events') {
       // Gossiped events are admitted in time slices, so votes and proposals are not stuck behind
       // thousands of signature verifications when the network is loaded.
@@ -666,6 +675,21 @@ export class ConsensusEngine<E> {
     bytes: Uint8Array,
   ): Promise<Uint8Array | undefined> {
     const slot = { epoch: this.#epoch, height, round, step, blockHash }
+    if (
+      this.#record === undefined &&
+      !this.#heardNetwork &&
+      this.#validators.powerOf(this.#o.did) < this.#validators.totalPower
+    ) {
+      // No signing record: a fresh node, or one whose store was lost. Until a peer has told us
+      // where the network is, we cannot know which heights we may have signed already.
+      return undefined
+    }
+    if (height <= this.#highestFinalSeen) {
+      // The network finalized this height already: we are catching up, and may have signed here
+      // before (a node whose store, and signing record with it, was lost). Sync, never sign.
+      this.#log('debug', 'not signing behind the network', { height, finalSeen: this.#highestFinalSeen })
+      return undefined
+    }
     const d = guard(this.#record, slot)
     if (d.kind === 'refuse') {
       this.#log('warn', 'signing refused by the signing record', { reason: d.reason, height, round, step })

@@ -32,7 +32,8 @@ export function verifyHeaderChain(
   items: readonly CertifiedHeader[],
   sets: ReadonlyMap<string, readonly Validator[]>,
 ): ChainAnchor {
-  let { height, hash, validators, epoch } = start
+  let { height, hash, validators } = start
+  const { epoch } = start
   for (const { header, certificate } of items) {
     if (header.height !== height + 1)
       throw new BlockError('SYNC_GAP', `header ${header.height} does not follow ${height}`)
