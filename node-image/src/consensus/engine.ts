@@ -131,6 +131,8 @@ export interface EngineOptions<E> {
   readonly now?: () => number
   readonly observer?: EngineObserver
   readonly mempool?: Mempool<E>
+  /** The DID behind a transport peer id (the same key makes both), for peers' height claims. */
+  readonly didOfPeer?: (peer: string) => string | undefined
 }
 
 interface Candidate<E> {
@@ -171,10 +173,8 @@ export class ConsensusEngine<E> {
   /** Our RestartReady, re-sent until the first block of its epoch is final (for latecomers). */
   #ownReady: RestartReady | undefined
   #startedAtMs = 0
-  /** Highest height any peer (any epoch) told us is final: never sign at or below it. */
-  #highestFinalSeen = 0
-  /** Whether any peer told us its height since start (see #guardedSign). */
-  #heardNetwork = false
+  /** Finalized heights peers told us (any epoch), by the DID behind the peer: see #signFloor. */
+  readonly #finalClaims = new Map<string, number>()
   lastCommitAtMs = 0
   /** Ids of recently finalized events: late gossip of them is dropped without verifying. */
   readonly #recentlyFinal = new BoundedSet(RECENT_FINAL_LIMIT)
@@ -342,9 +342,9 @@ export class ConsensusEngine<E> {
   onMessage(peer: string, msg: ConsensusMessage): void {
     if (this.#stopped) return
     if (msg.t === 'status' || msg.t === 'commit') {
-      this.#heardNetwork = true
+      const did = this.#o.didOfPeer?.(peer)
       const h = msg.t === 'status' ? msg.height : msg.certificate.height
-      if (h > this.#highestFinalSeen) this.#highestFinalSeen = h
+      if (did !== undefined && h > (this.#finalClaims.get(did) ?? -1)) this.#finalClaims.set(did, h)
     }
     if (msg.t === 'events') {
       // Gossiped events are admitted in time slices, so votes and proposals are not stuck behind
@@ -666,6 +666,26 @@ export class ConsensusEngine<E> {
 
   // --- signing --------------------------------------------------------------------------------------
 
+  /**
+   * The height the network has finalized, as far as committee members holding > 1/3 of the power
+   * (so at least one honest one) told us: we never sign at or below it. Undefined while no such
+   * claim exists and we have no signing record (a fresh or wiped node must first hear where the
+   * network is). A minority cannot raise it beyond what an honest member really finalized.
+   */
+  #signFloor(): number | undefined {
+    const vs = this.#validators
+    if (vs.powerOf(this.#o.did) >= vs.totalPower) return 0
+    const claims = [...this.#finalClaims]
+      .filter(([did]) => did !== this.#o.did && vs.powerOf(did) > 0)
+      .sort((a, b) => b[1] - a[1])
+    let power = 0
+    for (const [did, h] of claims) {
+      power += vs.powerOf(did)
+      if (vs.isOneThird(power)) return h
+    }
+    return this.#record === undefined ? undefined : 0
+  }
+
   async #guardedSign(
     step: SignStep,
     height: number,
@@ -675,19 +695,11 @@ export class ConsensusEngine<E> {
     bytes: Uint8Array,
   ): Promise<Uint8Array | undefined> {
     const slot = { epoch: this.#epoch, height, round, step, blockHash }
-    if (
-      this.#record === undefined &&
-      !this.#heardNetwork &&
-      this.#validators.powerOf(this.#o.did) < this.#validators.totalPower
-    ) {
-      // No signing record: a fresh node, or one whose store was lost. Until a peer has told us
-      // where the network is, we cannot know which heights we may have signed already.
-      return undefined
-    }
-    if (height <= this.#highestFinalSeen) {
-      // The network finalized this height already: we are catching up, and may have signed here
-      // before (a node whose store, and signing record with it, was lost). Sync, never sign.
-      this.#log('debug', 'not signing behind the network', { height, finalSeen: this.#highestFinalSeen })
+    const floor = this.#signFloor()
+    if (floor === undefined || height <= floor) {
+      // We are catching up (or have not heard where the network is), and may have signed these
+      // heights before — a node whose store, and signing record with it, was lost. Sync, never sign.
+      this.#log('debug', 'not signing behind the network', { height, floor })
       return undefined
     }
     const d = guard(this.#record, slot)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { mkdtemp, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { NodeIdentity, readKeyFile, writeKeyFile } from './identity.ts'
+import { didFromPeerId, NodeIdentity, readKeyFile, writeKeyFile } from './identity.ts'
 import { didFromPublicKey, publicKeyFromDid } from './did.ts'
 import { fromHex } from './hash.ts'
 import { signPayload, verifyPayload } from './signing.ts'
@@ -55,5 +55,13 @@ describe('node identity', () => {
     expect(verifyPayload(id.did, 'vote', payload, sig)).toBe(true)
     expect(verifyPayload(id.did, 'event', payload, sig)).toBe(false)
     expect(verifyPayload(id.did, 'vote', { height: 2, round: 0 }, sig)).toBe(false)
+  })
+
+  it('didFromPeerId: a peer on the wire is the DID of the same key; anything else is undefined', () => {
+    const id = NodeIdentity.generate()
+    expect(didFromPeerId(id.peerId().toString())).toBe(id.did)
+    for (const bad of ['', 'not-a-peer-id', 'QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N', id.did]) {
+      expect(didFromPeerId(bad)).toBeUndefined()
+    }
   })
 })

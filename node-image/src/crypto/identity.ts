@@ -1,7 +1,7 @@
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
 import { generateKeyPair, keyPairFromSeed, Signer } from './ed25519.ts'
 import type { Ed25519KeyPair } from './ed25519.ts'
@@ -86,4 +86,17 @@ export async function readKeyFile(path: string): Promise<NodeIdentity> {
   const id = NodeIdentity.fromSeed(seed)
   if (f.did !== undefined && f.did !== id.did) throw new KeyFileError(`${path}: did does not match the seed`)
   return id
+}
+
+/**
+ * The DID of the node behind a libp2p PeerId: both come from the same Ed25519 key, so a peer's
+ * identity on the wire is its DID (undefined for non-Ed25519 or malformed ids).
+ */
+export function didFromPeerId(peer: string): string | undefined {
+  try {
+    const id = peerIdFromString(peer)
+    return id.type === 'Ed25519' ? didFromPublicKey(id.publicKey.raw) : undefined
+  } catch {
+    return undefined
+  }
 }

@@ -4,7 +4,7 @@ import type { WriteStream } from 'node:fs'
 import { join } from 'node:path'
 import type { Server } from 'node:http'
 import type { Logger } from 'pino'
-import { readKeyFile } from '../crypto/identity.ts'
+import { didFromPeerId, readKeyFile } from '../crypto/identity.ts'
 import type { NodeIdentity } from '../crypto/identity.ts'
 import { toHex } from '../crypto/hash.ts'
 import { ConsensusEngine, RestartError } from '../consensus/engine.ts'
@@ -237,6 +237,7 @@ export class EchoNode implements NodeApiPort {
       signer: this.identity.signer,
       // A standby votes once a council change or restart manifest puts it in the committee.
       votes: this.#canVote(),
+      didOfPeer: didFromPeerId,
       epoch: this.#ledger.epoch(),
       genesisTimeMs: this.#ledger.genesisTimeMs,
       ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
