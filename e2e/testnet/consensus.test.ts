@@ -1,20 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { encode } from '../../node-image/src/crypto/encoding.ts'
 import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
 import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
 import {
-  createTestnet,
   downTestnet,
   killNode,
+  launchTestnet,
   nodeStatus,
-  startAll,
   startNode,
+  statusOf,
   testnetAccount,
   waitFor,
   waitForHeight,
+  LOOPBACK_TIMEOUTS,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
@@ -35,35 +35,23 @@ let dir: string | undefined
 const finalized = new Map<string, number>()
 
 async function heightOf(name: string): Promise<number> {
-  return (
-    (
-      await nodeStatus(
-        s,
-        s.nodes.find((n) => n.name === name)!,
-      )
-    )?.finalizedHeight ?? -1
-  )
+  return (await statusOf(s, name))?.finalizedHeight ?? -1
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'echonet-testnet-'))
-  s = await createTestnet({
-    dir,
-    witnesses: 4,
-    standbys: 1,
-    accounts: 32,
-    ipPrefix: '127.0.20.',
-    checkpointInterval: 20,
-    voteLog: true,
-    timeouts: { proposeMs: 1_500, prevoteMs: 500, precommitMs: 500 },
-  })
-  await startAll(s)
-  await waitForHeight(
-    s,
-    s.nodes.map((n) => n.name),
-    1,
-    60_000,
+  s = await launchTestnet(
+    {
+      witnesses: 4,
+      standbys: 1,
+      accounts: 32,
+      ipPrefix: '127.0.20.',
+      checkpointInterval: 20,
+      voteLog: true,
+      timeouts: LOOPBACK_TIMEOUTS,
+    },
+    { tmpPrefix: 'echonet-testnet-', height: 1, timeoutMs: 60_000 },
   )
+  dir = s.dir
 })
 
 afterAll(async () => {

@@ -16,6 +16,7 @@ import {
   startNode,
   waitFor,
   waitForHeight,
+  LOOPBACK_TIMEOUTS,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
@@ -133,7 +134,7 @@ beforeAll(async () => {
     standbys: 0,
     accounts: 4,
     ipPrefix: PREFIX,
-    timeouts: { proposeMs: 1_500, prevoteMs: 500, precommitMs: 500 },
+    timeouts: LOOPBACK_TIMEOUTS,
   })
   oldSeeds = [await startSeed('seed-a', `${PREFIX}11`), await startSeed('seed-b', `${PREFIX}12`)]
   // Seeds are bootstrap peers: entries with role "seed" in the peer list.

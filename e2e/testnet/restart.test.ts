@@ -1,19 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import {
   councilSign,
-  createTestnet,
   downTestnet,
   killNode,
-  nodeStatus,
-  startAll,
+  launchTestnet,
+  nodeNamed,
   startNode,
+  statusOf,
   waitForHalted,
   waitForHeight,
+  LOOPBACK_TIMEOUTS,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
@@ -47,9 +47,9 @@ const survivors = ['w5', 'w6']
 const standbys = ['s0', 's1', 's2', 's3']
 const newSet = [...survivors, ...standbys]
 
-const node = (name: string): TestnetNode => s.nodes.find((n) => n.name === name)!
+const node = (name: string): TestnetNode => nodeNamed(s, name)
 const admin = (name: string): AdminClient => new AdminClient(node(name).admin, s.adminToken, { timeoutMs: 30_000 })
-const status = async (name: string): Promise<AdminStatus | undefined> => nodeStatus(s, node(name))
+const status = (name: string): Promise<AdminStatus | undefined> => statusOf(s, name)
 
 function councilSigned(m: RestartManifest, members: string[]): Promise<CouncilSignature[]> {
   return councilSign(s, members, (id) => signRestartManifest(id.signer, id.did, m))
@@ -66,24 +66,19 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 }
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'echonet-restart-'))
-  s = await createTestnet({
-    dir,
-    witnesses: 7,
-    standbys: 4,
-    accounts: 16,
-    ipPrefix: '127.0.63.',
-    checkpointInterval: 10,
-    voteLog: true,
-    timeouts: { proposeMs: 1_500, prevoteMs: 500, precommitMs: 500 },
-  })
-  await startAll(s)
-  await waitForHeight(
-    s,
-    s.nodes.map((n) => n.name),
-    2,
-    90_000,
+  s = await launchTestnet(
+    {
+      witnesses: 7,
+      standbys: 4,
+      accounts: 16,
+      ipPrefix: '127.0.63.',
+      checkpointInterval: 10,
+      voteLog: true,
+      timeouts: LOOPBACK_TIMEOUTS,
+    },
+    { tmpPrefix: 'echonet-restart-', height: 2, timeoutMs: 90_000 },
   )
+  dir = s.dir
 }, 120_000)
 
 afterAll(async () => {

@@ -3,11 +3,11 @@
  * increasing rates; reports finalized events/s and p50/p99 finality. Run: `make bench`.
  * Writes docs/bench/consensus.{json,md} with the machine noted.
  */
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir, cpus, loadavg } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createTestnet, downTestnet, startAll, waitForHeight } from '../src/cli/testnet.ts'
+import { downTestnet, launchTestnet } from '../src/cli/testnet.ts'
 import { runLoad } from '../src/cli/loadgen.ts'
 import { ED25519_BACKEND } from '../src/crypto/ed25519.ts'
 
@@ -15,15 +15,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const rates = (process.env.BENCH_RATES ?? '500,1000,2000,3000,4000').split(',').map(Number)
 const seconds = Number(process.env.BENCH_SECONDS ?? 10)
 
-const dir = await mkdtemp(join(tmpdir(), 'echonet-bench-'))
-const s = await createTestnet({
-  dir,
-  witnesses: 4,
-  standbys: 0,
-  accounts: 256,
-  ipPrefix: '127.0.30.',
-  checkpointInterval: 1000,
-})
+const s = await launchTestnet(
+  { witnesses: 4, standbys: 0, accounts: 256, ipPrefix: '127.0.30.', checkpointInterval: 1000 },
+  { tmpPrefix: 'echonet-bench-', height: 1, timeoutMs: 60_000 },
+)
 const rows: {
   rate: number
   accepted: number
@@ -34,13 +29,6 @@ const rows: {
   blocks: number
 }[] = []
 try {
-  await startAll(s)
-  await waitForHeight(
-    s,
-    s.nodes.map((n) => n.name),
-    1,
-    60_000,
-  )
   for (const rate of rates) {
     const r = await runLoad(s, { rate, seconds, senders: Number(process.env.BENCH_SENDERS ?? 256), drainSeconds: 20 })
     rows.push({
@@ -57,7 +45,7 @@ try {
     )
   }
 } finally {
-  await downTestnet(dir, true)
+  await downTestnet(s.dir, true)
 }
 const cpu =
   (await readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? 'unknown'

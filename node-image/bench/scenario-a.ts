@@ -8,19 +8,20 @@
  * Target: finality resumes ≤ 30 s after the kill, 0 finalized events lost.
  * Writes docs/bench/scenario-a.{json,md}. Run: `make bench` (or `node node-image/bench/scenario-a.ts`).
  */
-import { mkdtemp, mkdir, readFile, writeFile } from 'node:fs/promises'
-import { tmpdir, cpus, loadavg } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { cpus, loadavg } from 'node:os'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import {
   councilSign,
-  createTestnet,
   downTestnet,
   killNode,
-  nodeStatus,
-  startAll,
+  launchTestnet,
+  nodeNamed,
+  statusOf,
   waitForHalted,
   waitForHeight,
+  LOOPBACK_TIMEOUTS,
 } from '../src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../src/cli/testnet.ts'
 import { runLoad } from '../src/cli/loadgen.ts'
@@ -38,20 +39,21 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const killed = ['w0', 'w1', 'w2', 'w3', 'w4']
 const newSet = ['w5', 'w6', 's0', 's1', 's2', 's3']
 
-const dir = await mkdtemp(join(tmpdir(), 'echonet-scenario-a-'))
-const s: TestnetState = await createTestnet({
-  dir,
-  witnesses: 7,
-  standbys: 4,
-  accounts: 32,
-  ipPrefix: '127.0.31.',
-  checkpointInterval: 50,
-  voteLog: true,
-  timeouts: { proposeMs: 1_500, prevoteMs: 500, precommitMs: 500 },
-})
-const node = (name: string): TestnetNode => s.nodes.find((n) => n.name === name)!
+const s: TestnetState = await launchTestnet(
+  {
+    witnesses: 7,
+    standbys: 4,
+    accounts: 32,
+    ipPrefix: '127.0.31.',
+    checkpointInterval: 50,
+    voteLog: true,
+    timeouts: LOOPBACK_TIMEOUTS,
+  },
+  { tmpPrefix: 'echonet-scenario-a-', height: 2, timeoutMs: 90_000 },
+)
+const node = (name: string): TestnetNode => nodeNamed(s, name)
 const admin = (name: string): AdminClient => new AdminClient(node(name).admin, s.adminToken, { timeoutMs: 30_000 })
-const status = (name: string): Promise<AdminStatus | undefined> => nodeStatus(s, node(name))
+const status = (name: string): Promise<AdminStatus | undefined> => statusOf(s, name)
 
 const t0 = Date.now()
 const timeline: Step[] = []
@@ -63,13 +65,6 @@ const checks: DrillReport['checks'] = []
 const finalized = new Map<string, number>()
 let rto = { detectMs: 0, adoptMs: 0, resumeMs: 0 }
 try {
-  await startAll(s)
-  await waitForHeight(
-    s,
-    s.nodes.map((n) => n.name),
-    2,
-    90_000,
-  )
   // The council's standing recovery policy for the agent (signed ahead of time, 2 of 3 members).
   const agent = NodeIdentity.generate()
   const policy: CouncilAction = {
@@ -165,7 +160,7 @@ try {
     detail: `${dv.doubles.length} of ${dv.votes} votes seen`,
   })
 } finally {
-  await downTestnet(dir, true)
+  await downTestnet(s.dir, true)
 }
 
 const cpu = (await readFile('/proc/cpuinfo', 'utf8')).match(/model name\s*:\s*(.*)/)?.[1] ?? cpus()[0]?.model ?? '?'

@@ -1,7 +1,7 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { TestnetState } from './testnet.ts'
-import { killNode, nodeStatus, startNode, waitFor, waitForHeight } from './testnet.ts'
+import { killNode, nodeStatus, startNode, statusOf, waitFor, waitForHeight } from './testnet.ts'
 import { runLoad } from './loadgen.ts'
 
 /**
@@ -103,14 +103,7 @@ export async function lostEvents(s: TestnetState, finalizedAt: ReadonlyMap<strin
 }
 
 async function height(s: TestnetState, name: string): Promise<number> {
-  return (
-    (
-      await nodeStatus(
-        s,
-        s.nodes.find((n) => n.name === name)!,
-      )
-    )?.finalizedHeight ?? -1
-  )
+  return (await statusOf(s, name))?.finalizedHeight ?? -1
 }
 
 /** The checks table and the timeline of a drill report (Markdown). */

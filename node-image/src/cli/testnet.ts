@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
-import { mkdir, readFile, rm, writeFile, open } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, writeFile, open } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { existsSync } from 'node:fs'
 import { join, resolve, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -55,6 +56,9 @@ export interface TestnetOptions {
   readonly timeouts?: { proposeMs?: number; prevoteMs?: number; precommitMs?: number }
   readonly voteLog?: boolean
 }
+
+/** Short consensus timeouts for tests and drills on loopback (the defaults suit real networks). */
+export const LOOPBACK_TIMEOUTS = { proposeMs: 1_500, prevoteMs: 500, precommitMs: 500 } as const
 
 const P2P_PORT = 7000
 const API_PORT = 8080
@@ -238,6 +242,42 @@ export async function downTestnet(dir: string, purge = true): Promise<void> {
   if (purge) await rm(s.dir, { recursive: true, force: true })
 }
 
+/**
+ * A testnet in a fresh temporary directory, every node started and past `height` (tests and
+ * benches). On failure the half-started testnet is taken down again.
+ */
+export async function launchTestnet(
+  o: Omit<TestnetOptions, 'dir'>,
+  ready: { readonly tmpPrefix: string; readonly height: number; readonly timeoutMs: number },
+): Promise<TestnetState> {
+  const dir = await mkdtemp(join(tmpdir(), ready.tmpPrefix))
+  const s = await createTestnet({ ...o, dir })
+  try {
+    await startAll(s)
+    await waitForHeight(
+      s,
+      s.nodes.map((n) => n.name),
+      ready.height,
+      ready.timeoutMs,
+    )
+  } catch (err) {
+    await downTestnet(dir, true)
+    throw err
+  }
+  return s
+}
+
+export function nodeNamed(s: TestnetState, name: string): TestnetNode {
+  const n = s.nodes.find((x) => x.name === name)
+  if (!n) throw new Error(`no node ${name} in this testnet`)
+  return n
+}
+
+/** The admin status of the named node, or undefined when it does not answer. */
+export function statusOf(s: TestnetState, name: string): Promise<AdminStatus | undefined> {
+  return nodeStatus(s, nodeNamed(s, name))
+}
+
 export async function nodeStatus(s: TestnetState, n: TestnetNode): Promise<AdminStatus | undefined> {
   try {
     return await new AdminClient(n.admin, s.adminToken, { timeoutMs: 2_000 }).status()
@@ -263,12 +303,10 @@ export async function waitFor<T>(
 
 /** Waits until the named node reports `mode: halted` (DESIGN §4); returns that status. */
 export async function waitForHalted(s: TestnetState, name: string, timeoutMs = 60_000): Promise<AdminStatus> {
-  const n = s.nodes.find((x) => x.name === name)
-  if (!n) throw new Error(`no node ${name}`)
   return waitFor(
     `${name} to report halted`,
     async () => {
-      const st = await nodeStatus(s, n)
+      const st = await statusOf(s, name)
       return st?.mode === 'halted' ? st : undefined
     },
     timeoutMs,
@@ -286,11 +324,7 @@ export async function councilSign<T>(
   sign: (id: NodeIdentity) => T,
 ): Promise<T[]> {
   const out: T[] = []
-  for (const name of members) {
-    const n = s.nodes.find((x) => x.name === name)
-    if (!n) throw new Error(`no node ${name}`)
-    out.push(sign(await readKeyFile(join(n.dir, 'node.key'))))
-  }
+  for (const name of members) out.push(sign(await readKeyFile(join(nodeNamed(s, name).dir, 'node.key'))))
   return out
 }
 

@@ -490,11 +490,7 @@ export class EchoNode implements NodeApiPort {
   status(): AdminStatus {
     const vs = this.#engine.validators
     const now = Date.now()
-    const members = vs.validators.map((v) => ({
-      did: v.did,
-      power: v.power,
-      online: v.did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS,
-    }))
+    const members = vs.validators.map((v) => ({ did: v.did, power: v.power, online: this.#online(v.did, now) }))
     const powerOnline = members.filter((m) => m.online).reduce((a, m) => a + m.power, 0)
     this.metrics.powerOnline.set(powerOnline)
     this.metrics.powerNeeded.set(powerNeededFor(vs.totalPower))
@@ -561,12 +557,13 @@ export class EchoNode implements NodeApiPort {
   #onlinePower(): number {
     const now = Date.now()
     let p = 0
-    for (const v of this.#engine.validators.validators) {
-      const online =
-        v.did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(v.did) ?? 0) < ONLINE_WINDOW_MS
-      if (online) p += v.power
-    }
+    for (const v of this.#engine.validators.validators) if (this.#online(v.did, now)) p += v.power
     return p
+  }
+
+  /** Seen (connected or a recent consensus message) within the liveness window; ourselves if we vote. */
+  #online(did: string, now: number): boolean {
+    return did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(did) ?? 0) < ONLINE_WINDOW_MS
   }
 
   // --- coordinated restart (DESIGN §4) ------------------------------------------------------------
