@@ -8,13 +8,29 @@ export const ADMIN_API_VERSION = 'v1'
 
 export type NodeRole = 'witness' | 'standby' | 'ssn' | 'seed'
 
-/** `running`: consensus live; `halted`: not voting, state preserved, submissions queued/rejected; `syncing`: catching up. */
+/**
+ * `running`: blocks are being finalized; `halted`: no block final for the halt window (or waiting
+ * for supermajority on a restart manifest), state preserved, submissions queued then refused;
+ * `syncing`: catching up with peers.
+ */
 export type NodeMode = 'running' | 'halted' | 'syncing'
+
+/**
+ * `QUORUM_LOST`: too little committee power heard from; `NOT_FINALIZING`: enough power online but
+ * no block final (a bug, a partition the node cannot see, or a council halt); `RESTART_WAIT`:
+ * waiting for > 2/3 of a restart manifest's new set.
+ */
+export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT'] as const
+export type HaltCode = (typeof HALT_CODES)[number]
 
 export interface CommitteeMemberStatus {
   readonly did: string
   readonly power: number
-  /** Seen (connected or a recent consensus message) by this node within the liveness window. */
+  /**
+   * This node received a message over the member's own authenticated connection (its PeerId
+   * derives from the same key as its DID) within the liveness window. Relayed messages never
+   * count, so the union of every node's view is still evidence only the member can produce.
+   */
   readonly online: boolean
 }
 
@@ -47,6 +63,8 @@ export interface AdminStatus {
   readonly epoch: number
   readonly mode: NodeMode
   readonly haltReason?: string
+  /** Why, as a stable code (with mode `halted`). */
+  readonly haltCode?: HaltCode
   readonly version: string
   readonly finalizedHeight: number
   readonly finalizedHash: string

@@ -33,6 +33,7 @@ import type {
   DhtProvideResult,
   DhtRebootstrapResult,
   DhtStatus,
+  HaltCode,
   NodeRole,
   RepairPriority,
   RepairRunResult,
@@ -84,13 +85,19 @@ export interface NodeConfig {
 
 export class NodeStartError extends CodedError {}
 
-/** Liveness window for "committee power online". */
-const ONLINE_WINDOW_MS = 10_000
 /**
- * No block final for this long with too little power online: a witness or standby reports itself
- * halted. Generous, so that a slow but live committee (a loaded machine) never looks halted.
+ * Liveness window for "committee power online": a validator counts as online only if a message
+ * came from its own PeerId (an authenticated libp2p connection; the PeerId and the DID come from
+ * the same key) this recently. Live validators send every second (votes, or re-gossip while
+ * stalled), so a few seconds of silence means the process is gone or paused.
  */
-const HALT_AFTER_MS = 10_000
+export const ONLINE_WINDOW_MS = 5_000
+/**
+ * No block final for this long: a witness or standby reports itself halted, whatever it thinks
+ * of who is online (liveness only explains why). Generous, so that a slow but live committee (a
+ * loaded machine) never looks halted.
+ */
+export const HALT_AFTER_MS = 10_000
 /** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
 const HALTED_QUEUE_LIMIT = 10_000
 /** How long an admin restart waits for this node to reach the manifest's height by block sync. */
@@ -112,8 +119,8 @@ export class EchoNode implements NodeApiPort {
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
+  /** When a message last came from a DID's own PeerId (liveness evidence that relays cannot fake). */
   readonly #lastSeen = new Map<string, number>()
-  readonly #didByPeer = new Map<string, string>()
   #lastCommitMs = 0
   #checkpointInterval: number
   #started = false
@@ -213,7 +220,6 @@ export class EchoNode implements NodeApiPort {
       this.#unwatch = watchPeersFile(
         this.config.peersFile,
         (peers) => {
-          for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
           this.#host.setPeers(peers)
           this.#dht.setSeeds(peers)
           log.info({ peers: peers.length }, 'peer list loaded')
@@ -325,8 +331,11 @@ export class EchoNode implements NodeApiPort {
     }
   }
 
+  /**
+   * Votes are not liveness evidence: survivors relay the votes they hold for a height again and
+   * again, so a dead validator's old votes would keep it "online" (issue 14).
+   */
   #onVoteSeen(v: Vote): void {
-    this.#lastSeen.set(v.validator, Date.now())
     if (this.#voteLog) {
       this.#voteLog.write(
         JSON.stringify({
@@ -342,9 +351,10 @@ export class EchoNode implements NodeApiPort {
     }
   }
 
+  /** A message arrived over the authenticated connection of `peer`: its key's owner is alive now. */
   #notePeer(peer: string): void {
-    const did = this.#didByPeer.get(peer)
-    if (did) this.#lastSeen.set(did, Date.now())
+    const did = didFromPeerId(peer)
+    if (did !== undefined) this.#lastSeen.set(did, Date.now())
   }
 
   async #serveSync(req: SyncRequest): Promise<unknown> {
@@ -472,7 +482,7 @@ export class EchoNode implements NodeApiPort {
   // --- NodeApiPort ------------------------------------------------------------------------------
 
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[] {
-    if (this.#haltReason() !== undefined && this.#engine.mempool.size >= HALTED_QUEUE_LIMIT) {
+    if (this.#halt() !== undefined && this.#engine.mempool.size >= HALTED_QUEUE_LIMIT) {
       // Halted: what is queued stays queued; beyond the bound, a clear refusal instead of growth.
       this.metrics.submitted.inc({ result: 'rejected' }, events.length)
       return events.map((e) => ({ id: toHex(sha256Bytes(e)), ok: false, code: 'CONSENSUS_HALTED' }))
@@ -525,28 +535,46 @@ export class EchoNode implements NodeApiPort {
     }
   }
 
-  #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason'> {
-    const reason = this.#haltReason(powerOnline, totalPower)
-    if (reason !== undefined) return { mode: 'halted', haltReason: reason }
+  #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason' | 'haltCode'> {
+    const halt = this.#halt(powerOnline, totalPower)
+    if (halt !== undefined) return { mode: 'halted', haltReason: halt.reason, haltCode: halt.code }
     return { mode: this.#syncing() ? 'syncing' : 'running' }
   }
 
-  /** Why the node is halted (DESIGN §4: the committee cannot make progress), or undefined. */
-  #haltReason(powerOnline?: number, totalPower?: number): string | undefined {
+  /**
+   * Why the node is halted (DESIGN §4: the committee cannot make progress), or undefined. Judged
+   * on finality alone: a voter that saw no block final for HALT_AFTER_MS is halted; who is online
+   * only explains why (quorum lost, naming the missing members, or online but not finalizing).
+   */
+  #halt(powerOnline?: number, totalPower?: number): { code: HaltCode; reason: string } | undefined {
     const w = this.#engine.restartWait
     if (w) {
       const needed = powerNeededFor(w.totalPower)
-      return `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`
+      return {
+        code: 'RESTART_WAIT',
+        reason: `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`,
+      }
     }
     // Only nodes that receive every vote judge quorum; SSNs and seeds see too little of it.
     if (!this.#canVote()) return undefined
     const stalled = this.#engine.stalledMs
     if (stalled < HALT_AFTER_MS) return undefined
-    const total = totalPower ?? this.#engine.validators.totalPower
+    const vs = this.#engine.validators
+    const total = totalPower ?? vs.totalPower
     const online = powerOnline ?? this.#onlinePower()
     const needed = powerNeededFor(total)
-    if (online >= needed) return undefined
-    return `quorum lost: committee power online ${online} of ${total}, needed ${needed}; no block final for ${Math.round(stalled / 1000)} s`
+    const since = `no block final for ${Math.round(stalled / 1000)} s`
+    if (online >= needed)
+      return {
+        code: 'NOT_FINALIZING',
+        reason: `not finalizing: committee power online ${online} of ${total} (needed ${needed}), but ${since}`,
+      }
+    const now = Date.now()
+    const missing = vs.validators.filter((v) => !this.#online(v.did, now)).map((v) => v.did)
+    return {
+      code: 'QUORUM_LOST',
+      reason: `quorum lost: committee power online ${online} of ${total}, needed ${needed}; ${since}; not heard from ${missing.length}: ${missing.join(', ')}`,
+    }
   }
 
   /** Witnesses and standbys hold witness keys; either votes whenever the ledger's committee lists it. */
@@ -561,7 +589,7 @@ export class EchoNode implements NodeApiPort {
     return p
   }
 
-  /** Seen (connected or a recent consensus message) within the liveness window; ourselves if we vote. */
+  /** A message from its own PeerId within the liveness window; ourselves if we vote. */
   #online(did: string, now: number): boolean {
     return did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(did) ?? 0) < ONLINE_WINDOW_MS
   }
