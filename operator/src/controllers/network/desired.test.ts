@@ -5,7 +5,7 @@ import type { KubeObject, PodObject } from '../objects.ts'
 import { GENESIS_KEY, PEERS_KEY, desiredNetworkObjects, ssnMaxUnavailable, witnessMaxUnavailable } from './desired.ts'
 import type { NetworkObserved, ObservedPod } from './desired.ts'
 import { missingNodeKeys, requiredNodeKeys } from './keys.ts'
-import { networkNodes } from './nodes.ts'
+import { networkNodes } from '../shared/nodes.ts'
 import { exampleObjects, keysFor } from './test-fixtures.ts'
 
 const OPTS = { nodeImage: 'ghcr.io/echonet/node:0.1.0', operatorNamespace: 'echonet-system' }

@@ -19,8 +19,8 @@ import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { controllerRef, metaName, stableJson } from '../objects.ts'
 import type { ConfigMapObject, DesiredMeta, JsonObject, KubeObject, PodObject } from '../objects.ts'
 import { adminTokenSecret, NODE_KEY_SECRET_KEY } from './keys.ts'
-import { NODE_LABEL, duplicateNodeNames, networkNodes } from './nodes.ts'
-import type { NodePlan, NodeResources } from './nodes.ts'
+import { NODE_LABEL, duplicateNodeNames, networkNodes } from '../shared/nodes.ts'
+import type { NodePlan, NodeResources } from '../shared/nodes.ts'
 
 export const P2P_PORT = 7000
 export const API_PORT = 8080

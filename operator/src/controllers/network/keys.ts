@@ -7,7 +7,7 @@ import { Finalizers } from '../../api/v1alpha1/labels.ts'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { metaName } from '../objects.ts'
-import { networkNodes } from './nodes.ts'
+import { networkNodes } from '../shared/nodes.ts'
 
 /** Key within a node key Secret holding the key file (`echonet-node keygen` JSON). */
 export const NODE_KEY_SECRET_KEY = 'node.key'

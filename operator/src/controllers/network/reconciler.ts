@@ -11,19 +11,21 @@ import { AdminClient } from '@echonet/node/admin'
 import type { AdminStatus } from '@echonet/node/admin'
 import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
-import type { EventRecorder, K8sClient, KubeObject as K8sObject, ObjectCache } from '../../k8s/index.ts'
+import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
 import { apply, isAlreadyExists, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
 import { splitKey } from '../../runtime/index.ts'
 import type { ReconcileResult } from '../../runtime/index.ts'
 import { appliedUpToDate, withAppliedHash } from '../objects.ts'
 import type { KubeObject } from '../objects.ts'
-import { keyPodAction } from '../witnesspool/desired.ts'
-import type { ObservedKeyPod } from '../witnesspool/desired.ts'
+import { keyPodAction } from '../shared/key-pods.ts'
+import type { ObservedKeyPod } from '../shared/key-pods.ts'
+import { crashLooping, podReady } from '../shared/pods.ts'
+import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
 import { ADMIN_PORT, GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
 import { adminTokenSecret, missingNodeKeys } from './keys.ts'
-import { NODE_LABEL, networkNodes } from './nodes.ts'
-import type { NodePlan } from './nodes.ts'
+import { NODE_LABEL, networkNodes } from '../shared/nodes.ts'
+import type { NodePlan } from '../shared/nodes.ts'
 import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
 import type { GeneratedKey } from './secrets.ts'
 import { planSsnReplacements } from './ssn-replacement.ts'
@@ -31,26 +33,6 @@ import type { SsnObservation } from './ssn-replacement.ts'
 import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
 import type { NodeObservation } from './status.ts'
 import type { NetworkMetrics } from './metrics.ts'
-
-/** The parts of a Pod the reconcile reads. */
-export interface PodView extends K8sObject {
-  spec?: { nodeName?: string }
-  status?: {
-    phase?: ObservedKeyPod['phase']
-    podIP?: string
-    conditions?: { type: string; status: string; lastTransitionTime?: string }[]
-    containerStatuses?: { restartCount?: number; state?: { waiting?: { reason?: string } } }[]
-  }
-}
-
-export interface SecretView extends K8sObject {
-  data?: Record<string, string>
-}
-
-/** An owned object as cached; `data` is read on ConfigMaps. */
-export interface ConfigMapView extends K8sObject {
-  data?: Record<string, string>
-}
 
 export interface NetworkCaches {
   readonly networks: ObjectCache<EchoNetNetwork>
@@ -86,14 +68,6 @@ const REPAIR_TIMEOUT_MS = 600_000
 
 function defaultTriggerRepair(ip: string, token: string): Promise<unknown> {
   return new AdminClient(`http://${ip}:${ADMIN_PORT}`, token, { timeoutMs: REPAIR_TIMEOUT_MS }).storageRepair()
-}
-
-export function podReady(p: PodView | undefined): boolean {
-  return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
-}
-
-function crashLooping(p: PodView): boolean {
-  return p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff') ?? false
 }
 
 function decode(b64: string | undefined): string | undefined {

@@ -7,7 +7,6 @@ import { DEFAULT_PARAMS } from '@echonet/node/governance'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { metaName } from '../objects.ts'
-import { poolMembers } from '../witnesspool/desired.ts'
 
 export interface NodeResources {
   requests?: Record<string, string | number>
@@ -28,6 +27,48 @@ export interface NodePlan {
   readonly resources?: NodeResources
   /** Stake registered in the genesis (witnesses, standbys, SSNs). */
   readonly stake: number
+}
+
+/* Pool membership ---------------------------------------------------------------------------- */
+
+export type PoolRole = 'witness' | 'standby'
+
+export interface PoolMember {
+  /** Node name `<pool>-<i>`: the identity of the key, volume and pod, stable across replacements. */
+  readonly name: string
+  readonly pool: string
+  readonly ordinal: number
+  /** Active pools vote (`witness`); Standby pools follow without voting (`standby`). */
+  readonly role: PoolRole
+}
+
+export function poolRole(pool: WitnessPool): PoolRole {
+  return pool.spec.mode === 'Standby' ? 'standby' : 'witness'
+}
+
+export function memberName(pool: string, ordinal: number): string {
+  return `${pool}-${ordinal}`
+}
+
+/** Members `<pool>-0 … <pool>-(replicas-1)`, in ordinal order. */
+export function poolMembers(pool: WitnessPool): PoolMember[] {
+  const name = metaName(pool.metadata)
+  const role = poolRole(pool)
+  const out: PoolMember[] = []
+  for (let i = 0; i < pool.spec.replicas; i++) out.push({ name: memberName(name, i), pool: name, ordinal: i, role })
+  return out
+}
+
+/**
+ * Members of a pool that exist but are beyond `replicas` (after a scale-down): their pods are to
+ * be deleted (their keys and volumes are kept, see the key finalizer).
+ */
+export function surplusMembers(pool: WitnessPool, observedNodeNames: Iterable<string>): string[] {
+  const want = new Set(poolMembers(pool).map((m) => m.name))
+  const prefix = `${metaName(pool.metadata)}-`
+  return [...observedNodeNames]
+    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && !want.has(n))
+    .sort()
 }
 
 export const NODE_LABEL = 'echonet.io/node'
