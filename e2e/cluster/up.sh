@@ -21,7 +21,7 @@ kubectl get namespace "$ns" >/dev/null 2>&1 || kubectl create namespace "$ns"
 log "applying the example network to namespace $ns"
 node "$here/demo-network.ts" 16 | kubectl apply -n "$ns" -f -
 log "waiting for the network to be Ready (first start: ~1 min)"
-kubectl wait -n "$ns" --for=condition=Ready echonetnetwork/testnet --timeout=300s
+wait_explained "$ns" echonetnetwork/testnet Ready 300
 kubectl get -n "$ns" echonet
 node "$here/drill.ts" --namespace "$ns" --network testnet
 cat <<MSG

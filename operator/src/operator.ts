@@ -13,6 +13,9 @@ import { NetworkMetrics } from './controllers/network/metrics.ts'
 import { NetworkReconciler } from './controllers/network/reconciler.ts'
 import type { PodView, SecretView } from './controllers/shared/pods.ts'
 import { poolReconciler } from './controllers/witnesspool/reconciler.ts'
+import { HttpNodeAdmin } from './controllers/shared/node-admin.ts'
+import type { NodeAdmin } from './controllers/shared/node-admin.ts'
+import { NodePoller } from './controllers/shared/node-poller.ts'
 import { EventRecorder, K8sClient, MultiInformer } from './k8s/index.ts'
 import type { KubeObject } from './k8s/index.ts'
 import { Controller, Manager, defaultRegistry, forObject, forOwner, objectKey, watch } from './runtime/index.ts'
@@ -40,6 +43,8 @@ export function generateNodeKey(): { did: string; peerId: string; keyFile: strin
 
 export interface BuildOptions {
   readonly client?: K8sClient
+  /** The nodes' APIs (tests inject a fake); default HTTP to the pod IPs. */
+  readonly nodeAdmin?: NodeAdmin
   readonly onLeadershipLost?: () => void
 }
 
@@ -69,6 +74,16 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     reportingInstance: config.podName,
     onError: (err) => log.debug({ err: (err as Error).message }, 'event not recorded'),
   })
+  const admin = opts.nodeAdmin ?? new HttpNodeAdmin()
+  // Filled in below: a change the poller sees enqueues the network (and, later, its declarations).
+  let onNodesChanged: (key: string) => void = () => undefined
+  const poller = new NodePoller({
+    admin,
+    intervalMs: config.nodePollMs,
+    onChange: (key) => {
+      onNodesChanged(key)
+    },
+  })
   const network = new NetworkReconciler({
     client,
     caches: { networks, pools, pods, secrets, owned },
@@ -80,6 +95,8 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     heightRefreshMs: config.heightRefreshMs,
     generateKey: generateNodeKey,
     metrics: new NetworkMetrics(defaultRegistry),
+    admin,
+    poller,
   })
   const onError = (name: string) => (key: string, err: unknown) =>
     log.warn({ controller: name, key, err: (err as Error).message }, 'reconcile failed; retrying with backoff')
@@ -97,6 +114,9 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   })
 
   const netQ: HandlerTarget = networkController
+  onNodesChanged = (key) => {
+    networkController.enqueue(key)
+  }
   watch(networks, netQ, forObject)
   watch(pools, netQ, (p: WitnessPool) => [objectKey({ namespace: p.metadata.namespace, name: p.spec.networkRef.name })])
   watch(pools, poolController, forObject)
@@ -111,7 +131,7 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   })
 
   const manager = new Manager({
-    controllers: [networkController, poolController],
+    controllers: [poller, networkController, poolController],
     caches: [networks, pools, pods, secrets, ...owned.values()],
     ...(config.leaderElection !== undefined
       ? {

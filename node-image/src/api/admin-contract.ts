@@ -20,6 +20,13 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
  * no block final (a bug, a partition the node cannot see, or a council halt); `RESTART_WAIT`:
  * waiting for > 2/3 of a restart manifest's new set.
  */
+/**
+ * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
+ * operator treats a network whose finalized height did not move for this long as halted. Generous,
+ * so that a slow but live committee (a loaded machine) never looks halted.
+ */
+export const HALT_WINDOW_MS = 10_000
+
 export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT'] as const
 export type HaltCode = (typeof HALT_CODES)[number]
 
@@ -168,8 +175,53 @@ export const adminPaths = {
   restart: '/admin/v1/restart',
 } as const
 
+/**
+ * Codes the admin API answers with (and the client adds for transport failures), so that callers
+ * (the operator's runbooks) branch on a closed list. Ledger and governance refusals of a restart
+ * manifest reach the caller with the ledger's own codes (e.g. COUNCIL_THRESHOLD_NOT_MET).
+ */
+export const ADMIN_ERROR_CODES = [
+  // transport and framing (client side)
+  'UNREACHABLE',
+  'BAD_RESPONSE',
+  'HTTP_ERROR',
+  // request
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'MALFORMED_REQUEST',
+  'MALFORMED_JSON',
+  'MALFORMED_BODY',
+  'PAYLOAD_TOO_LARGE',
+  'REQUEST_TIMEOUT',
+  'INTERNAL',
+  'NOT_STARTED',
+  'BAD_CID',
+  'INVALID_PLAN',
+  // coordinated restart (ADR 0007)
+  'INVALID_RESTART_RECORD',
+  'WRONG_CHAIN',
+  'RESTART_EPOCH_GAP',
+  'RESTART_STALE',
+  'RESTART_NOT_AT_HEIGHT',
+  'RESTART_BELOW_FINAL',
+  'RESTART_MISMATCH',
+  'ENGINE_STOPPED',
+  // authorization of a manifest (governance)
+  'INVALID_PAYLOAD',
+  'EXPIRED',
+  'BAD_SIGNATURE',
+  'COUNCIL_THRESHOLD_NOT_MET',
+  'POLICY_VIOLATION',
+] as const
+export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
+
+export function isAdminErrorCode(code: string): code is AdminErrorCode {
+  return (ADMIN_ERROR_CODES as readonly string[]).includes(code)
+}
+
 export class AdminApiError extends Error {
-  readonly code: string
+  /** One of ADMIN_ERROR_CODES, or a module's own code passed through (e.g. a ledger refusal). */
+  readonly code: AdminErrorCode | (string & {})
   readonly status: number
   constructor(status: number, code: string, message: string) {
     super(message)

@@ -40,7 +40,7 @@ import type {
   StorageStatus,
 } from '../api/admin-contract.ts'
 import { ApiError } from '../api/http-util.ts'
-import { powerNeededFor } from '../api/admin-contract.ts'
+import { HALT_WINDOW_MS, powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
 import { EventSender } from './event-sender.ts'
@@ -92,12 +92,8 @@ export class NodeStartError extends CodedError {}
  * stalled), so a few seconds of silence means the process is gone or paused.
  */
 export const ONLINE_WINDOW_MS = 5_000
-/**
- * No block final for this long: a witness or standby reports itself halted, whatever it thinks
- * of who is online (liveness only explains why). Generous, so that a slow but live committee (a
- * loaded machine) never looks halted.
- */
-export const HALT_AFTER_MS = 10_000
+/** No block final for this long: halted, whatever the node thinks of who is online. */
+const HALT_AFTER_MS = HALT_WINDOW_MS
 /** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
 const HALTED_QUEUE_LIMIT = 10_000
 /** How long an admin restart waits for this node to reach the manifest's height by block sync. */

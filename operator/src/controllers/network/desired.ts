@@ -21,10 +21,9 @@ import type { ConfigMapObject, DesiredMeta, JsonObject, KubeObject, PodObject } 
 import { adminTokenSecret, NODE_KEY_SECRET_KEY } from './keys.ts'
 import { NODE_LABEL, duplicateNodeNames, networkNodes } from '../shared/nodes.ts'
 import type { NodePlan, NodeResources } from '../shared/nodes.ts'
+import { ADMIN_PORT, API_PORT, P2P_PORT } from '../shared/ports.ts'
 
-export const P2P_PORT = 7000
-export const API_PORT = 8080
-export const ADMIN_PORT = 9090
+export { ADMIN_PORT, API_PORT, P2P_PORT }
 export const NODE_UID = 65532
 export const GENESIS_KEY = 'genesis.json'
 export const PEERS_KEY = 'peers.json'

@@ -7,8 +7,6 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { AdminClient } from '@echonet/node/admin'
-import type { AdminStatus } from '@echonet/node/admin'
 import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
@@ -21,7 +19,10 @@ import { keyPodAction } from '../shared/key-pods.ts'
 import type { ObservedKeyPod } from '../shared/key-pods.ts'
 import { crashLooping, podReady } from '../shared/pods.ts'
 import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
-import { ADMIN_PORT, GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
+import type { NodeAdmin } from '../shared/node-admin.ts'
+import { stalledMs } from '../shared/node-poller.ts'
+import type { NodePoller, PollTarget } from '../shared/node-poller.ts'
+import { GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
 import { adminTokenSecret, missingNodeKeys } from './keys.ts'
 import { NODE_LABEL, networkNodes } from '../shared/nodes.ts'
@@ -56,18 +57,11 @@ export interface NetworkReconcilerOptions {
   readonly ssnNotReadyThresholdMs?: number
   readonly generateKey: () => GeneratedKey
   readonly metrics?: NetworkMetrics
-  /** Asks one SSN to scan and repair now (injectable for tests); default: AdminClient over HTTP. */
-  readonly triggerRepair?: (podIP: string, token: string) => Promise<unknown>
-  /** Admin status of one node (injectable for tests); default: AdminClient over HTTP. */
-  readonly adminStatus?: (podIP: string, token: string) => Promise<AdminStatus>
+  /** The nodes' admin API (repair requests). */
+  readonly admin: NodeAdmin
+  /** Node status, polled outside the reconciles (DESIGN §6). */
+  readonly poller: NodePoller
   readonly now?: () => number
-}
-
-const ADMIN_TIMEOUT_MS = 3_000
-const REPAIR_TIMEOUT_MS = 600_000
-
-function defaultTriggerRepair(ip: string, token: string): Promise<unknown> {
-  return new AdminClient(`http://${ip}:${ADMIN_PORT}`, token, { timeoutMs: REPAIR_TIMEOUT_MS }).storageRepair()
 }
 
 function decode(b64: string | undefined): string | undefined {
@@ -97,6 +91,7 @@ export class NetworkReconciler {
     if (net === undefined || net.metadata.deletionTimestamp !== undefined) {
       await this.#releaseKeys(name, namespace)
       this.#lastStatusWrite.delete(key)
+      this.#o.poller.untrack(key)
       this.#o.metrics?.forget(namespace ?? '', name)
       return undefined
     }
@@ -321,11 +316,15 @@ export class NetworkReconciler {
     const note = `all ${ips.length} storage nodes ready after a replacement: asked each to scan and repair now`
     log.info({ ssns: ips.length }, note)
     void this.#o.recorder.record({ regarding: net, reason: 'RepairTriggered', action: 'Repair', note })
-    const repair = this.#o.triggerRepair ?? defaultTriggerRepair
     for (const ip of ips)
-      void repair(ip, token).catch((e: unknown) =>
-        log.warn({ ssn: ip, err: (e as Error).message }, 'repair request failed (the SSN repairs on its own schedule)'),
-      )
+      void this.#o.admin
+        .storageRepair({ ip, token })
+        .catch((e: unknown) =>
+          log.warn(
+            { ssn: ip, err: (e as Error).message },
+            'repair request failed (the SSN repairs on its own schedule)',
+          ),
+        )
   }
 
   #observeSsn(n: NodePlan, ns: string | undefined, now: number): SsnObservation {
@@ -362,29 +361,24 @@ export class NetworkReconciler {
     return decode(s?.data?.[ref.key])
   }
 
-  async #observeNodes(net: EchoNetNetwork, nodes: readonly NodePlan[], pods: PodView[]): Promise<NodeObservation[]> {
+  /** Tells the poller what to watch (cheap), and returns what it saw last. */
+  async #observeNodes(
+    key: string,
+    net: EchoNetNetwork,
+    nodes: readonly NodePlan[],
+    pods: PodView[],
+  ): Promise<NodeObservation[]> {
     const token = await this.#adminToken(net)
     const byName = new Map(pods.map((p) => [p.metadata?.name ?? '', p]))
-    const status =
-      this.#o.adminStatus ??
-      ((ip: string, t: string) =>
-        new AdminClient(`http://${ip}:${ADMIN_PORT}`, t, { timeoutMs: ADMIN_TIMEOUT_MS }).status())
-    return Promise.all(
-      nodes
-        .filter((n) => byName.has(n.podName))
-        .map(async (n): Promise<NodeObservation> => {
-          const pod = byName.get(n.podName)
-          const ip = pod?.status?.podIP
-          const base = { node: n.node, role: n.role, ready: podReady(pod) }
-          if (ip === undefined || ip === '') return { ...base, error: 'no pod IP yet' }
-          if (token === undefined) return { ...base, error: 'no admin token' }
-          try {
-            return { ...base, status: await status(ip, token) }
-          } catch (e) {
-            return { ...base, error: (e as Error).message }
-          }
-        }),
-    )
+    const targets: PollTarget[] = nodes
+      .filter((n) => byName.has(n.podName))
+      .map((n) => {
+        const pod = byName.get(n.podName)
+        const ip = pod?.status?.podIP
+        return { node: n.node, role: n.role, ready: podReady(pod), ...(ip !== undefined && ip !== '' ? { ip } : {}) }
+      })
+    this.#o.poller.track(key, targets, token)
+    return this.#o.poller.observations(key)
   }
 
   async #writeStatus(
@@ -396,9 +390,10 @@ export class NetworkReconciler {
     log: Logger,
   ): Promise<void> {
     const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
-    const nodes = await this.#observeNodes(net, plan, pods)
+    const nodes = await this.#observeNodes(key, net, plan, pods)
     const next = aggregateNetworkStatus(net, {
       nodes,
+      stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
       desiredSeeds: plan.filter((n) => n.role === 'seed').length,
       desiredSsns: plan.filter((n) => n.role === 'ssn').length,
       waiting: paused ? ['reconciliation is paused (spec.paused or the reconcile-paused annotation)'] : waiting,
