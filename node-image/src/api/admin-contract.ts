@@ -89,6 +89,26 @@ export interface AdminStatus {
   readonly storage?: StorageStatus
   /** Present while waiting for supermajority on a restart manifest. */
   readonly restart?: RestartWaitInfo
+  /** The ledger's governance as this node holds it (what the operator checks signatures against). */
+  readonly governance?: GovernanceView
+  /** This node's own registration on the ledger (stake role, balance). */
+  readonly self?: SelfRegistration
+}
+
+export interface GovernanceView {
+  readonly council: { readonly members: readonly string[]; readonly threshold: number }
+  /** Registered, unsuspended standby witnesses. */
+  readonly standbys: readonly string[]
+  /** The committee size parameter (top witnesses by stake). */
+  readonly committeeSize: number
+}
+
+export interface SelfRegistration {
+  /** Absent when the DID has no bonded stake. */
+  readonly role?: 'witness' | 'standby' | 'ssn'
+  readonly bonded: number
+  readonly balance: number
+  readonly nonce: number
 }
 
 /** An SSN's storage and repair state (`GET /admin/v1/storage`). Non-SSNs report holdsShards false. */

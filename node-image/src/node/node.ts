@@ -44,6 +44,9 @@ import { HALT_WINDOW_MS, powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
 import { EventSender } from './event-sender.ts'
+import { SelfRegistration } from './self-registration.ts'
+import type { BondConfig } from './self-registration.ts'
+import { requiredFee } from '../ledger/modules/accounts.ts'
 import { Dds } from './dds/dds.ts'
 import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
@@ -81,6 +84,8 @@ export interface NodeConfig {
   readonly repairBytesPerSecond?: number
   /** Append every vote seen to this file (JSON lines): an audit trail for double-sign checks. */
   readonly voteLog?: string
+  /** Register this key on the ledger by bonding this stake once the account is funded. */
+  readonly bond?: BondConfig
 }
 
 export class NodeStartError extends CodedError {}
@@ -112,6 +117,7 @@ export class EchoNode implements NodeApiPort {
   #dht!: DhtManager
   #dds: Dds | undefined
   #sender!: EventSender
+  #registration: SelfRegistration | undefined
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
@@ -265,6 +271,18 @@ export class EchoNode implements NodeApiPort {
     await listen(admin, this.config.apiHost, this.config.adminPort)
     this.#servers = [pub, admin]
     this.#started = true
+    if (this.config.bond !== undefined) {
+      this.#registration = new SelfRegistration({
+        bond: this.config.bond,
+        sender: this.#sender,
+        registration: () => this.#ledger.registration(this.identity.did),
+        height: () => this.#ledger.height,
+        fee: () => requiredFee(this.#ledger.params()),
+        canSend: () => this.#halt() === undefined && !this.#syncing(),
+        log: (level, msg, data) => log[level](data ?? {}, msg),
+      })
+      this.#registration.start()
+    }
     this.metrics.finalizedHeight.set(this.#ledger.height)
     log.info(
       {
@@ -283,6 +301,7 @@ export class EchoNode implements NodeApiPort {
 
   async stop(): Promise<void> {
     this.#unwatch?.()
+    this.#registration?.stop()
     this.#dds?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
@@ -528,6 +547,12 @@ export class EchoNode implements NodeApiPort {
       peers: { connected, known: this.#host.knownPeers().length },
       ...(this.#dds?.storageSnapshot ? { storage: this.#dds.storageSnapshot } : {}),
       ...(this.#engine.restartWait ? { restart: this.#engine.restartWait } : {}),
+      governance: {
+        council: this.#ledger.council(),
+        standbys: this.#ledger.standbys().map((sb) => sb.did),
+        committeeSize: this.#ledger.params().committeeSize,
+      },
+      self: this.#ledger.registration(this.identity.did),
     }
   }
 
