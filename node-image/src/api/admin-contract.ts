@@ -101,6 +101,8 @@ export interface GovernanceView {
   readonly standbys: readonly string[]
   /** The committee size parameter (top witnesses by stake). */
   readonly committeeSize: number
+  /** The fee one event pays now. */
+  readonly eventFee: number
 }
 
 export interface SelfRegistration {

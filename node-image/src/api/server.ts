@@ -18,9 +18,11 @@ import { MAX_RESTART_RECORD_BYTES } from '../ledger/restart-record.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { contentRoute } from './content-routes.ts'
 import type { ContentApiPort } from './content-routes.ts'
+import { chainRoute } from './chain-routes.ts'
+import type { ChainApiPort } from './chain-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
-export interface NodeApiPort {
+export interface NodeApiPort extends ChainApiPort {
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[]
   status(): AdminStatus
   account(did: string): unknown
@@ -176,6 +178,7 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
       if (b === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such block')
       return sendJson(res, 200, b)
     }
+    if (await chainRoute(node, req, res, url)) return
     if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   })

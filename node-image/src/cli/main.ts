@@ -195,7 +195,7 @@ program
           ? { bond: { role: o.bondRole as BondRole, stake: o.bondStake } }
           : {}),
       }
-      if (o.bondRole !== undefined && (!BOND_ROLES.includes(o.bondRole as BondRole) || o.bondStake === undefined))
+      if (o.bondRole !== undefined && (!BOND_ROLES.includes(o.bondRole) || o.bondStake === undefined))
         throw new InvalidArgumentError(`--bond-role must be one of ${BOND_ROLES.join(', ')}, with --bond-stake`)
       let node: EchoNode
       try {

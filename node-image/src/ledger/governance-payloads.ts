@@ -9,6 +9,7 @@ import type { Did } from '../crypto/did.ts'
 import { verify } from '../crypto/ed25519.ts'
 import type { Signer } from '../crypto/ed25519.ts'
 import { signingBytes } from '../crypto/signing.ts'
+import { decode, encode } from '../crypto/encoding.ts'
 import { paramProblem } from './params.ts'
 import { checkSignatures, MAX_COUNCIL_MEMBERS } from './council-signatures.ts'
 import type { CouncilSpec, GovernanceErrorCode, VerifyResult } from './council-signatures.ts'
@@ -310,6 +311,23 @@ export function isCouncilAction(a: unknown): a is CouncilAction {
 
 // ---------------------------------------------------------------------------------------------
 // Council actions: signing and verification.
+
+/** A council action as DAG-CBOR: how a standing policy travels in YAML (base64) and on the wire. */
+export function encodeCouncilAction(a: CouncilAction): Uint8Array {
+  return encode(withoutUndefined(a))
+}
+
+/** Decodes and validates a council action; a readable problem instead of an action when it is not one. */
+export function decodeCouncilAction(bytes: Uint8Array): { action: CouncilAction } | { problem: string } {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch (err) {
+    return { problem: `not DAG-CBOR: ${(err as Error).message}` }
+  }
+  const problem = councilActionProblem(v)
+  return problem === undefined ? { action: v as CouncilAction } : { problem }
+}
 
 export function councilActionBytes(a: CouncilAction): Uint8Array {
   return signingBytes('council-action', withoutUndefined(a))

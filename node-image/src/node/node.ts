@@ -40,6 +40,7 @@ import type {
   StorageStatus,
 } from '../api/admin-contract.ts'
 import { ApiError } from '../api/http-util.ts'
+import type { ChainItem, ChainPage } from '../api/chain-contract.ts'
 import { HALT_WINDOW_MS, powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
@@ -551,6 +552,7 @@ export class EchoNode implements NodeApiPort {
         council: this.#ledger.council(),
         standbys: this.#ledger.standbys().map((sb) => sb.did),
         committeeSize: this.#ledger.params().committeeSize,
+        eventFee: requiredFee(this.#ledger.params()),
       },
       self: this.#ledger.registration(this.identity.did),
     }
@@ -782,6 +784,38 @@ export class EchoNode implements NodeApiPort {
       eventIds: block.events.map((e) => toHex(sha256Bytes(e))),
       certificate: { round: b.certificate.round, signers: b.certificate.signatures.map((s) => s.validator) },
     }
+  }
+
+  /** Certified headers with certificates, event ids, changed validator sets and restart records. */
+  async chainPage(from: number, max: number): Promise<ChainPage> {
+    const items: ChainItem[] = []
+    const validatorSets: [string, { did: string; power: number }[]][] = []
+    const restarts: [number, Uint8Array][] = []
+    let epoch = -1
+    for (let h = from; h < from + max && h <= this.#store.tip; h++) {
+      const b = await this.#store.getBlock(h)
+      if (!b) break
+      const block = decodeBlock(b.block)
+      const header = block.header
+      items.push({
+        header,
+        certificate: b.certificate,
+        eventIds: block.events.map((e) => toHex(sha256Bytes(e))),
+      })
+      if (header.nextValidatorsHash !== header.validatorsHash) {
+        const set = await this.#store.getValidatorSet(header.nextValidatorsHash)
+        if (set) validatorSets.push([header.nextValidatorsHash, set])
+      }
+      if (header.epoch !== epoch) {
+        // The first block of a later epoch: the record that installed its committee.
+        if (epoch >= 0 || header.epoch > 0) {
+          const rec = await this.#store.getRestart(header.epoch)
+          if (rec && !restarts.some(([e]) => e === header.epoch)) restarts.push([header.epoch, rec])
+        }
+        epoch = header.epoch
+      }
+    }
+    return { items, validatorSets, restarts, tip: this.#store.tip }
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {

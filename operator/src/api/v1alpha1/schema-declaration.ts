@@ -473,6 +473,14 @@ export const disasterDeclarationSpecSchema = object(
       description: 'Plan and report every step without changing the network.',
       default: false,
     }),
+    networkId: optional(
+      string({
+        description:
+          "The network id (the EchoNetNetwork's spec.networkId) the signatures were made for; kubectl echonet declare sets it. A declaration for another network is refused.",
+        pattern: '^[a-z0-9][a-z0-9-]{0,62}$',
+        maxLength: 63,
+      }),
+    ),
     nonce: optional(
       integer({ description: 'Council action nonce (part of the signed payload, DESIGN §5).', minimum: 0 }),
     ),
@@ -502,6 +510,15 @@ export const disasterDeclarationSpecSchema = object(
             "Set by the operator when it declares under the network's standing recovery policy instead of council signatures.",
         },
       ),
+    ),
+    manifestSignatures: optional(
+      array(signatureSchema, {
+        description:
+          'Council signatures over the RestartManifest the runbook planned (status.runbook.manifestHash), added with `kubectl echonet council sign` while the declaration waits for them; nodes verify them (M of N). The only spec field that may change after authorization.',
+        maxItems: 64,
+        listType: 'map',
+        listMapKeys: ['did'],
+      }),
     ),
   },
   {
@@ -560,6 +577,132 @@ const phaseTransitionRule = Object.entries(PHASE_TRANSITIONS)
 
 export const STEP_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed', 'Skipped'] as const
 
+const runbookNode = (what: string) => string({ description: what, maxLength: 253 })
+
+/** What a runbook recorded (DESIGN §6): enough for a new leader to resume, and for people to read. */
+export const runbookSchema = object(
+  {
+    step: optional(string({ description: 'The step being executed.', maxLength: 128 })),
+    faultAt: optional(
+      string({
+        description: 'When the fault began: the time of the last block finalized before it.',
+        format: 'date-time',
+      }),
+    ),
+    survey: optional(
+      array(
+        object(
+          {
+            node: runbookNode('Node name.'),
+            did: optional(did('The node key.')),
+            role: optional(string({ description: 'Node role.', maxLength: 16 })),
+            reachable: boolean({ description: 'The node answered its admin API.' }),
+            epoch: optional(integer({ description: 'Its consensus epoch.', minimum: 0 })),
+            height: optional(integer({ description: 'Its highest certified height.', minimum: 0 })),
+            hash: optional(string({ description: 'Block hash at that height (hex).', maxLength: 64 })),
+          },
+          { description: 'What one node held when the runbook assessed the network.' },
+        ),
+        { description: 'Every node surveyed before any change.', maxItems: 512, listType: 'atomic' },
+      ),
+    ),
+    restartHeight: optional(
+      integer({ description: 'The highest certified height any node holds: the restart point.', minimum: 0 }),
+    ),
+    restartHash: optional(string({ description: 'Block hash at the restart height (hex).', maxLength: 64 })),
+    witnessSet: optional(
+      array(
+        object(
+          {
+            did: did('A member of the new witness set.'),
+            node: optional(runbookNode('Its node name.')),
+            power: optional(integer({ description: 'Voting power.', minimum: 0 })),
+            promoted: boolean({ description: 'A standby promoted into the committee.', default: false }),
+          },
+          { description: 'One member of the new witness set.' },
+        ),
+        {
+          description: 'The witness set the restart installs: survivors and promoted standbys.',
+          maxItems: 1000,
+          listType: 'atomic',
+        },
+      ),
+    ),
+    manifest: optional(
+      string({
+        description:
+          'The RestartManifest (DAG-CBOR, base64), recorded before it is signed or sent: a new leader never plans another.',
+        format: 'byte',
+        maxLength: 262_144,
+      }),
+    ),
+    manifestHash: optional(string({ description: 'Hash of the manifest: what council members sign.', maxLength: 64 })),
+    manifestExpiresAt: optional(string({ description: 'When the manifest expires.', format: 'date-time' })),
+    agentSignature: optional(
+      string({
+        description: "The recovery agent's signature over the manifest (base64).",
+        format: 'byte',
+        maxLength: 256,
+      }),
+    ),
+    delivered: optional(
+      array(runbookNode('A node that adopted the manifest.'), {
+        description: 'Nodes that adopted the manifest so far.',
+        maxItems: 1000,
+        listType: 'set',
+      }),
+    ),
+    touches: optional(
+      array(string({ description: 'An object or node the runbook changes.', maxLength: 512 }), {
+        description: 'What the runbook changes (or, in a dry run, would change).',
+        maxItems: 512,
+        listType: 'atomic',
+      }),
+    ),
+    resumedAt: optional(
+      string({ description: 'When the first block after the restart was final.', format: 'date-time' }),
+    ),
+    resumedHeight: optional(integer({ description: 'That block.', minimum: 0 })),
+    audit: optional(
+      object(
+        {
+          heights: integer({ description: 'Certified heights checked.', minimum: 0 }),
+          nodes: array(runbookNode('A node read.'), {
+            description: 'Nodes whose blocks were read.',
+            maxItems: 64,
+            listType: 'atomic',
+          }),
+          forks: integer({ description: 'Heights with two different certified blocks.', minimum: 0 }),
+          badCertificates: integer({ description: 'Blocks whose commit certificate did not verify.', minimum: 0 }),
+          missing: array(string({ description: 'node@height', maxLength: 300 }), {
+            description: 'Heights a node could not serve (reported, not skipped).',
+            maxItems: 64,
+            listType: 'atomic',
+          }),
+          message: string({ description: 'Summary.', maxLength: 4096 }),
+        },
+        {
+          description:
+            "The independent check of the chain after recovery (certificates verified against the committee, not the nodes' word).",
+        },
+      ),
+    ),
+    resilience: optional(
+      object(
+        {
+          activeWanted: integer({ description: 'Active witnesses the pools ask for.', minimum: 0 }),
+          committee: integer({ description: 'Committee members now.', minimum: 0 }),
+          standbysWanted: integer({ description: 'Standby witnesses the pools ask for.', minimum: 0 }),
+          standbys: integer({ description: 'Registered standbys not in the committee now.', minimum: 0 }),
+          message: string({ description: 'What was done, or what is missing.', maxLength: 4096 }),
+        },
+        { description: "Restoring resilience after the recovery: the spec'd number of active witnesses and standbys." },
+      ),
+    ),
+  },
+  { description: 'What the runbook recorded: the survey, the plan, the manifest and its delivery, the checks.' },
+)
+
 export const disasterDeclarationStatusSchema = object(
   {
     observedGeneration: observedGeneration(),
@@ -591,6 +734,7 @@ export const disasterDeclarationStatusSchema = object(
           {
             name: string({ description: 'Step name (the action type, or a runbook step).', maxLength: 128 }),
             phase: stringEnum(STEP_PHASES, { description: 'Step phase.' }),
+            attempts: optional(integer({ description: 'How many times the step retried an action.', minimum: 0 })),
             message: optional(string({ description: 'What the step did or why it failed.', maxLength: 4096 })),
             startedAt: optional(string({ description: 'When the step started.', format: 'date-time' })),
             finishedAt: optional(string({ description: 'When the step finished.', format: 'date-time' })),
@@ -621,6 +765,7 @@ export const disasterDeclarationStatusSchema = object(
     ),
     finalizedEventsLost: count('Finalized events lost (0 is the target: RPO = 0).'),
     postMortem: optional(string({ description: 'Post-mortem summary.', maxLength: 32_768 })),
+    runbook: optional(runbookSchema),
   },
   { description: 'Observed state of the declaration, written by the operator.' },
 )
@@ -638,8 +783,9 @@ export const disasterDeclarationSchema = resource(
       'DisasterDeclaration declares a network emergency and the ordered emergency actions to take, authorized by council signatures or the standing recovery policy.',
     rules: [
       {
-        rule: "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || self.spec == oldSelf.spec",
-        message: 'spec is immutable once the declaration is Authorized; create a new DisasterDeclaration',
+        rule: "!has(oldSelf.status) || !has(oldSelf.status.phase) || oldSelf.status.phase == 'Pending' || (self.spec.networkRef == oldSelf.spec.networkRef && self.spec.scenario == oldSelf.spec.scenario && self.spec.actions == oldSelf.spec.actions && self.spec.dryRun == oldSelf.spec.dryRun && has(self.spec.networkId) == has(oldSelf.spec.networkId) && (!has(self.spec.networkId) || self.spec.networkId == oldSelf.spec.networkId) && has(self.spec.summary) == has(oldSelf.spec.summary) && (!has(self.spec.summary) || self.spec.summary == oldSelf.spec.summary) && has(self.spec.nonce) == has(oldSelf.spec.nonce) && (!has(self.spec.nonce) || self.spec.nonce == oldSelf.spec.nonce) && has(self.spec.expiresAt) == has(oldSelf.spec.expiresAt) && (!has(self.spec.expiresAt) || self.spec.expiresAt == oldSelf.spec.expiresAt) && has(self.spec.councilSignatures) == has(oldSelf.spec.councilSignatures) && (!has(self.spec.councilSignatures) || self.spec.councilSignatures == oldSelf.spec.councilSignatures) && has(self.spec.standingPolicy) == has(oldSelf.spec.standingPolicy) && (!has(self.spec.standingPolicy) || self.spec.standingPolicy == oldSelf.spec.standingPolicy))",
+        message:
+          'spec is immutable once the declaration is Authorized (only manifestSignatures may be added); create a new DisasterDeclaration',
         fieldPath: '.spec',
       },
     ],

@@ -117,7 +117,13 @@ describe('desiredNetworkObjects: the chart example', () => {
         { name: 'api', containerPort: 8080, protocol: 'TCP' },
         { name: 'admin', containerPort: 9090, protocol: 'TCP' },
       ])
-      expect(at(c, 'env')).toEqual([{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }])
+      const podIp = { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }
+      // Witness and standby keys added after genesis register themselves once funded (self-registration).
+      expect(at(c, 'env')).toEqual(
+        role === 'witness' || role === 'standby'
+          ? [podIp, { name: 'ECHONET_BOND_ROLE', value: role }, { name: 'ECHONET_BOND_STAKE', value: '1000' }]
+          : [podIp],
+      )
       expect(at(c, 'args')).toEqual(
         `run --role ${role} --data-dir /data --key /keys/node.key --genesis /config/genesis.json --peers /peers/peers.json --p2p /ip4/$(POD_IP)/tcp/7000 --api-host $(POD_IP) --api-port 8080 --admin-port 9090 --admin-token-file /admin/token`.split(
           ' ',

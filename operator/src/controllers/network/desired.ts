@@ -22,10 +22,11 @@ import { adminTokenSecret, NODE_KEY_SECRET_KEY } from './keys.ts'
 import { NODE_LABEL, duplicateNodeNames, networkNodes } from '../shared/nodes.ts'
 import type { NodePlan, NodeResources } from '../shared/nodes.ts'
 import { ADMIN_PORT, API_PORT, P2P_PORT } from '../shared/ports.ts'
+import { GENESIS_KEY, genesisConfigMapName } from '../shared/network-objects.ts'
 
 export { ADMIN_PORT, API_PORT, P2P_PORT }
 export const NODE_UID = 65532
-export const GENESIS_KEY = 'genesis.json'
+export { GENESIS_KEY, genesisConfigMapName }
 export const PEERS_KEY = 'peers.json'
 export const OPERATOR_NAME_LABEL_VALUE = 'echonet-operator'
 /** Genesis balance of each node's own account, for the fees of its protocol events. */
@@ -81,9 +82,6 @@ export interface GenesisDocument {
   params: Record<string, number>
 }
 
-export function genesisConfigMapName(network: string): string {
-  return `${network}-genesis`
-}
 export function peersConfigMapName(network: string): string {
   return `${network}-peers`
 }
@@ -508,6 +506,19 @@ function resourcesJson(r: NodeResources | undefined): JsonObject | undefined {
   return out
 }
 
+/**
+ * Witness and standby keys that are not in the genesis (a re-keyed node, a standby added after a
+ * promotion or a scale-up) register themselves once the recovery agent funded them; for keys the
+ * genesis registered this does nothing.
+ */
+function bondEnv(n: NodePlan): JsonObject[] {
+  if (n.role !== 'witness' && n.role !== 'standby') return []
+  return [
+    { name: 'ECHONET_BOND_ROLE', value: n.role },
+    { name: 'ECHONET_BOND_STAKE', value: String(n.stake) },
+  ]
+}
+
 function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
   const resources = resourcesJson(n.resources)
   return {
@@ -529,7 +540,7 @@ function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
         image: p.image,
         ...(p.imagePullPolicy !== undefined ? { imagePullPolicy: p.imagePullPolicy } : {}),
         args: nodeArgs(n.role),
-        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, ...bondEnv(n)],
         ports: [
           { name: 'p2p', containerPort: P2P_PORT, protocol: 'TCP' },
           { name: 'api', containerPort: API_PORT, protocol: 'TCP' },

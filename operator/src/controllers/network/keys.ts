@@ -6,7 +6,6 @@
 import { Finalizers } from '../../api/v1alpha1/labels.ts'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
-import { metaName } from '../objects.ts'
 import { networkNodes } from '../shared/nodes.ts'
 
 /** Key within a node key Secret holding the key file (`echonet-node keygen` JSON). */
@@ -44,16 +43,5 @@ export function missingNodeKeys(
   return requiredNodeKeys(network, pools).filter((k) => !existingSecretNames.has(k.secretName))
 }
 
-export interface AdminTokenSecret {
-  readonly secretName: string
-  readonly key: string
-  /** True when the operator generates it (no spec.adminTokenSecretRef). */
-  readonly generate: boolean
-}
-
-/** The admin API token Secret: the user's, or `<network>-admin-token` that the operator generates. */
-export function adminTokenSecret(network: EchoNetNetwork): AdminTokenSecret {
-  const ref = network.spec.adminTokenSecretRef
-  if (ref !== undefined) return { secretName: ref.name, key: ref.key, generate: false }
-  return { secretName: `${metaName(network.metadata)}-admin-token`, key: 'token', generate: true }
-}
+export { adminTokenSecret } from '../shared/network-objects.ts'
+export type { AdminTokenSecret } from '../shared/network-objects.ts'

@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
-import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
+import type { DisasterDeclaration, EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
+import { signedTransfer } from '@echonet/node/events'
 import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
 import { apply, isAlreadyExists, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
 import { splitKey } from '../../runtime/index.ts'
@@ -22,11 +23,22 @@ import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
 import type { NodeAdmin } from '../shared/node-admin.ts'
 import { stalledMs } from '../shared/node-poller.ts'
 import type { NodePoller, PollTarget } from '../shared/node-poller.ts'
-import { GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
+import {
+  GENESIS_KEY,
+  NODE_OPERATING_BALANCE,
+  desiredNetworkObjects,
+  genesisConfigMapName,
+  ssnMaxUnavailable,
+} from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
-import { adminTokenSecret, missingNodeKeys } from './keys.ts'
-import { NODE_LABEL, networkNodes } from '../shared/nodes.ts'
-import type { NodePlan } from '../shared/nodes.ts'
+import { adminTokenSecret, missingNodeKeys, NODE_KEY_SECRET_KEY } from './keys.ts'
+import { NODE_LABEL, networkNodes, nodeMarks, podName } from '../shared/nodes.ts'
+import type { NodeMarks, NodePlan } from '../shared/nodes.ts'
+import { committeeView, referenceVoter } from '../shared/committee.ts'
+import type { AgentKeys } from '../shared/agent-key.ts'
+import { autoDeclaration, autoDeclareDecision } from './auto-declare.ts'
+import { needsFunding, parseFunded } from './funding.ts'
+import { markActions, markedNodes } from './rekey.ts'
 import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
 import type { GeneratedKey } from './secrets.ts'
 import { planSsnReplacements } from './ssn-replacement.ts'
@@ -61,6 +73,10 @@ export interface NetworkReconcilerOptions {
   readonly admin: NodeAdmin
   /** Node status, polled outside the reconciles (DESIGN §6). */
   readonly poller: NodePoller
+  /** The network's declarations: listed in status, and never declared twice (auto-declare). */
+  readonly declarations: ObjectCache<DisasterDeclaration>
+  /** The recovery agent's key: signs automatic declarations under the standing policy, funds new keys. */
+  readonly agentKeys: AgentKeys
   readonly now?: () => number
 }
 
@@ -101,15 +117,19 @@ export class NetworkReconciler {
     const pods = this.#podsOf(name, namespace)
 
     // The node plan of this reconcile: every step below works from the same one.
-    const plan = networkNodes(net, pools)
+    const marks = nodeMarks(this.#secretsOf(name, namespace))
+    const plan = networkNodes(net, pools, marks)
     let waiting: string[] = []
     if (!paused) {
       const nodeKeys = await this.#ensureSecrets(net, pools, log)
-      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, log)
+      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log)
+      await this.#carryOutMarks(net, pools, plan, marks, log)
       await this.#replaceFailedSsns(net, plan, log)
       await this.#triggerRepair(net, plan, log)
+      await this.#fundNewKeys(net, plan, log)
     }
     await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, log)
+    if (!paused) await this.#autoDeclare(net, key, log)
     await this.#releaseKeys(name, namespace)
     return { requeueAfterMs: this.#o.statusPollMs }
   }
@@ -156,6 +176,7 @@ export class NetworkReconciler {
     plan: readonly NodePlan[],
     nodeKeys: Map<string, NodeKey>,
     pods: PodView[],
+    marks: ReadonlyMap<string, NodeMarks>,
     log: Logger,
   ): Promise<string[]> {
     const ns = net.metadata.namespace
@@ -176,7 +197,12 @@ export class NetworkReconciler {
       },
     )
     const wantPods = new Set<string>()
+    // A node waiting for a fresh key gets no pod or volume until its key was rotated (rekey.ts).
+    const rekeying = new Set(
+      plan.filter((n) => marks.get(n.node)?.rekey !== undefined).flatMap((n) => [n.podName, n.pvcName]),
+    )
     for (const obj of desired.objects) {
+      if (rekeying.has(obj.metadata.name) && (obj.kind === 'Pod' || obj.kind === 'PersistentVolumeClaim')) continue
       if (obj.kind === 'Pod') {
         wantPods.add(obj.metadata.name)
         await this.#syncPod(net, obj, pods, log)
@@ -400,6 +426,11 @@ export class NetworkReconciler {
       desiredNodes: plan.length,
       now: new Date(this.#now()),
     })
+    const active = this.#activeDeclarations(net)
+      .map((d) => d.metadata.name ?? '')
+      .sort()
+    if (active.length > 0) next.activeDeclarations = active
+    else delete next.activeDeclarations
     this.#o.metrics?.observe(net.metadata.namespace ?? '', net.metadata.name ?? '', next)
     const now = this.#now()
     if (!statusWriteNeeded(net.status, next, this.#lastStatusWrite.get(key), now, this.#o.heightRefreshMs)) return
@@ -417,6 +448,189 @@ export class NetworkReconciler {
         note: `${c.type}=${c.status}: ${c.message}`,
       })
     }
+  }
+
+  /** Retired and re-keyed nodes (marks left by a WitnessLoss runbook): one step each per reconcile. */
+  async #carryOutMarks(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    plan: readonly NodePlan[],
+    marks: ReadonlyMap<string, NodeMarks>,
+    log: Logger,
+  ): Promise<void> {
+    const ns = net.metadata.namespace
+    const netName = net.metadata.name ?? ''
+    const all = networkNodes(net, pools)
+    const inPlan = new Set(plan.map((n) => n.node))
+    const retired = [...marks].flatMap(([node, m]) => {
+      if (m.retired === undefined || inPlan.has(node)) return []
+      return all.filter((n) => n.node === node)
+    })
+    const actions = markActions(
+      markedNodes(plan, retired, marks, {
+        pod: (p) => this.#o.caches.pods.get(p, ns) !== undefined,
+        pvc: (c) => this.#cached('PersistentVolumeClaim', c, ns) !== undefined,
+      }),
+    )
+    for (const a of actions) {
+      if (a.kind === 'forceDeletePod') {
+        // No kubelet will confirm the end of a pod on a lost machine; its key no longer votes.
+        const path = await this.#o.client.path('v1', 'Pod', ns, a.pod)
+        try {
+          await this.#o.client.request('DELETE', path, { body: { gracePeriodSeconds: 0 } })
+        } catch (e) {
+          if (!isNotFound(e)) throw e
+        }
+        const note = `force-deleted pod ${a.pod} (${a.why})`
+        log.warn({ node: a.node }, note)
+        void this.#o.recorder.record({
+          regarding: net,
+          type: 'Warning',
+          reason: 'PodForceDeleted',
+          action: 'Delete',
+          note,
+        })
+      } else if (a.kind === 'deleteVolume') {
+        await this.#o.client.delete('v1', 'PersistentVolumeClaim', a.pvc, ns)
+        void this.#o.recorder.record({
+          regarding: net,
+          reason: 'VolumeDeleted',
+          action: 'Delete',
+          note: `deleted PersistentVolumeClaim ${a.pvc} of ${a.node} before its key is rotated`,
+        })
+      } else {
+        const k = this.#o.generateKey()
+        const path = await this.#o.client.path('v1', 'Secret', ns, a.secret)
+        await this.#o.client.request('PATCH', path, {
+          body: {
+            metadata: {
+              annotations: {
+                [Annotations.did]: k.did,
+                [Annotations.peerId]: k.peerId,
+                [Annotations.rekey]: null,
+                [Annotations.funded]: null,
+              },
+            },
+            data: { [NODE_KEY_SECRET_KEY]: Buffer.from(k.keyFile).toString('base64') },
+          },
+          contentType: MERGE_PATCH,
+        })
+        const note = `gave ${a.node} a fresh key ${k.did} (asked by ${a.declaration}); it registers once funded`
+        log.info({ node: a.node, network: netName }, note)
+        void this.#o.recorder.record({ regarding: net, reason: 'KeyRotated', action: 'Rotate', note })
+      }
+    }
+  }
+
+  /**
+   * Witness and standby keys that are not registered on the ledger (added after genesis) get their
+   * stake and an operating balance from the recovery agent's account; the node then bonds itself.
+   */
+  async #fundNewKeys(net: EchoNetNetwork, plan: readonly NodePlan[], log: Logger): Promise<void> {
+    if (net.spec.recovery.agentKeySecretRef === undefined) return
+    const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
+    const ns = net.metadata.namespace
+    const obs = new Map(this.#o.poller.observations(key).map((o) => [o.node, o]))
+    const ref = referenceVoter([...obs.values()])
+    const fee = ref?.governance?.eventFee
+    if (ref === undefined || fee === undefined) return
+    const now = this.#now()
+    const candidates = plan
+      .filter((n) => n.role === 'witness' || n.role === 'standby')
+      .flatMap((n) => {
+        const st = obs.get(n.node)?.status
+        const secret = this.#o.caches.secrets.get(n.keySecretName, ns)
+        const did = secret?.metadata?.annotations?.[Annotations.did]
+        if (st === undefined || did === undefined || st.did !== did || st.self === undefined) return []
+        const funded = parseFunded(secret?.metadata?.annotations?.[Annotations.funded])
+        const c = { node: n.node, did, stake: n.stake, self: st.self, ...(funded !== undefined ? { funded } : {}) }
+        return needsFunding(c, fee, now) ? [{ ...c, secret: n.keySecretName }] : []
+      })
+    if (candidates.length === 0) return
+    const agent = (await this.#o.agentKeys.get(net)).id
+    const witness = [...obs.values()].find(
+      (o) => o.status !== undefined && o.status.epoch === ref.epoch && (o.role === 'witness' || o.role === 'standby'),
+    )
+    const ip =
+      witness === undefined
+        ? undefined
+        : this.#o.caches.pods.get(podName(net.metadata.name ?? '', witness.node), ns)?.status?.podIP
+    if (agent === undefined || ip === undefined) return
+    let nonce = (await this.#o.admin.account(ip, agent.did))?.nonce ?? 0
+    for (const c of candidates) {
+      nonce++
+      const amount = c.stake + NODE_OPERATING_BALANCE
+      const ev = signedTransfer(agent.signer, agent.did, {
+        chainId: ref.chainId,
+        nonce,
+        fee,
+        to: c.did,
+        amount,
+        memo: `stake of ${c.node}`,
+      })
+      // Recorded before it is sent: a new leader sees the pending transfer and does not send twice.
+      const path = await this.#o.client.path('v1', 'Secret', ns, c.secret)
+      await this.#o.client.request('PATCH', path, {
+        body: { metadata: { annotations: { [Annotations.funded]: `${nonce}:${ev.id}:${now}` } } },
+        contentType: MERGE_PATCH,
+      })
+      const [verdict] = await this.#o.admin.submitEvents(ip, [ev.bytes])
+      const note =
+        verdict?.ok === true
+          ? `funded ${c.node} (${c.did}) with ${amount} from the recovery agent ${agent.did} so that it can bond its stake`
+          : `could not fund ${c.node}: ${verdict?.code ?? 'no verdict'}`
+      log.info({ node: c.node, nonce }, note)
+      void this.#o.recorder.record({
+        regarding: net,
+        type: verdict?.ok === true ? 'Normal' : 'Warning',
+        reason: 'NodeFunded',
+        action: 'Fund',
+        note,
+      })
+      if (verdict?.ok !== true) return
+    }
+  }
+
+  /** recovery.autoDeclare: a WitnessLoss declaration when quorum is lost for long enough (auto-declare.ts). */
+  async #autoDeclare(net: EchoNetNetwork, key: string, log: Logger): Promise<void> {
+    if (!net.spec.recovery.autoDeclare) return
+    const obs = this.#o.poller.observations(key)
+    const committee = committeeView(obs)
+    const decision = autoDeclareDecision({
+      network: net,
+      committee,
+      stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
+      active: this.#activeDeclarations(net),
+    })
+    if (!decision.declare || committee === undefined) return
+    const agent = net.spec.recovery.standingPolicy === undefined ? undefined : (await this.#o.agentKeys.get(net)).id
+    const decl = autoDeclaration(net, committee, decision.reason, this.#now(), agent)
+    try {
+      await this.#o.client.create(decl)
+    } catch (e) {
+      if (isAlreadyExists(e)) return
+      throw e
+    }
+    const how =
+      decl.spec.standingPolicy !== undefined
+        ? 'signed by the recovery agent under the standing policy: it runs at once'
+        : 'unsigned: it waits for council signatures'
+    const note = `declared a WitnessLoss disaster (${decl.metadata.name ?? ''}): ${decision.reason}; ${how}`
+    log.warn({ declaration: decl.metadata.name }, note)
+    void this.#o.recorder.record({
+      regarding: net,
+      type: 'Warning',
+      reason: 'DisasterDeclared',
+      action: 'Declare',
+      note,
+    })
+  }
+
+  /** Declarations of `net` that are not Resolved. */
+  #activeDeclarations(net: EchoNetNetwork): DisasterDeclaration[] {
+    return this.#o.declarations
+      .list(net.metadata.namespace)
+      .filter((d) => d.spec.networkRef.name === net.metadata.name && d.status?.phase !== 'Resolved')
   }
 
   /**

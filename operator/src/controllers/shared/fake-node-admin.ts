@@ -5,7 +5,7 @@
 import { AdminApiError } from '@echonet/node/admin'
 import type { AdminStatus, DhtPeerInfo, DhtRebootstrapResult, RepairRunResult } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
-import type { NodeAdmin, NodeEndpoint, RestartResult } from './node-admin.ts'
+import type { AccountView, NodeAdmin, NodeEndpoint, RestartResult, SubmitVerdict } from './node-admin.ts'
 
 export type FakeCall =
   | { readonly op: 'status'; readonly ip: string }
@@ -18,6 +18,8 @@ export type FakeCall =
   | { readonly op: 'restart'; readonly ip: string; readonly record: Uint8Array }
   | { readonly op: 'storageRepair'; readonly ip: string }
   | { readonly op: 'dhtRebootstrap'; readonly ip: string; readonly seeds: readonly DhtPeerInfo[] }
+  | { readonly op: 'account'; readonly ip: string; readonly did: string }
+  | { readonly op: 'submitEvents'; readonly ip: string; readonly events: readonly Uint8Array[] }
 
 export class FakeNodeAdmin implements NodeAdmin {
   readonly calls: FakeCall[] = []
@@ -26,6 +28,7 @@ export class FakeNodeAdmin implements NodeAdmin {
   plan: (ip: string, witnesses: readonly string[], expiresAtMs: number) => RestartManifest = () => {
     throw new AdminApiError(500, 'INTERNAL', 'no plan configured')
   }
+  readonly accounts = new Map<string, AccountView>()
   restartAnswer: (ip: string, record: Uint8Array) => RestartResult = () => ({
     epoch: 1,
     manifestHash: 'ab'.repeat(32),
@@ -62,5 +65,15 @@ export class FakeNodeAdmin implements NodeAdmin {
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
     this.calls.push({ op: 'dhtRebootstrap', ip: n.ip, seeds })
     return Promise.resolve({ dialled: seeds.length, routingTableSize: seeds.length, reprovided: 0 })
+  }
+
+  account(ip: string, did: string): Promise<AccountView | undefined> {
+    this.calls.push({ op: 'account', ip, did })
+    return Promise.resolve(this.accounts.get(did))
+  }
+
+  submitEvents(ip: string, events: readonly Uint8Array[]): Promise<SubmitVerdict[]> {
+    this.calls.push({ op: 'submitEvents', ip, events })
+    return Promise.resolve(events.map((_, i) => ({ id: String(i), ok: true })))
   }
 }

@@ -7,6 +7,8 @@ import { DEFAULT_PARAMS } from '@echonet/node/governance'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { metaName } from '../objects.ts'
+import { Annotations } from '../../api/v1alpha1/labels.ts'
+import type { SecretView } from './pods.ts'
 
 export interface NodeResources {
   requests?: Record<string, string | number>
@@ -50,12 +52,20 @@ export function memberName(pool: string, ordinal: number): string {
   return `${pool}-${ordinal}`
 }
 
-/** Members `<pool>-0 … <pool>-(replicas-1)`, in ordinal order. */
-export function poolMembers(pool: WitnessPool): PoolMember[] {
+/**
+ * Members `<pool>-0 … <pool>-(n-1)`, in ordinal order: n is `replicas`, plus, for a Standby pool,
+ * one for each member marked promoted (those now vote; the new ones keep the pool warm).
+ */
+export function poolMembers(pool: WitnessPool, marks: ReadonlyMap<string, NodeMarks> = new Map()): PoolMember[] {
   const name = metaName(pool.metadata)
   const role = poolRole(pool)
   const out: PoolMember[] = []
-  for (let i = 0; i < pool.spec.replicas; i++) out.push({ name: memberName(name, i), pool: name, ordinal: i, role })
+  let n = pool.spec.replicas
+  for (let i = 0; i < n; i++) {
+    const member = memberName(name, i)
+    if (role === 'standby' && marks.get(member)?.promoted !== undefined) n++
+    out.push({ name: member, pool: name, ordinal: i, role })
+  }
   return out
 }
 
@@ -97,8 +107,29 @@ export function poolsOf(network: EchoNetNetwork, pools: readonly WitnessPool[]):
     .sort((a, b) => (metaName(a.metadata) < metaName(b.metadata) ? -1 : 1))
 }
 
-/** Every node of the network in a fixed order: seeds, SSNs, then pools by name, by ordinal. */
-export function networkNodes(network: EchoNetNetwork, pools: readonly WitnessPool[]): NodePlan[] {
+/**
+ * What a WitnessLoss runbook decided about a node after a restart (annotations on its key Secret,
+ * see Annotations.retired/rekey/promoted; the value names the declaration).
+ */
+export interface NodeMarks {
+  /** Its seat went to a promoted standby: no pod is created for it again. */
+  readonly retired?: string
+  /** It gets a fresh key and volume, then registers itself. */
+  readonly rekey?: string
+  /** A standby promoted into the committee: its pool grows one more member to stay warm. */
+  readonly promoted?: string
+}
+
+/**
+ * Every node of the network in a fixed order: seeds, SSNs, then pools by name, by ordinal.
+ * Retired nodes are left out; a Standby pool has one member more for each of its members that
+ * was promoted, so that `replicas` standbys stay warm after a disaster.
+ */
+export function networkNodes(
+  network: EchoNetNetwork,
+  pools: readonly WitnessPool[],
+  marks: ReadonlyMap<string, NodeMarks> = new Map(),
+): NodePlan[] {
   const net = metaName(network.metadata)
   const spec = network.spec
   const params = spec.genesis?.params ?? {}
@@ -132,7 +163,8 @@ export function networkNodes(network: EchoNetNetwork, pools: readonly WitnessPoo
     add(`ssn-${i}`, 'ssn', i, spec.storage.volume, spec.storage.resources, minSsnStake)
   }
   for (const pool of poolsOf(network, pools)) {
-    for (const m of poolMembers(pool)) {
+    for (const m of poolMembers(pool, marks)) {
+      if (marks.get(m.name)?.retired !== undefined) continue
       add(m.name, m.role, m.ordinal, pool.spec.volume, pool.spec.resources, pool.spec.stake ?? minWitnessStake, m.pool)
     }
   }
@@ -148,4 +180,21 @@ export function duplicateNodeNames(nodes: readonly NodePlan[]): string[] {
     seen.add(n.node)
   }
   return [...dup].sort()
+}
+
+/** Retire / rekey / promoted marks the runbooks left on the key Secrets of a network. */
+export function nodeMarks(secrets: readonly SecretView[]): Map<string, NodeMarks> {
+  const out = new Map<string, NodeMarks>()
+  for (const s of secrets) {
+    const node = s.metadata?.labels?.[NODE_LABEL]
+    const a = s.metadata?.annotations ?? {}
+    if (node === undefined) continue
+    const m: NodeMarks = {
+      ...(a[Annotations.retired] !== undefined ? { retired: a[Annotations.retired] } : {}),
+      ...(a[Annotations.rekey] !== undefined ? { rekey: a[Annotations.rekey] } : {}),
+      ...(a[Annotations.promoted] !== undefined ? { promoted: a[Annotations.promoted] } : {}),
+    }
+    if (Object.keys(m).length > 0) out.set(node, m)
+  }
+  return out
 }
