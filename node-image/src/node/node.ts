@@ -671,7 +671,16 @@ export class EchoNode implements NodeApiPort {
     // It may have followed the same restart from a peer meanwhile.
     const followed = await this.#alreadyAdopted(m.epoch, hash)
     if (followed) return followed
-    await this.#adoptRestart(record, bytes, 'admin')
+    try {
+      await this.#adoptRestart(record, bytes, 'admin')
+    } catch (err) {
+      // A peer's copy of the same manifest may have been adopted while this one was verified.
+      if ((err as { code?: string }).code === 'RESTART_STALE') {
+        const same = await this.#alreadyAdopted(m.epoch, hash)
+        if (same) return same
+      }
+      throw err
+    }
     return { epoch: m.epoch, manifestHash: hash, adopted: true }
   }
 
@@ -729,7 +738,8 @@ export class EchoNode implements NodeApiPort {
         () => this.#ledger.applyRestart(m),
       )
     } catch (err) {
-      await this.#store.deleteRestart(m.epoch)
+      // Only if no other path (a peer's copy) adopted this epoch meanwhile: its record must stay.
+      if (this.#ledger.epoch() < m.epoch) await this.#store.deleteRestart(m.epoch)
       if (err instanceof RestartError || err instanceof LedgerError) throw new ApiError(409, err.code, err.message)
       throw err
     }

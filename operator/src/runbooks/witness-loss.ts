@@ -523,7 +523,13 @@ export function resiliencePlan(
   activeWanted: number
   standbysWanted: number
 } {
-  const committee = new Set(obs.committee?.members.map((m) => m.did) ?? [])
+  // The committee the restart installed; before it is final (a dry run), the planned set.
+  const epoch = manifestOf(state)?.epoch ?? 0
+  const committee = new Set(
+    obs.committee !== undefined && obs.committee.epoch >= epoch
+      ? obs.committee.members.map((m) => m.did)
+      : (state.runbook.witnessSet ?? []).map((w) => w.did),
+  )
   const activePools = obs.pools.filter((p) => p.mode === 'Active')
   const activeWanted = Math.min(
     activePools.reduce((a, p) => a + p.replicas, 0),
@@ -729,7 +735,8 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
 
 export const witnessLossRunbook: Runbook = {
   steps: WITNESS_LOSS_STEPS,
-  supports: ['PromoteStandbys', 'CoordinatedRestart'],
+  // PausePoSRSlashing is satisfied by the ledger itself in this scenario (see assess).
+  supports: ['PromoteStandbys', 'CoordinatedRestart', 'PausePoSRSlashing'],
   initial: () => initialState(WITNESS_LOSS_STEPS),
   step,
   record,
