@@ -99,7 +99,14 @@ export function rawExchange(
       clearTimeout(timer)
       clearTimeout(idle)
       sock.destroy()
-      const { responses, rest } = parseResponses(Buffer.concat(chunks), opts.head ?? false)
+      const buf = Buffer.concat(chunks)
+      // A HEAD answer has no body, unless the server could not parse the request as a HEAD at all
+      // (e.g. `HEAD` alone on the line): then its error answer has one.
+      let { responses, rest } = parseResponses(buf, opts.head ?? false)
+      if (opts.head === true && rest.length > 0) {
+        const asBody = parseResponses(buf, false)
+        if (asBody.rest.length === 0) ({ responses, rest } = asBody)
+      }
       resolve({
         responses,
         rest: rest.toString('latin1'),
@@ -143,7 +150,7 @@ export function answerProblem(x: Exchange): string | undefined {
   for (const [i, r] of x.responses.entries()) {
     if (r.status < 400) continue
     if (!(r.headers['content-type'] ?? '').startsWith('application/json')) return `${r.status} without a JSON body`
-    if (x.head && i === 0) continue
+    if (x.head && i === 0 && r.body === '') continue
     let code: unknown
     try {
       code = (JSON.parse(r.body) as { error?: { code?: unknown } }).error?.code

@@ -204,8 +204,9 @@ export function serve(handler: Handler, o: ServeOptions): Server {
 
   // A connection with no request in progress that goes quiet is closed. Node's own timeouts miss
   // some (a `PRI` request line leaves its parser paused with the head read: only the 300 s
-  // requestTimeout would end it); a handler still working on a response is left alone.
-  server.setTimeout(o.headersTimeoutMs ?? HEADERS_TIMEOUT_MS)
+  // requestTimeout would end it); a handler still working on a response is left alone. It fires
+  // after the headers timeout has had its turn, so a slow head still gets its 408.
+  server.setTimeout((o.headersTimeoutMs ?? HEADERS_TIMEOUT_MS) + 2 * TIMEOUT_CHECK_EVERY_MS)
   server.on('timeout', (socket: Duplex) => {
     const res = inFlight.get(socket)
     if (res !== undefined && !res.writableEnded) return
