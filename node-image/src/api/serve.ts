@@ -115,11 +115,38 @@ export function framingError(nodeCode: string | undefined): ApiError {
   return apiError(code, message)
 }
 
+/** An unread request body is read and dropped up to this many bytes or this long, then the connection is closed. */
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024
+const DRAIN_MAX_MS = 5_000
+
+/**
+ * Reads and drops the rest of a body the handler refused. Closing at once would make a client
+ * that is still sending see a reset instead of the answer; draining forever would let a chunked
+ * body of endless size hold the connection.
+ */
+function drainThenClose(req: IncomingMessage): void {
+  let bytes = 0
+  const stop = (): void => {
+    clearTimeout(timer)
+    req.socket.destroy()
+  }
+  const timer = setTimeout(stop, DRAIN_MAX_MS)
+  timer.unref()
+  req.on('data', (chunk: Buffer) => {
+    bytes += chunk.length
+    if (bytes > DRAIN_MAX_BYTES) stop()
+  })
+  req.once('end', () => clearTimeout(timer))
+  req.once('close', () => clearTimeout(timer))
+  req.resume()
+}
+
 export function serve(handler: Handler, o: ServeOptions): Server {
   const log = o.log ?? defaultLog()
   // The response in flight on each socket: a framing error after its headers went out cannot be
   // answered any more (the socket is just closed then).
   const inFlight = new WeakMap<Duplex, ServerResponse>()
+  const hadRequest = new WeakSet<Duplex>()
 
   const server = createServer(
     {
@@ -132,6 +159,7 @@ export function serve(handler: Handler, o: ServeOptions): Server {
     },
     (req, res) => {
       inFlight.set(req.socket, res)
+      hadRequest.add(req.socket)
       res.once('close', () => {
         if (inFlight.get(req.socket) === res) inFlight.delete(req.socket)
       })
@@ -169,9 +197,12 @@ export function serve(handler: Handler, o: ServeOptions): Server {
         res.destroy()
         return
       }
-      // An unread (or stalled) body must not hold the connection for the next request.
-      if (!req.complete) res.setHeader('connection', 'close')
+      // A stalled body is not waited for again; one refused unread (too large, unauthorized) is
+      // drained for a while so the client, still sending, gets to read the answer.
+      const stalled = e.code === 'REQUEST_TIMEOUT'
+      if (stalled) res.setHeader('connection', 'close')
       sendError(res, e, requestId)
+      if (!stalled && !req.complete) drainThenClose(req)
     } catch (sendErr) {
       log.warn({ requestId, api: o.api, err: (sendErr as Error).message }, 'could not send the error response')
       res.destroy()
@@ -188,8 +219,11 @@ export function serve(handler: Handler, o: ServeOptions): Server {
       const requestId = randomUUID()
       const e = framingError(err.code)
       log.debug({ requestId, api: o.api, nodeCode: err.code, code: e.code }, 'refused a malformed request')
+      // No body for a HEAD: known only when the failing request is the socket's first.
       const packet = (err as { rawPacket?: unknown }).rawPacket
-      endWith(socket, e, requestId, Buffer.isBuffer(packet) && packet.subarray(0, 5).toString('latin1') === 'HEAD ')
+      const head =
+        !hadRequest.has(socket) && Buffer.isBuffer(packet) && packet.subarray(0, 5).toString('latin1') === 'HEAD '
+      endWith(socket, e, requestId, head)
     } catch {
       socket.destroy()
     }

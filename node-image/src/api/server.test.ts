@@ -193,6 +193,18 @@ describe('bodies are bounded', () => {
   })
 })
 
+describe('refused bodies', () => {
+  it('a client still sending a body that is too large reads the 413 (the rest is drained, not reset)', async () => {
+    const r = await fetch(`http://${HOST}:${pubPort}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cbor' },
+      body: new Uint8Array(9 * 1024 * 1024),
+    })
+    expect(r.status).toBe(413)
+    expect(((await r.json()) as { error: { code: string } }).error.code).toBe('PAYLOAD_TOO_LARGE')
+  })
+})
+
 describe('handler errors', () => {
   it('a non-ApiError from a handler is a 500 INTERNAL whose request id is in the log with the error', async () => {
     const x = await send(pubPort, 'GET /v1/blocks/666 HTTP/1.1\r\nHost: x\r\nX-Request-Id: req-666\r\n\r\n')
