@@ -143,9 +143,9 @@ function drainThenClose(req: IncomingMessage): void {
 
 export function serve(handler: Handler, o: ServeOptions): Server {
   const log = o.log ?? defaultLog()
-  // The response in flight on each socket: a framing error after its headers went out cannot be
-  // answered any more (the socket is just closed then).
-  const inFlight = new WeakMap<Duplex, ServerResponse>()
+  // The response in flight on each socket: a framing error in a pipelined request after it is
+  // answered once that response is complete.
+  const inFlight = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>()
   const hadRequest = new WeakSet<Duplex>()
 
   const server = createServer(
@@ -158,10 +158,11 @@ export function serve(handler: Handler, o: ServeOptions): Server {
       requireHostHeader: false,
     },
     (req, res) => {
-      inFlight.set(req.socket, res)
+      const current = { req, res }
+      inFlight.set(req.socket, current)
       hadRequest.add(req.socket)
       res.once('close', () => {
-        if (inFlight.get(req.socket) === res) inFlight.delete(req.socket)
+        if (inFlight.get(req.socket) === current) inFlight.delete(req.socket)
       })
       void dispatch(req, res)
     },
@@ -211,8 +212,7 @@ export function serve(handler: Handler, o: ServeOptions): Server {
 
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     try {
-      const res = inFlight.get(socket)
-      if (err.code === 'ECONNRESET' || !socket.writable || res?.headersSent === true) {
+      if (err.code === 'ECONNRESET' || !socket.writable) {
         socket.destroy()
         return
       }
@@ -223,7 +223,28 @@ export function serve(handler: Handler, o: ServeOptions): Server {
       const packet = (err as { rawPacket?: unknown }).rawPacket
       const head =
         !hadRequest.has(socket) && Buffer.isBuffer(packet) && packet.subarray(0, 5).toString('latin1') === 'HEAD '
-      endWith(socket, e, requestId, head)
+      const answer = (): void => {
+        if (socket.writable) endWith(socket, e, requestId, head)
+        else socket.destroy()
+      }
+      const current = inFlight.get(socket)
+      if (current === undefined || current.res.writableEnded) {
+        answer()
+        return
+      }
+      const { req, res } = current
+      // The request in progress is the broken one (its body did not parse): answer it now, unless
+      // its response has begun.
+      if (!req.complete) {
+        if (res.headersSent) socket.destroy()
+        else answer()
+        return
+      }
+      // A complete request before the broken one (pipelined) is answered first; ours follows it.
+      res.once('finish', answer)
+      res.once('close', () => {
+        if (!res.writableFinished) socket.destroy()
+      })
     } catch {
       socket.destroy()
     }
@@ -231,6 +252,7 @@ export function serve(handler: Handler, o: ServeOptions): Server {
 
   // `Expect: <anything but 100-continue>`: Node would answer a bodiless 417.
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    hadRequest.add(req.socket)
     res.setHeader('connection', 'close')
     sendJson(res, 417, errorBody(apiError('EXPECTATION_FAILED', 'only Expect: 100-continue is supported')))
     req.resume()
@@ -242,8 +264,8 @@ export function serve(handler: Handler, o: ServeOptions): Server {
   // after the headers timeout has had its turn, so a slow head still gets its 408.
   server.setTimeout((o.headersTimeoutMs ?? HEADERS_TIMEOUT_MS) + 2 * TIMEOUT_CHECK_EVERY_MS)
   server.on('timeout', (socket: Duplex) => {
-    const res = inFlight.get(socket)
-    if (res !== undefined && !res.writableEnded) return
+    const current = inFlight.get(socket)
+    if (current !== undefined && !current.res.writableEnded) return
     socket.destroy()
   })
 

@@ -160,6 +160,25 @@ describe('framing errors get JSON with a stable code, not Node’s bodiless answ
   }
 })
 
+describe('pipelined requests', () => {
+  it('a broken request after a good one is answered after the good one’s answer, not instead of it', async () => {
+    // /metrics answers asynchronously: the parse error of the next request arrives first.
+    const x = await send(pubPort, 'GET /metrics HTTP/1.1\r\nHost: x\r\n\r\nBREW / HTTP/1.1\r\n\r\n', {
+      halfClose: false,
+    })
+    expect(answerProblem(x)).toBeUndefined()
+    expect(x.responses.map((r) => r.status)).toEqual([200, 400])
+    expect(codeOf(x.responses[1])).toBe('MALFORMED_REQUEST')
+  })
+
+  it('after a HEAD, the broken request’s answer still carries its JSON body', async () => {
+    const x = await send(pubPort, 'HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n\u0000', { head: true, halfClose: false })
+    expect(answerProblem(x)).toBeUndefined()
+    expect(x.responses).toHaveLength(2)
+    expect(codeOf(x.responses[1])).toBe('MALFORMED_REQUEST')
+  })
+})
+
 describe('bodies are bounded', () => {
   it('a chunked body declaring size ffffffffffffffff and sending nothing gets 408 REQUEST_TIMEOUT and a closed connection', async () => {
     for (const [port, path, auth] of [
@@ -282,7 +301,7 @@ describe('property: any raw request gets JSON with a stable code or a closed con
         const x = await send(toAdmin ? adminPort : pubPort, req.payload, {
           head: req.method === 'HEAD',
           halfClose,
-          timeoutMs: 4_000,
+          timeoutMs: 8_000,
         })
         const problem = answerProblem(x)
         if (problem !== undefined) throw new Error(`${problem} for ${JSON.stringify(req.payload.slice(0, 300))}`)
