@@ -56,14 +56,14 @@ afterAll(async () => {
 })
 
 /** What killed the target: the last requests sent and the errors at the end of its log. */
-async function deathReport(recent: readonly string[]): Promise<string> {
+async function deathReport(what: string, recent: readonly string[]): Promise<string> {
   const log = await readFile(join(nodeNamed(s, TARGET).dir, 'node.log'), 'utf8').catch(() => '')
   const errors = log
     .split('\n')
     .filter((l) => /Error|error/.test(l))
     .slice(-3)
     .map((l) => l.slice(0, 400))
-  return `the node died; last requests: ${recent.join(' | ')}; end of its log: ${errors.join(' | ')}`
+  return `${what}; last requests: ${recent.join(' | ')}; end of its log: ${errors.join(' | ')}`
 }
 
 function alive(): boolean {
@@ -208,8 +208,8 @@ describe('property: raw HTTP against the public and the admin port', () => {
         const sent = JSON.stringify(req.payload.slice(0, 300))
         recent.push(sent)
         if (recent.length > 3) recent.shift()
-        if (!alive()) throw new Error(await deathReport(recent))
-        if (x.error === 'ECONNREFUSED') throw new Error(`connection refused after ${sent}`)
+        if (!alive()) throw new Error(await deathReport('the node died', recent))
+        if (x.error === 'ECONNREFUSED') throw new Error(await deathReport('connection refused', recent))
         const problem = answerProblem(x)
         if (problem !== undefined && !wrong.has(problem.slice(0, 40)))
           wrong.set(problem.slice(0, 40), `${problem} for ${sent}`)

@@ -124,7 +124,7 @@ export function rawExchange(
       if (opts.halfClose ?? true) return
       clearTimeout(idle)
       if (parseResponses(Buffer.concat(chunks), opts.head ?? false).responses.length > 0)
-        idle = setTimeout(() => finish(false), 200)
+        idle = setTimeout(() => finish(false), 30)
     })
     sock.on('error', (err: NodeJS.ErrnoException) => {
       error = err.code ?? err.message
@@ -278,8 +278,8 @@ export interface RawRequestCase {
   readonly payload: string
 }
 
-/** A raw request: request line, headers and body, each often valid and sometimes not. */
-export function rawRequestArb(paths: readonly string[], auth: string | undefined): fc.Arbitrary<RawRequestCase> {
+/** Any request: request line, headers and body, each often valid and sometimes not. */
+function anyRequestArb(paths: readonly string[], auth: string | undefined): fc.Arbitrary<RawRequestCase> {
   return fc
     .record({
       method: fc.constantFrom(...METHODS),
@@ -300,4 +300,49 @@ export function rawRequestArb(paths: readonly string[], auth: string | undefined
       ]
       return { method: r.method, payload: `${head.join(r.eol)}${r.eol}${r.eol}${r.body}` }
     })
+}
+
+/**
+ * A request whose framing is valid (so it reaches the routes and handlers) with an adversarial
+ * target, header values and body: where `GET //` lived.
+ */
+function framedRequestArb(paths: readonly string[], auth: string | undefined): fc.Arbitrary<RawRequestCase> {
+  const printable = (max: number) =>
+    fc.string({ maxLength: max, unit: 'binary-ascii' }).map((v) => v.replace(/[^\x21-\x7e]/g, ''))
+  return fc
+    .record({
+      method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH'),
+      target: targetArb(paths).filter((t) => /^[\x21-\x7e]+$/.test(t)),
+      auth: fc.boolean(),
+      type: fc.constantFrom('application/json', 'application/cbor', 'text/plain', ''),
+      extra: fc.array(fc.tuple(fc.constantFrom('X-Request-Id', 'Accept', 'Connection'), printable(40)), {
+        maxLength: 3,
+      }),
+      body: fc.oneof(
+        fc.constantFrom('', '{}', 'null', '{"seeds":[{"peerId":"x","addrs":["/ip4/1.2.3.4/tcp/1"]}]}'),
+        fc.json({ maxDepth: 3 }),
+        fc.string({ maxLength: 300, unit: 'binary' }),
+      ),
+      chunked: fc.boolean(),
+    })
+    .map((r) => {
+      const bytes = Buffer.from(r.body)
+      const head = [
+        `${r.method} ${r.target} HTTP/1.1`,
+        'Host: node',
+        ...(r.auth && auth !== undefined ? [`Authorization: Bearer ${auth}`] : []),
+        ...(r.type === '' ? [] : [`Content-Type: ${r.type}`]),
+        ...r.extra.map(([k, v]) => `${k}: ${v}`),
+        r.chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${bytes.length}`,
+      ]
+      const body = r.chunked
+        ? `${bytes.length.toString(16)}\r\n${r.body}\r\n0\r\n\r\n`.replace(/^0\r\n\r\n0\r\n\r\n$/, '0\r\n\r\n')
+        : r.body
+      return { method: r.method, payload: `${head.join('\r\n')}\r\n\r\n${body}` }
+    })
+}
+
+/** Raw requests: half with valid framing (reaching the handlers), half with anything at all. */
+export function rawRequestArb(paths: readonly string[], auth: string | undefined): fc.Arbitrary<RawRequestCase> {
+  return fc.oneof(framedRequestArb(paths, auth), anyRequestArb(paths, auth))
 }
