@@ -12,6 +12,7 @@ import { createTestnet, downTestnet, loadState, nodeStatus, startAll, waitForHei
 import { runDrill } from './drill.ts'
 import { runLoad } from './loadgen.ts'
 import type { BondRole } from '../node/self-registration.ts'
+import { FATAL_FILE, ProcessGuard, takePreviousFatal } from './process-guard.ts'
 
 const BOND_ROLES: readonly string[] = ['witness', 'standby', 'ssn']
 
@@ -172,6 +173,15 @@ program
         process.exit(2)
       }
       const log = pino({ level: process.env.ECHONET_LOG_LEVEL ?? 'info', base: { svc: 'echonet-node' } })
+      // Errors that escape every handler are logged and survived; only an unrecoverable one ends
+      // the process, and its reason is left in the data dir for the next start to report.
+      new ProcessGuard({ dataDir: o.dataDir, log, exit: (code) => process.exit(code) }).install(process)
+      try {
+        const previous = takePreviousFatal(o.dataDir)
+        if (previous) log.warn({ previous }, 'the previous run exited on an unrecoverable error')
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, `could not read ${FATAL_FILE}`)
+      }
       const timeouts: NonNullable<NodeConfig['timeouts']> = {}
       if (o.timeoutProposeMs !== undefined) timeouts.proposeMs = o.timeoutProposeMs
       if (o.timeoutPrevoteMs !== undefined) timeouts.prevoteMs = o.timeoutPrevoteMs

@@ -266,8 +266,8 @@ export class EchoNode implements NodeApiPort {
       },
     })
     await this.#engine.start(last)
-    const pub = publicServer(this, this.metrics)
-    const admin = adminServer(this, this.config.adminToken)
+    const pub = publicServer(this, this.metrics, { log })
+    const admin = adminServer(this, this.config.adminToken, { log })
     await listen(pub, this.config.apiHost, this.config.apiPort)
     await listen(admin, this.config.apiHost, this.config.adminPort)
     this.#servers = [pub, admin]
