@@ -148,7 +148,7 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   })
   const poolController = new Controller({
     name: 'witnesspool',
-    reconcile: poolReconciler({ client, pools, networks, pods, log }),
+    reconcile: poolReconciler({ client, pools, networks, pods, secrets, poller, log }),
     concurrency: 1,
     onError: onError('witnesspool'),
   })
@@ -165,6 +165,10 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   onNodesChanged = (key) => {
     networkController.enqueue(key)
     for (const d of declarationsOf(key)) declarationController.enqueue(d)
+    const { namespace, name } = splitKey(key)
+    for (const p of pools.list(namespace)) {
+      if (p.spec.networkRef.name === name) poolController.enqueue(objectKey({ namespace, name: p.metadata.name }))
+    }
   }
   watch(declarations, declarationController, forObject)
   watch(networks, declarationController, (n: EchoNetNetwork) =>

@@ -1,5 +1,5 @@
 /** WitnessPool: spec and status schemas. */
-import { int32, literal, object, optional, resource, string, stringEnum, opaqueObject } from './openapi.ts'
+import { int32, map, literal, object, optional, resource, string, stringEnum, opaqueObject } from './openapi.ts'
 import type { ObjectMeta } from './meta.ts'
 import {
   API_VERSION,
@@ -48,6 +48,13 @@ export const witnessPoolSpecSchema = object(
       minimum: -1000,
       maximum: 1000,
     }),
+    nodeSelector: optional(
+      map(string({ description: 'Label value.', maxLength: 63 }), {
+        description:
+          "Labels a machine must carry to run this pool's pods (the pod's nodeSelector): keep a pool's witnesses on the machines, zones or operators they belong to, and a foundation's standbys on its own.",
+        maxProperties: 16,
+      }),
+    ),
   },
   { description: 'Desired state of a pool of witness nodes.' },
 )
@@ -57,7 +64,14 @@ export const witnessPoolStatusSchema = object(
     observedGeneration: observedGeneration(),
     conditions: conditions('Ready, Progressing, Degraded'),
     replicas: optional(int32({ description: 'Witness pods that exist.', minimum: 0 })),
-    readyReplicas: optional(int32({ description: 'Witness pods that are ready.', minimum: 0 })),
+    readyReplicas: optional(
+      int32({
+        description:
+          'Witness pods that are ready and whose key the ledger knows (in the committee or on the standby list).',
+        minimum: 0,
+      }),
+    ),
+    inCommittee: optional(int32({ description: 'Members whose key is in the committee now.', minimum: 0 })),
     syncedHeight: height('Lowest finalized height among the ready witnesses of the pool.'),
     promoted: optional(
       int32({ description: 'Standby witnesses of this pool promoted into the committee.', minimum: 0 }),

@@ -524,6 +524,7 @@ function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
   return {
     restartPolicy: 'Always',
     terminationGracePeriodSeconds: 30,
+    ...(n.nodeSelector !== undefined ? { nodeSelector: { ...n.nodeSelector } } : {}),
     enableServiceLinks: false,
     automountServiceAccountToken: false,
     // fsGroup makes the 0400 key file group-readable (0440, group 65532) for the node user.

@@ -27,6 +27,8 @@ export interface NodePlan {
   readonly keySecretName: string
   readonly volume: { readonly size: string | number; readonly storageClassName?: string }
   readonly resources?: NodeResources
+  /** The pod's nodeSelector (from its WitnessPool). */
+  readonly nodeSelector?: Readonly<Record<string, string>>
   /** Stake registered in the genesis (witnesses, standbys, SSNs). */
   readonly stake: number
 }
@@ -144,12 +146,14 @@ export function networkNodes(
     resources: NodeResources | undefined,
     stake: number,
     pool?: string,
+    nodeSelector?: Readonly<Record<string, string>>,
   ): void => {
     out.push({
       node,
       role,
       ordinal,
       ...(pool !== undefined ? { pool } : {}),
+      ...(nodeSelector !== undefined ? { nodeSelector } : {}),
       podName: podName(net, node),
       pvcName: pvcName(net, node),
       keySecretName: keySecretName(net, node),
@@ -165,7 +169,8 @@ export function networkNodes(
   for (const pool of poolsOf(network, pools)) {
     for (const m of poolMembers(pool, marks)) {
       if (marks.get(m.name)?.retired !== undefined) continue
-      add(m.name, m.role, m.ordinal, pool.spec.volume, pool.spec.resources, pool.spec.stake ?? minWitnessStake, m.pool)
+      const stake = pool.spec.stake ?? minWitnessStake
+      add(m.name, m.role, m.ordinal, pool.spec.volume, pool.spec.resources, stake, m.pool, pool.spec.nodeSelector)
     }
   }
   return out
