@@ -1,3 +1,5 @@
+import { publicKeyFromDid } from './did.ts'
+import { verify } from './ed25519.ts'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
@@ -110,4 +112,15 @@ export function didFromPeerId(peer: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** Whether `sig` is `did`'s Ed25519 signature over `bytes` (false for a malformed DID). */
+export function verifyDidSignature(did: string, bytes: Uint8Array, sig: Uint8Array): boolean {
+  let pub: Uint8Array
+  try {
+    pub = publicKeyFromDid(did)
+  } catch {
+    return false
+  }
+  return verify(pub, bytes, sig)
 }
