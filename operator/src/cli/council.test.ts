@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { NodeIdentity } from '@echonet/node/identity'
 import { RESTART_MANIFEST_DOMAIN } from '@echonet/node/governance'
+import type { RestartManifest } from '@echonet/node/governance'
 import { encodeManifest } from '@echonet/node/restart'
 import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
 import type { DisasterDeclaration } from '../api/v1alpha1/types.ts'
@@ -64,7 +65,7 @@ describe('kubectl echonet council sign / verify', () => {
   })
 
   it('once the runbook planned a manifest, sign targets the manifest and verify checks it', () => {
-    const manifest = {
+    const manifest: RestartManifest = {
       domain: RESTART_MANIFEST_DOMAIN,
       chainId: 'echonet-testnet',
       epoch: 1,
