@@ -72,7 +72,7 @@ describe('kubectl echonet council sign / verify', () => {
       height: 10,
       blockHash: 'ab'.repeat(32),
       stateRoot: 'cd'.repeat(32),
-      witnesses: [{ did: members[0]!.did as never, power: 1 }],
+      witnesses: [{ did: members[0]!.did, power: 1 }],
       expiresAtMs: 4_000_000_000_000,
     }
     const d: DisasterDeclaration = {
