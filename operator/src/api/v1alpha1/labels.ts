@@ -64,6 +64,11 @@ export const Annotations = {
   retired: `${GROUP}/retired`,
   rekey: `${GROUP}/rekey`,
   promoted: `${GROUP}/promoted`,
+  /**
+   * On a DisasterDeclaration: "true" closes a Failed (or Recovered) declaration as Resolved once
+   * people have dealt with it; an automatic declaration is never made while one is unresolved.
+   */
+  resolve: `${GROUP}/resolve`,
   /** On a node key Secret: the recovery agent's transfer that funds the node's stake (`<nonce>:<event id>`). */
   funded: `${GROUP}/funded`,
   /** Ask for an immediate reconcile (any new value), like `kubectl annotate ... --overwrite`. */

@@ -228,6 +228,11 @@ export const echoNetNetworkSpecSchema = object(
       maximum: 1_000_000,
     }),
     recovery: recoverySchema,
+    voteLog: boolean({
+      description:
+        'Every node appends each vote it sees to votes.jsonl in its data volume, so that drills can check that no witness ever signed two different votes for one slot. Costs disk: for testnets and drills.',
+      default: false,
+    }),
     paused: boolean({
       description:
         'Pause reconciliation: the operator changes nothing for this network (pods, volumes, recovery) until unset. Status is still reported.',

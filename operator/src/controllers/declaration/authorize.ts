@@ -28,6 +28,7 @@ export const REFUSAL_REASONS = [
   'NoStandingPolicy',
   'InvalidDeclaration',
   'NoCouncilView',
+  'AnotherDeclarationActive',
 ] as const
 export type RefusalReason = (typeof REFUSAL_REASONS)[number]
 

@@ -14,6 +14,7 @@
 import type { Logger } from 'pino'
 import type { CouncilSpec } from '@echonet/node/governance'
 import { isDisasterDeclaration } from '../../api/v1alpha1/validate.ts'
+import { Annotations } from '../../api/v1alpha1/labels.ts'
 import type { DisasterDeclaration, EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
 import { MERGE_PATCH } from '../../k8s/index.ts'
@@ -29,7 +30,7 @@ import type { NodeAdmin } from '../shared/node-admin.ts'
 import type { NodePoller } from '../shared/node-poller.ts'
 import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
 import { authorize, standingPolicy } from './authorize.ts'
-import type { StandingPolicy } from './authorize.ts'
+import type { Authorization, StandingPolicy } from './authorize.ts'
 import { execute } from './effects.ts'
 import type { EffectContext, PolicyAuthorization } from './effects.ts'
 import { claimNonce, NonceTaken, noncesConfigMapName, usedNonces } from './nonces.ts'
@@ -79,9 +80,23 @@ export class DeclarationReconciler {
     if (!isDisasterDeclaration(cached)) return undefined
     let decl: DisasterDeclaration = cached
     const phase = decl.status?.phase ?? 'Pending'
-    if (TERMINAL.includes(phase)) return undefined
     const log = this.#o.log.child({ disasterdeclaration: key })
     const now = this.#now()
+    if ((phase === 'Failed' || phase === 'Recovered') && decl.metadata.annotations?.[Annotations.resolve] === 'true') {
+      // People closed it (kubectl annotate ... echonet.io/resolve=true).
+      const prev = stateOf(decl, () => emptyState())
+      const closed = setPhase(prev, 'Resolved', now, `resolved by people from ${phase}`)
+      await this.#writeStatus(
+        decl,
+        prev,
+        { ...closed, postMortem: closed.postMortem ?? `Resolved by people from phase ${phase}.` },
+        undefined,
+        {},
+        log,
+      )
+      return undefined
+    }
+    if (TERMINAL.includes(phase)) return undefined
     const net = this.#o.caches.networks.get(decl.spec.networkRef.name, namespace)
     const runbook = runbookFor(decl.spec.scenario)
     const initial = (): RunbookState => (runbook ?? { initial: () => emptyState() }).initial(now)
@@ -131,7 +146,16 @@ export class DeclarationReconciler {
         this.#o.caches.configMaps.get(noncesConfigMapName(net.metadata.name ?? ''), namespace),
         now,
       )
-      const auth = authorize(net, decl, { council, nowMs: now, usedNonces: nonces })
+      const running = decl.spec.dryRun ? undefined : this.#runningTwin(decl)
+      const auth: Authorization =
+        running !== undefined
+          ? {
+              ok: false,
+              reason: 'AnotherDeclarationActive',
+              message: `declaration ${running} of this network and scenario is running; one runbook at a time (this one waits)`,
+              retryable: true,
+            }
+          : authorize(net, decl, { council, nowMs: now, usedNonces: nonces })
       if (!auth.ok) {
         if (!decl.spec.dryRun) {
           const view = { ok: false, reason: auth.reason, message: auth.message }
@@ -239,6 +263,20 @@ export class DeclarationReconciler {
     }
     if (TERMINAL.includes(state.phase)) return undefined
     return { requeueAfterMs: Math.max(50, r.requeueAfterMs) }
+  }
+
+  /** Another declaration of the same network and scenario that is past authorization and not done. */
+  #runningTwin(decl: DisasterDeclaration): string | undefined {
+    return this.#o.caches.declarations
+      .list(decl.metadata.namespace)
+      .find(
+        (d) =>
+          d.metadata.name !== decl.metadata.name &&
+          d.spec.networkRef.name === decl.spec.networkRef.name &&
+          d.spec.scenario === decl.spec.scenario &&
+          !d.spec.dryRun &&
+          ['Authorized', 'Executing', 'Verifying'].includes(d.status?.phase ?? 'Pending'),
+      )?.metadata.name
   }
 
   async #effectContext(net: EchoNetNetwork, decl: DisasterDeclaration, signal: AbortSignal): Promise<EffectContext> {

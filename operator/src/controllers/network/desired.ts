@@ -418,6 +418,7 @@ export function desiredNetworkObjects(
       peersConfigMap: peersConfigMapName(net),
       adminSecret: admin.secretName,
       adminKey: admin.key,
+      voteLog: spec.voteLog,
     })
     const pod: PodObject = {
       apiVersion: 'v1',
@@ -459,6 +460,7 @@ interface PodInputs {
   peersConfigMap: string
   adminSecret: string
   adminKey: string
+  voteLog: boolean
 }
 
 const RESTRICTED_CONTAINER: JsonObject = {
@@ -472,7 +474,15 @@ const RESTRICTED_CONTAINER: JsonObject = {
 }
 
 /** The node args of `echonet-node run` for a role (node-image `cli/main.ts`). */
-export function nodeArgs(role: NodeRoleLabel): string[] {
+export function nodeArgs(role: NodeRoleLabel, voteLog = false): string[] {
+  return [
+    ...base(role),
+    // The drill's double-signing check reads it from the data volume (spec.voteLog).
+    ...(voteLog ? ['--vote-log', '/data/votes.jsonl'] : []),
+  ]
+}
+
+function base(role: NodeRoleLabel): string[] {
   return [
     'run',
     '--role',
@@ -540,7 +550,7 @@ function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
         name: 'echonet-node',
         image: p.image,
         ...(p.imagePullPolicy !== undefined ? { imagePullPolicy: p.imagePullPolicy } : {}),
-        args: nodeArgs(n.role),
+        args: nodeArgs(n.role, p.voteLog),
         env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, ...bondEnv(n)],
         ports: [
           { name: 'p2p', containerPort: P2P_PORT, protocol: 'TCP' },
