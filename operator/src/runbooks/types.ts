@@ -88,6 +88,8 @@ export type Effect =
       readonly ip: string
       readonly witnesses: readonly string[]
       readonly expiresAtMs: number
+      /** A dry run on a live network plans from whatever block is final by then. */
+      readonly dryRun: boolean
     }
   | { readonly kind: 'agentSign'; readonly manifest: string }
   | { readonly kind: 'deliver'; readonly node: string; readonly ip: string; readonly record: DeliveryAuth }

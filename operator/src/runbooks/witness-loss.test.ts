@@ -367,6 +367,22 @@ describe('WitnessLoss runbook: council authorization and dry runs', () => {
     expect(deliveries[0]?.record.mode).toBe('council')
   })
 
+  it('a dry run on a live network plans from whatever block is final by then (a real run would refuse a moved chain)', () => {
+    let s = drive(witnessLossRunbook.initial(T0), obs({ dryRun: true, stalledMs: 500 }), 2).state
+    const r = witnessLossRunbook.step(s, obs({ dryRun: true, stalledMs: 500 }))
+    const plan = r.effects.find((e) => e.kind === 'plan')!
+    const moved = {
+      ...manifestFor((plan as { witnesses: readonly string[] }).witnesses, 0),
+      height: 103,
+      blockHash: 'ef'.repeat(32),
+    }
+    s = witnessLossRunbook.record(r.next, plan, { ok: true, value: moved }, T0)
+    expect(s.runbook.restartHeight).toBe(103)
+    expect(s.steps.find((x) => x.name === 'PlanRestart')?.phase).toBe('Succeeded')
+    const real = witnessLossRunbook.record(r.next, { ...plan, dryRun: false }, { ok: true, value: moved }, T0)
+    expect(real.phase).toBe('Failed')
+  })
+
   it('a dry run plans (the plan API is read-only) and changes nothing: no signature, no delivery, no resilience change', () => {
     const { state, effects } = drive(witnessLossRunbook.initial(T0), obs({ dryRun: true }))
     expect(kinds(effects)).toEqual(['plan'])

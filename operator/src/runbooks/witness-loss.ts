@@ -258,7 +258,9 @@ function selectWitnessSet(state: RunbookState, obs: Observation): StepResult {
         b.status!.finalizedHeight - a.status!.finalizedHeight ||
         (a.node < b.node ? -1 : 1),
     )
-  const cap = Math.min(promote?.count ?? candidates.length, policy?.maxPromotions ?? Number.MAX_SAFE_INTEGER)
+  // The committee holds at most committeeSize members: survivors keep their seats first.
+  const room = Math.max(0, (obs.committeeSize ?? Number.MAX_SAFE_INTEGER) - survivors.length)
+  const cap = Math.min(promote?.count ?? candidates.length, policy?.maxPromotions ?? Number.MAX_SAFE_INTEGER, room)
   const chosen = wantPromotion ? candidates.slice(0, cap) : []
   const set: WitnessSetMember[] = [...survivors, ...chosen.map((n) => ({ did: n.did!, node: n.node, promoted: true }))]
   if (set.length === 0)
@@ -298,6 +300,7 @@ function planRestart(state: RunbookState, obs: Observation): StepResult {
       ip: planner.ip!,
       witnesses: (state.runbook.witnessSet ?? []).map((m) => m.did),
       expiresAtMs: now + ttl,
+      dryRun: obs.dryRun,
     },
   ])
 }
@@ -655,7 +658,8 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
           : s
       }
       const m = outcome.value as RestartManifest
-      if (m.height !== state.runbook.restartHeight || m.blockHash !== state.runbook.restartHash) {
+      const moved = m.height !== state.runbook.restartHeight || m.blockHash !== state.runbook.restartHash
+      if (moved && !effect.dryRun) {
         return fail(
           state,
           'PlanRestart',
@@ -664,9 +668,14 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
         )
       }
       const power = new Map(m.witnesses.map((w) => [w.did as string, w.power]))
-      const witnessSet = (state.runbook.witnessSet ?? []).map((w) => ({ ...w, power: power.get(w.did) ?? 0 }))
+      // The ledger seats the top committeeSize by stake: the manifest names who is in.
+      const witnessSet = (state.runbook.witnessSet ?? [])
+        .filter((w) => power.has(w.did))
+        .map((w) => ({ ...w, power: power.get(w.did) ?? 0 }))
       const hash = manifestHash(m)
       const s = remember(state, {
+        restartHeight: m.height,
+        restartHash: m.blockHash,
         manifest: b64(encodeManifest(m)),
         manifestHash: hash,
         manifestExpiresAt: iso(m.expiresAtMs),

@@ -146,7 +146,9 @@ export class DeclarationReconciler {
         this.#o.caches.configMaps.get(noncesConfigMapName(net.metadata.name ?? ''), namespace),
         now,
       )
-      const running = decl.spec.dryRun ? undefined : this.#runningTwin(decl)
+      // Refusals first (a replay stays a replay), then one runbook per network and scenario.
+      const checked = authorize(net, decl, { council, nowMs: now, usedNonces: nonces })
+      const running = decl.spec.dryRun || !checked.ok ? undefined : this.#runningTwin(decl)
       const auth: Authorization =
         running !== undefined
           ? {
@@ -155,7 +157,7 @@ export class DeclarationReconciler {
               message: `declaration ${running} of this network and scenario is running; one runbook at a time (this one waits)`,
               retryable: true,
             }
-          : authorize(net, decl, { council, nowMs: now, usedNonces: nonces })
+          : checked
       if (!auth.ok) {
         if (!decl.spec.dryRun) {
           const view = { ok: false, reason: auth.reason, message: auth.message }

@@ -36,7 +36,14 @@ export function autoDeclareDecision(i: AutoDeclareInputs): AutoDeclareDecision {
   if (c.powerOnline >= c.powerNeeded) return { declare: false, why: 'quorum available' }
   if (i.stalledMs < r.quorumLossSeconds * 1000)
     return { declare: false, why: 'quorum loss shorter than quorumLossSeconds' }
-  const open = i.active.find((d) => d.spec.scenario === 'WitnessLoss')
+  // What blocks a new declaration: one waiting for signatures, one running, or one whose runbook
+  // failed and awaits people. A dry run, or a declaration refused before it ran, does not.
+  const open = i.active.find(
+    (d) =>
+      d.spec.scenario === 'WitnessLoss' &&
+      !d.spec.dryRun &&
+      (d.status?.phase !== 'Failed' || d.status.authorizedAt !== undefined),
+  )
   if (open !== undefined) return { declare: false, why: `declaration ${open.metadata.name ?? ''} is still active` }
   return {
     declare: true,
