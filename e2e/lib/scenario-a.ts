@@ -19,14 +19,18 @@ import type { CouncilAction } from '../../node-image/src/ledger/governance-paylo
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import { signedTransfer } from '../../node-image/src/ledger/client-events.ts'
 import { decode } from '../../node-image/src/crypto/encoding.ts'
-import type { ChainPage } from '../../node-image/src/audit/index.ts'
+import type { AuditResult, ChainPage } from '../../node-image/src/audit/index.ts'
 import {
   REPO,
   LocalMachine,
+  adminToken,
+  auditNetwork,
+  doubleVotesOn,
   installOperator,
   kubectl,
   kubectlJson,
   networkNodes,
+  nodeStatus,
   sh,
   uninstallOperator,
   waitFor,
@@ -353,4 +357,103 @@ export function declarations(s: Pick<ScenarioA, 'ns'>): DeclarationJson[] {
 
 export function declaration(s: Pick<ScenarioA, 'ns'>, name: string): DeclarationJson {
   return kubectlJson(['-n', s.ns, 'get', 'disasterdeclaration', name]) as DeclarationJson
+}
+
+export interface RecoveryResult {
+  readonly declaration: DeclarationJson
+  /** Test clock: the machine loss, and the first time a live voter reported the new epoch. */
+  readonly lostAtMs: number
+  readonly resumedAtMs: number
+  readonly audit: AuditResult
+  readonly doubleVotes: { votes: number; doubles: string[] }
+  /** Committee members and warm standbys after the declaration was resolved. */
+  readonly committee: number
+  readonly standbys: { readyReplicas?: number; promoted?: number }
+  readonly notes: readonly string[]
+}
+
+/**
+ * The drill under the standing policy: load, lose machine `a` for good (5 of 7 witnesses), bring a
+ * replacement machine into zone a, and wait — nobody acts — until the operator's automatic
+ * declaration is Resolved. Every event final before, or queued during, the outage goes into
+ * `finalEvents`; the chain and the votes are then checked from outside.
+ */
+export async function runPolicyRecovery(
+  s: ScenarioA,
+  finalEvents: Map<string, number>,
+  replacement: { podCidr: string; stateDir: string; detached?: boolean },
+): Promise<RecoveryResult> {
+  const notes: string[] = []
+  const t0 = Date.now()
+  const note = (what: string): void => {
+    notes.push(`+${((Date.now() - t0) / 1000).toFixed(1)} s  ${what}`)
+  }
+  const survivor = (): string => liveWitnessIp(s, (n) => n.startsWith('witnesses-b'))
+  const before = await sendTransfers(s, survivor(), 40)
+  for (const [id, h] of await finalHeights(survivor(), before)) finalEvents.set(id, h)
+  note(`${before.length} transfers final before the fault`)
+
+  const lostAtMs = Date.now()
+  await s.machines.get('a')!.lose()
+  note('machine a lost for good: its agent and the 5 witnesses on it SIGKILLed, volumes unreachable')
+  s.machines.set(
+    'a2',
+    await LocalMachine.start({
+      name: `machine-a2-${s.release}`,
+      podCidr: replacement.podCidr,
+      labels: zone('a'),
+      stateDir: replacement.stateDir,
+      ...(replacement.detached === true ? { detached: true } : {}),
+    }),
+  )
+  note('a replacement machine joined zone a')
+  const during = await sendTransfers(s, survivor(), 20)
+  note(`${during.length} transfers submitted to a survivor during the outage`)
+
+  const auto = await waitFor(
+    'an automatic WitnessLoss declaration',
+    () => declarations(s).find((d) => d.metadata.labels?.['echonet.io/automatic'] === 'true'),
+    120_000,
+  )
+  note(`the operator declared ${auto.metadata.name}`)
+  let resumedAtMs = 0
+  const token = adminToken(s.ns, NETWORK)
+  const resolved = await waitFor(
+    'the automatic declaration Resolved',
+    async () => {
+      if (resumedAtMs === 0) {
+        for (const n of networkNodes(s.ns, NETWORK)) {
+          const st = n.ip === undefined ? undefined : await nodeStatus(n.ip, token)
+          if (st !== undefined && st.epoch >= 1 && st.mode === 'running') {
+            resumedAtMs = Date.now()
+            note(`${n.node} reports epoch ${st.epoch}, running`)
+            break
+          }
+        }
+      }
+      const x = declaration(s, auto.metadata.name)
+      if (x.status?.phase === 'Failed') throw new Error(`declaration failed: ${JSON.stringify(x.status.steps)}`)
+      return x.status?.phase === 'Resolved' ? x : undefined
+    },
+    420_000,
+    1_000,
+  )
+  note(`${auto.metadata.name} Resolved`)
+  for (const [id, h] of await finalHeights(survivor(), during)) finalEvents.set(id, h)
+  const audit = await auditNetwork(s.ns, NETWORK, { finalEvents })
+  const doubleVotes = await doubleVotesOn([...s.machines.values()])
+  const st = await nodeStatus(survivor(), token)
+  const standbys =
+    (kubectlJson(['-n', s.ns, 'get', 'witnesspool', 'standbys']) as { status?: RecoveryResult['standbys'] }).status ??
+    {}
+  return {
+    declaration: resolved,
+    lostAtMs,
+    resumedAtMs,
+    audit,
+    doubleVotes,
+    committee: st?.committee.members.length ?? 0,
+    standbys,
+    notes,
+  }
 }

@@ -35,6 +35,13 @@ import { networkRef } from './schema-pool.ts'
 // ---------------------------------------------------------------------------------------------
 // DisasterDeclaration
 
+/**
+ * Base64 checked by pattern rather than `format: byte`: the API server's CEL decodes byte-format
+ * strings with another alphabet than its schema validation accepts, so comparing a signature in a
+ * transition rule (spec immutability) failed on a '/' that validation had let through.
+ */
+const BASE64 = '^[A-Za-z0-9+/]*={0,2}$'
+
 export const SCENARIOS = ['WitnessLoss', 'DataUnavailability', 'CriticalFlaw', 'NetworkAttack'] as const
 
 export const ACTION_TYPES = [
@@ -324,7 +331,7 @@ const actionMembers = {
               value: optional(
                 string({
                   description: 'New value of a put (canonical encoding), base64.',
-                  format: 'byte',
+                  pattern: BASE64,
                   maxLength: 65_536,
                 }),
               ),
@@ -447,7 +454,7 @@ const signatureSchema = object(
     did: did('Council member who signed.'),
     signature: string({
       description: 'Ed25519 signature over the canonical declaration payload, base64.',
-      format: 'byte',
+      pattern: BASE64,
       maxLength: 256,
     }),
   },
@@ -501,7 +508,7 @@ export const disasterDeclarationSpecSchema = object(
           agentDid: did('DID of the recovery agent key named by the standing policy.'),
           signature: string({
             description: 'Agent signature over the declaration payload, base64.',
-            format: 'byte',
+            pattern: BASE64,
             maxLength: 256,
           }),
         },

@@ -18,7 +18,7 @@ const decl = (
     metadata: { name: 'd' },
     spec: { networkRef: { name: 'testnet' }, scenario: 'WitnessLoss', actions: [], dryRun: false, ...over },
     ...(status !== undefined ? { status } : {}),
-  }) as DisasterDeclaration
+  })
 
 describe('recovery.autoDeclare', () => {
   const { network } = exampleObjects()
@@ -64,7 +64,7 @@ describe('recovery.autoDeclare', () => {
       verifyDeclarationByAgent(
         payload,
         agent.did,
-        { did: agent.did as never, sig: new Uint8Array(Buffer.from(sp.signature, 'base64')) },
+        { did: agent.did, sig: new Uint8Array(Buffer.from(sp.signature, 'base64')) },
         {
           chainId: network.spec.networkId,
           nowMs: Date.parse('2026-12-06T12:00:01Z'),
