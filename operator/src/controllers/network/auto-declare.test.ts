@@ -11,14 +11,13 @@ const lost: CommitteeView = { epoch: 0, height: 80, members: [], totalPower: 7, 
 const decl = (
   over: Partial<DisasterDeclaration['spec']>,
   status?: DisasterDeclaration['status'],
-): DisasterDeclaration =>
-  ({
-    apiVersion: 'echonet.io/v1alpha1',
-    kind: 'DisasterDeclaration',
-    metadata: { name: 'd' },
-    spec: { networkRef: { name: 'testnet' }, scenario: 'WitnessLoss', actions: [], dryRun: false, ...over },
-    ...(status !== undefined ? { status } : {}),
-  })
+): DisasterDeclaration => ({
+  apiVersion: 'echonet.io/v1alpha1',
+  kind: 'DisasterDeclaration',
+  metadata: { name: 'd' },
+  spec: { networkRef: { name: 'testnet' }, scenario: 'WitnessLoss', actions: [], dryRun: false, ...over },
+  ...(status !== undefined ? { status } : {}),
+})
 
 describe('recovery.autoDeclare', () => {
   const { network } = exampleObjects()

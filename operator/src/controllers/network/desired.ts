@@ -50,6 +50,11 @@ export interface NetworkObserved {
   readonly pods: readonly ObservedPod[]
   readonly pools: readonly WitnessPool[]
   /**
+   * The reconcile's node plan (with the runbooks' retire/promote marks applied); computed from the
+   * pools when absent.
+   */
+  readonly plan?: readonly NodePlan[]
+  /**
    * `data["genesis.json"]` of the existing genesis ConfigMap, if any. The genesis is frozen once
    * written (its hash is the chain's identity): later pool or SSN changes go through the ledger.
    */
@@ -228,7 +233,7 @@ export function desiredNetworkObjects(
   const ns = network.metadata.namespace
   const owner = controllerRef(network)
   const spec = network.spec
-  const nodes = networkNodes(network, observed.pools)
+  const nodes = observed.plan ?? networkNodes(network, observed.pools)
   const waiting: string[] = []
   const objects: KubeObject[] = []
 

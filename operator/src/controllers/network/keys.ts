@@ -7,6 +7,7 @@ import { Finalizers } from '../../api/v1alpha1/labels.ts'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { networkNodes } from '../shared/nodes.ts'
+import type { NodePlan } from '../shared/nodes.ts'
 
 /** Key within a node key Secret holding the key file (`echonet-node keygen` JSON). */
 export const NODE_KEY_SECRET_KEY = 'node.key'
@@ -23,9 +24,13 @@ export interface NodeKeySecret {
   readonly finalizers: readonly string[]
 }
 
-/** Every node key Secret the network needs, in node order. */
-export function requiredNodeKeys(network: EchoNetNetwork, pools: readonly WitnessPool[]): NodeKeySecret[] {
-  return networkNodes(network, pools).map((n) => ({
+/** Every node key Secret the network needs, in node order (of `plan`, the reconcile's node plan). */
+export function requiredNodeKeys(
+  network: EchoNetNetwork,
+  pools: readonly WitnessPool[],
+  plan: readonly NodePlan[] = networkNodes(network, pools),
+): NodeKeySecret[] {
+  return plan.map((n) => ({
     secretName: n.keySecretName,
     node: n.node,
     role: n.role,
@@ -39,8 +44,9 @@ export function missingNodeKeys(
   network: EchoNetNetwork,
   pools: readonly WitnessPool[],
   existingSecretNames: ReadonlySet<string>,
+  plan?: readonly NodePlan[],
 ): NodeKeySecret[] {
-  return requiredNodeKeys(network, pools).filter((k) => !existingSecretNames.has(k.secretName))
+  return requiredNodeKeys(network, pools, plan).filter((k) => !existingSecretNames.has(k.secretName))
 }
 
 export { adminTokenSecret } from '../shared/network-objects.ts'

@@ -121,7 +121,7 @@ export class NetworkReconciler {
     const plan = networkNodes(net, pools, marks)
     let waiting: string[] = []
     if (!paused) {
-      const nodeKeys = await this.#ensureSecrets(net, pools, log)
+      const nodeKeys = await this.#ensureSecrets(net, pools, plan, log)
       waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log)
       await this.#carryOutMarks(net, pools, plan, marks, log)
       await this.#replaceFailedSsns(net, plan, log)
@@ -143,7 +143,12 @@ export class NetworkReconciler {
   }
 
   /** Creates missing node key Secrets (and the admin token); returns every node's DID and PeerId. */
-  async #ensureSecrets(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<Map<string, NodeKey>> {
+  async #ensureSecrets(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    plan: readonly NodePlan[],
+    log: Logger,
+  ): Promise<Map<string, NodeKey>> {
     const ns = net.metadata.namespace
     const existing = this.#secretsOf(net.metadata.name ?? '', ns)
     const names = new Set(existing.map((s) => s.metadata?.name ?? ''))
@@ -159,7 +164,7 @@ export class NetworkReconciler {
         note: `generated the admin API token in Secret ${admin.secretName}`,
       })
     }
-    for (const m of missingNodeKeys(net, pools, names)) {
+    for (const m of missingNodeKeys(net, pools, names, plan)) {
       const k = this.#o.generateKey()
       const created = await this.#create(nodeKeySecret(net, m, k), net, log, {
         reason: 'KeyGenerated',
@@ -190,7 +195,7 @@ export class NetworkReconciler {
     const genesisData = genesis?.data?.[GENESIS_KEY]
     const desired = desiredNetworkObjects(
       net,
-      { nodeKeys, pods: observedPods, pools, ...(genesisData !== undefined ? { genesisData } : {}) },
+      { nodeKeys, pods: observedPods, pools, plan, ...(genesisData !== undefined ? { genesisData } : {}) },
       {
         nodeImage: this.#o.nodeImage,
         ...(this.#o.operatorNamespace !== undefined ? { operatorNamespace: this.#o.operatorNamespace } : {}),
