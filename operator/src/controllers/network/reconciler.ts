@@ -11,7 +11,7 @@ import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
 import type { DisasterDeclaration, EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { signedTransfer } from '@echonet/node/events'
 import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
-import { apply, isAlreadyExists, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
+import { apply, isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
 import { splitKey } from '../../runtime/index.ts'
 import type { ReconcileResult } from '../../runtime/index.ts'
 import { appliedUpToDate, withAppliedHash } from '../objects.ts'
@@ -90,6 +90,8 @@ export class NetworkReconciler {
   readonly #lastStatusWrite = new Map<string, number>()
   /** Networks with an SSN replaced whose repair has not been asked for yet. */
   readonly #repairPending = new Set<string>()
+  /** The recovery agent's last nonce sent, by network: transfers pending in a mempool count too. */
+  readonly #agentNonce = new Map<string, number>()
   /** When each SSN pod was first seen not ready (ms), by pod uid. */
   readonly #notReadySince = new Map<string, number>()
 
@@ -506,20 +508,28 @@ export class NetworkReconciler {
       } else {
         const k = this.#o.generateKey()
         const path = await this.#o.client.path('v1', 'Secret', ns, a.secret)
-        await this.#o.client.request('PATCH', path, {
-          body: {
-            metadata: {
-              annotations: {
-                [Annotations.did]: k.did,
-                [Annotations.peerId]: k.peerId,
-                [Annotations.rekey]: null,
-                [Annotations.funded]: null,
+        // Conditional on the version read: a key is rotated once, never twice by racing reconciles.
+        const rv = this.#o.caches.secrets.get(a.secret, ns)?.metadata?.resourceVersion
+        try {
+          await this.#o.client.request('PATCH', path, {
+            body: {
+              metadata: {
+                ...(rv !== undefined ? { resourceVersion: rv } : {}),
+                annotations: {
+                  [Annotations.did]: k.did,
+                  [Annotations.peerId]: k.peerId,
+                  [Annotations.rekey]: null,
+                  [Annotations.funded]: null,
+                },
               },
+              data: { [NODE_KEY_SECRET_KEY]: Buffer.from(k.keyFile).toString('base64') },
             },
-            data: { [NODE_KEY_SECRET_KEY]: Buffer.from(k.keyFile).toString('base64') },
-          },
-          contentType: MERGE_PATCH,
-        })
+            contentType: MERGE_PATCH,
+          })
+        } catch (e) {
+          if (isConflict(e)) return // the cache was behind: the next reconcile sees the rotation
+          throw e
+        }
         const note = `gave ${a.node} a fresh key ${k.did} (asked by ${a.declaration}); it registers once funded`
         log.info({ node: a.node, network: netName }, note)
         void this.#o.recorder.record({ regarding: net, reason: 'KeyRotated', action: 'Rotate', note })
@@ -561,7 +571,8 @@ export class NetworkReconciler {
         ? undefined
         : this.#o.caches.pods.get(podName(net.metadata.name ?? '', witness.node), ns)?.status?.podIP
     if (agent === undefined || ip === undefined) return
-    let nonce = (await this.#o.admin.account(ip, agent.did))?.nonce ?? 0
+    const onLedger = (await this.#o.admin.account(ip, agent.did))?.nonce ?? 0
+    let nonce = Math.max(onLedger, this.#agentNonce.get(key) ?? 0)
     for (const c of candidates) {
       nonce++
       const amount = c.stake + NODE_OPERATING_BALANCE
@@ -580,6 +591,16 @@ export class NetworkReconciler {
         contentType: MERGE_PATCH,
       })
       const [verdict] = await this.#o.admin.submitEvents(ip, [ev.bytes])
+      // Pending transfers hold their nonces; a refused one frees it (start again from the ledger).
+      if (verdict?.ok === true) this.#agentNonce.set(key, nonce)
+      else {
+        this.#agentNonce.delete(key)
+        // Refused, so never pending: the record goes, and the next reconcile funds it again.
+        await this.#o.client.request('PATCH', path, {
+          body: { metadata: { annotations: { [Annotations.funded]: null } } },
+          contentType: MERGE_PATCH,
+        })
+      }
       const note =
         verdict?.ok === true
           ? `funded ${c.node} (${c.did}) with ${amount} from the recovery agent ${agent.did} so that it can bond its stake`
