@@ -65,6 +65,12 @@ export const Annotations = {
   rekey: `${GROUP}/rekey`,
   promoted: `${GROUP}/promoted`,
   /**
+   * On a node key Secret marked `rekey`: the machines (Node names, comma-separated) its lost pod ran
+   * on. The new pod is kept off them: a machine lost for good may still look Ready for the node
+   * monitor's grace period, and a pod scheduled there would never start.
+   */
+  avoidMachines: `${GROUP}/avoid-machines`,
+  /**
    * On a DisasterDeclaration: "true" closes a Failed (or Recovered) declaration as Resolved once
    * people have dealt with it; an automatic declaration is never made while one is unresolved.
    */

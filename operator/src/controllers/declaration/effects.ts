@@ -11,9 +11,9 @@ import type { CouncilAction, CouncilSignature } from '@echonet/node/governance'
 import { decodeManifest, encodeRestartRecord } from '@echonet/node/restart'
 import { Annotations } from '../../api/v1alpha1/labels.ts'
 import type { DisasterDeclaration, EchoNetNetwork } from '../../api/v1alpha1/types.ts'
-import type { EventRecorder, K8sClient } from '../../k8s/index.ts'
+import type { EventRecorder, K8sClient, KubeObject } from '../../k8s/index.ts'
 import { MERGE_PATCH } from '../../k8s/index.ts'
-import { keySecretName } from '../shared/nodes.ts'
+import { keySecretName, podName } from '../shared/nodes.ts'
 import { publicUrl } from '../shared/node-admin.ts'
 import type { NodeAdmin } from '../shared/node-admin.ts'
 import type { DeliveryAuth, Effect, EffectOutcome } from '../../runbooks/types.ts'
@@ -121,16 +121,26 @@ export async function execute(
         const decl = ctx.declaration.metadata.name ?? ''
         const ns = ctx.network.metadata.namespace
         const net = ctx.network.metadata.name ?? ''
-        const mark = async (node: string, key: string): Promise<void> => {
+        const mark = async (node: string, annotations: Record<string, string>): Promise<void> => {
           const path = await ctx.client.path('v1', 'Secret', ns, keySecretName(net, node))
-          await ctx.client.request('PATCH', path, {
-            body: { metadata: { annotations: { [key]: decl } } },
-            contentType: MERGE_PATCH,
+          await ctx.client.request('PATCH', path, { body: { metadata: { annotations } }, contentType: MERGE_PATCH })
+        }
+        for (const n of effect.plan.retire) await mark(n, { [Annotations.retired]: decl })
+        for (const n of effect.plan.rekey) {
+          // The machine the node was lost on may look Ready for a while: keep the new pod off it.
+          const lost = await ctx.client.getOrUndefined<{ spec?: { nodeName?: string } } & KubeObject>(
+            'v1',
+            'Pod',
+            podName(net, n),
+            ns,
+          )
+          const machine = lost?.spec?.nodeName
+          await mark(n, {
+            [Annotations.rekey]: decl,
+            ...(machine !== undefined ? { [Annotations.avoidMachines]: machine } : {}),
           })
         }
-        for (const n of effect.plan.retire) await mark(n, Annotations.retired)
-        for (const n of effect.plan.rekey) await mark(n, Annotations.rekey)
-        for (const n of effect.plan.promoted) await mark(n, Annotations.promoted)
+        for (const n of effect.plan.promoted) await mark(n, { [Annotations.promoted]: decl })
         return { ok: true }
       }
       case 'event':

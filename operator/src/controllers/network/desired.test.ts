@@ -58,6 +58,25 @@ describe('desiredNetworkObjects: the chart example', () => {
     })
   })
 
+  it('keeps a re-keyed node off the machines it was lost on (required node anti-affinity by hostname)', () => {
+    const { network, observed } = setup()
+    const plan = networkNodes(network, observed.pools).map((n) =>
+      n.node === 'witnesses-0' ? { ...n, avoidMachines: ['machine-a'] } : n,
+    )
+    const { objects } = desiredNetworkObjects(network, { ...observed, plan }, OPTS)
+    const pod = pods(objects).find((p) => p.metadata.name === 'testnet-witnesses-0')
+    expect(pod?.spec.affinity).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['machine-a'] }] },
+          ],
+        },
+      },
+    })
+    expect(pods(objects).find((p) => p.metadata.name === 'testnet-witnesses-1')?.spec.affinity).toBeUndefined()
+  })
+
   it('gives every object a controller ownerReference to the network and the standard labels', () => {
     const { network, observed } = setup()
     const { objects } = desiredNetworkObjects(network, observed, OPTS)

@@ -534,12 +534,26 @@ function bondEnv(n: NodePlan): JsonObject[] {
   ]
 }
 
+/** Keeps a pod off the machines where its node was lost (they may look Ready for a while). */
+function avoidMachinesAffinity(machines: readonly string[]): JsonObject {
+  return {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: [...machines] }] },
+        ],
+      },
+    },
+  }
+}
+
 function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
   const resources = resourcesJson(n.resources)
   return {
     restartPolicy: 'Always',
     terminationGracePeriodSeconds: 30,
     ...(n.nodeSelector !== undefined ? { nodeSelector: { ...n.nodeSelector } } : {}),
+    ...(n.avoidMachines !== undefined ? { affinity: avoidMachinesAffinity(n.avoidMachines) } : {}),
     enableServiceLinks: false,
     automountServiceAccountToken: false,
     // fsGroup makes the 0400 key file group-readable (0440, group 65532) for the node user.

@@ -16,7 +16,7 @@ describe('the node plan after a restart (runbook marks on key Secrets)', () => {
     const before = networkNodes(network, pools).map((n) => n.node)
     const marks = nodeMarks([
       secret('witnesses-1', { [Annotations.retired]: 'wl' }),
-      secret('witnesses-2', { [Annotations.rekey]: 'wl' }),
+      secret('witnesses-2', { [Annotations.rekey]: 'wl', [Annotations.avoidMachines]: 'machine-a,machine-x' }),
       secret('standbys-0', { [Annotations.promoted]: 'wl' }),
       secret('standbys-1', { [Annotations.promoted]: 'wl' }),
       secret('ssn-0', { other: 'x' }),
@@ -32,5 +32,10 @@ describe('the node plan after a restart (runbook marks on key Secrets)', () => {
       'standbys-3',
     ])
     expect(after.length).toBe(before.length + 1)
+    // The re-keyed node's new pod stays off the machines where it was lost.
+    expect(networkNodes(network, pools, marks).find((n) => n.node === 'witnesses-2')?.avoidMachines).toEqual([
+      'machine-a',
+      'machine-x',
+    ])
   })
 })

@@ -29,6 +29,8 @@ export interface NodePlan {
   readonly resources?: NodeResources
   /** The pod's nodeSelector (from its WitnessPool). */
   readonly nodeSelector?: Readonly<Record<string, string>>
+  /** Machines the pod must not run on (where the node was lost). */
+  readonly avoidMachines?: readonly string[]
   /** Stake registered in the genesis (witnesses, standbys, SSNs). */
   readonly stake: number
 }
@@ -120,6 +122,8 @@ export interface NodeMarks {
   readonly rekey?: string
   /** A standby promoted into the committee: its pool grows one more member to stay warm. */
   readonly promoted?: string
+  /** Machines the node's lost pod ran on: a re-keyed node's new pod stays off them. */
+  readonly avoidMachines?: readonly string[]
 }
 
 /**
@@ -171,6 +175,9 @@ export function networkNodes(
       if (marks.get(m.name)?.retired !== undefined) continue
       const stake = pool.spec.stake ?? minWitnessStake
       add(m.name, m.role, m.ordinal, pool.spec.volume, pool.spec.resources, stake, m.pool, pool.spec.nodeSelector)
+      const avoid = marks.get(m.name)?.avoidMachines
+      if (avoid !== undefined && avoid.length > 0)
+        out[out.length - 1] = { ...out[out.length - 1]!, avoidMachines: avoid }
     }
   }
   return out
@@ -194,10 +201,12 @@ export function nodeMarks(secrets: readonly SecretView[]): Map<string, NodeMarks
     const node = s.metadata?.labels?.[NODE_LABEL]
     const a = s.metadata?.annotations ?? {}
     if (node === undefined) continue
+    const avoid = a[Annotations.avoidMachines]
     const m: NodeMarks = {
       ...(a[Annotations.retired] !== undefined ? { retired: a[Annotations.retired] } : {}),
       ...(a[Annotations.rekey] !== undefined ? { rekey: a[Annotations.rekey] } : {}),
       ...(a[Annotations.promoted] !== undefined ? { promoted: a[Annotations.promoted] } : {}),
+      ...(avoid !== undefined ? { avoidMachines: avoid.split(',').filter((x) => x !== '') } : {}),
     }
     if (Object.keys(m).length > 0) out.set(node, m)
   }
