@@ -273,6 +273,32 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
     expect(await findForks(s)).toEqual([])
   }, 120_000)
 
+  it('a second disaster (epoch 2), then a node with no data joins: it replays across both restarts, finishing each wait from the blocks peers already finalized', async () => {
+    // Quorum of the epoch-1 set (w5, w6, s0..s3, power equal) lost: w5 and w6 killed (4 of 6 left < 5).
+    const second = ['s0', 's1', 's2', 's3']
+    await Promise.all(['w5', 'w6'].map((n) => killNode(s, n)))
+    await waitForHalted(s, 's0', 30_000)
+    const top = (await status('s0'))!
+    const m2 = await admin('s0').restartPlan<RestartManifest>(
+      second.map((n) => node(n).did),
+      Date.now() + 10 * 60_000,
+    )
+    expect(m2).toMatchObject({ epoch: 2, height: top.finalizedHeight })
+    const rec = encodeRestartRecord({
+      manifest: m2,
+      authorization: { kind: 'council', signatures: await councilSigned(m2, ['w0', 'w1']) },
+    })
+    await Promise.all(second.map((n) => admin(n).restart(rec)))
+    await waitForHeight(s, second, m2.height + 3, 60_000)
+    // w2 lost its volume back in epoch 0: it replays epoch 0, waits in epoch 1, must not stay there.
+    await rm(join(node('w2').dir, 'data'), { recursive: true, force: true })
+    await startNode(s, 'w2')
+    const now = (await status('s0'))!.finalizedHeight
+    await waitForHeight(s, ['w2'], now, 120_000)
+    expect((await status('w2'))?.epoch).toBe(2)
+    expect(await findForks(s)).toEqual([])
+  }, 240_000)
+
   it('no validator signed two different votes for one (epoch, height, round, step)', async () => {
     const { votes, doubles } = await doubleVotes(s)
     expect(votes).toBeGreaterThan(100)

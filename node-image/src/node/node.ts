@@ -749,10 +749,15 @@ export class EchoNode implements NodeApiPort {
     )
   }
 
-  /** A peer is in a later epoch: fetch the restart record we missed, catch up to it, adopt it. */
+  /**
+   * A peer is in a later epoch: fetch the restart record we missed, catch up to it, adopt it. Also
+   * while this node waits for supermajority on its own epoch: a peer already past it proves that
+   * epoch's first blocks are final, and fetching them up to the next restart ends the wait (peers
+   * in later epochs no longer send the RestartReady messages the wait counts).
+   */
   async #followRestart(peer: string, epoch: number): Promise<void> {
     const next = this.#ledger.epoch() + 1
-    if (epoch < next || this.#engine.restartWait) return
+    if (epoch < next) return
     const last = this.#followingEpochs.get(next) ?? 0
     if (Date.now() - last < 2_000) return
     this.#followingEpochs.set(next, Date.now())
