@@ -563,9 +563,8 @@ export class NetworkReconciler {
       })
     if (candidates.length === 0) return
     const agent = (await this.#o.agentKeys.get(net)).id
-    const witness = [...obs.values()].find(
-      (o) => o.status !== undefined && o.status.epoch === ref.epoch && (o.role === 'witness' || o.role === 'standby'),
-    )
+    // The most advanced voter: a lagging node's ledger would give a stale nonce for the agent.
+    const witness = [...obs.values()].find((o) => o.status === ref)
     const ip =
       witness === undefined
         ? undefined
