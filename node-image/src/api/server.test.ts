@@ -47,10 +47,12 @@ const STATUS = {
   peers: { connected: 0, known: 0 },
 } satisfies AdminStatus
 
+const ACCOUNT_DID = 'did:key:z6MkhTxE4qWWUJyG6Rp76KRukmU8etBqBixS7YBbRxeisD7J'
+
 const stub: NodeApiPort = {
   submit: (events) => events.map((_, i) => ({ id: String(i), ok: false, code: 'MALFORMED_EVENT' })),
   status: () => STATUS,
-  account: () => undefined,
+  account: (did) => (did === ACCOUNT_DID ? { did, balance: 5, nonce: 3 } : undefined),
   // A handler bug: what a non-ApiError from deep inside the node looks like.
   block: (height) => (height === 666 ? Promise.reject(new TypeError('boom')) : Promise.resolve(undefined)),
   checkpoints: () => Promise.resolve([]),
@@ -159,6 +161,16 @@ describe('framing errors get JSON with a stable code, not Node’s bodiless answ
       expect(codeOf(x.responses[0])).toBe(code)
     })
   }
+})
+
+describe('routes', () => {
+  it('an account DID may arrive with its colons percent-encoded (encodeURIComponent) or not', async () => {
+    for (const path of [`/v1/accounts/${ACCOUNT_DID}`, `/v1/accounts/${encodeURIComponent(ACCOUNT_DID)}`]) {
+      const r = await fetch(`http://${HOST}:${pubPort}${path}`)
+      expect(r.status, path).toBe(200)
+      expect(await r.json()).toMatchObject({ nonce: 3 })
+    }
+  })
 })
 
 describe('pipelined requests', () => {

@@ -179,7 +179,8 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number): 
         lastBlockTimeMs: s.lastBlockTimeMs,
       })
     }
-    const acct = /^\/v1\/accounts\/(did:key:z[1-9A-HJ-NP-Za-km-z]{1,60})$/.exec(path)
+    // A client may percent-encode the DID's colons (as encodeURIComponent does): decode first.
+    const acct = /^\/v1\/accounts\/(did:key:z[1-9A-HJ-NP-Za-km-z]{1,60})$/.exec(path.replace(/%3A/gi, ':'))
     if (req.method === 'GET' && acct) {
       const a = node.account(acct[1]!)
       if (a === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such account')

@@ -97,7 +97,9 @@ export class HttpNodeAdmin implements NodeAdmin {
   }
 
   async account(ip: string, did: string): Promise<AccountView | undefined> {
-    const res = await publicFetch(`${publicUrl(ip)}/v1/accounts/${encodeURIComponent(did)}`, this.#t.statusMs)
+    if (!/^did:key:z[1-9A-HJ-NP-Za-km-z]{1,60}$/.test(did))
+      throw new AdminApiError(0, 'MALFORMED_REQUEST', `not a did:key: ${did}`)
+    const res = await publicFetch(`${publicUrl(ip)}/v1/accounts/${did}`, this.#t.statusMs)
     if (res.status === 404) return undefined
     return (await publicJson(res)) as AccountView
   }
