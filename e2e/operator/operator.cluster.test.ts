@@ -16,6 +16,7 @@ import yaml from 'js-yaml'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { encode } from '../../node-image/src/crypto/encoding.ts'
 import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
+import type { Did } from '../../node-image/src/crypto/did.ts'
 import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -270,13 +271,50 @@ describe('operator on the local cluster (helm install, example network)', () => 
     )
   })
 
-  it('kubectl scale witnesspool/standbys --replicas=3 adds a standby that follows the chain', async () => {
+  it('kubectl scale witnesspool/standbys --replicas=3 adds a standby that follows the chain; the pool counts it once the ledger knows its key', async () => {
     kubectl(['-n', NS, 'scale', 'witnesspool/standbys', '--replicas=3'])
     await waitFor('3 ready standbys', () => pods('echonet.io/pool=standbys').filter(ready).length === 3)
+    const pool = (jsonpath: string) =>
+      kubectl(['-n', NS, 'get', 'witnesspool', 'standbys', '-o', `jsonpath=${jsonpath}`])
+    // Honest status (issue 14): a running pod whose key is neither in the committee nor on the
+    // standby list cannot be promoted, so it is not a ready standby until its stake is bonded.
     await waitFor(
-      'pool status 3/3',
-      () => kubectl(['-n', NS, 'get', 'witnesspool', 'standbys', '-o', 'jsonpath={.status.readyReplicas}']) === '3',
+      'pool Ready=False (UnregisteredKeys)',
+      () => pool('{.status.conditions[?(@.type=="Ready")].reason}') === 'UnregisteredKeys',
+      60_000,
     )
+    expect(pool('{.status.readyReplicas}')).toBe('2')
+    const node = pool('{.status.conditions[?(@.type=="Ready")].message}').match(/; (\S+) runs a key/)?.[1]
+    expect(node).toBeDefined()
+    const did = kubectl([
+      '-n',
+      NS,
+      'get',
+      'secrets',
+      '-l',
+      `app.kubernetes.io/component=node-key,echonet.io/node=${node}`,
+      '-o',
+      'jsonpath={.items[0].metadata.annotations.echonet\\.io/did}',
+    ])
+    expect(did).toMatch(/^did:key:z6Mk/)
+    // This network has no recovery agent, so the user funds the new key; the node bonds by itself.
+    const w = pods('echonet.io/role=witness')[0]!.status!.podIP!
+    const chainId = kubectl(['-n', NS, 'get', 'echonetnetwork', 'testnet', '-o', 'jsonpath={.spec.networkId}'])
+    const ev = signEvent(account.signer, account.did, {
+      chainId,
+      type: 'accounts.transfer',
+      nonce: 2,
+      fee: 1,
+      payload: { to: did as Did, amount: 1000 + 10_000 },
+    })
+    const res = await fetch(`http://${w}:8080/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cbor' },
+      body: encode([encodeEvent(ev)]),
+    })
+    expect(((await res.json()) as { results: { ok: boolean }[] }).results[0]?.ok).toBe(true)
+    await waitFor('pool status 3/3, Ready', () => pool('{.status.readyReplicas}') === '3', 120_000)
+    await waitFor('pool Ready=True', () => pool('{.status.conditions[?(@.type=="Ready")].status}') === 'True', 60_000)
   })
 
   it('deleting a witness pod repeatedly never runs two processes with its key at once', async () => {

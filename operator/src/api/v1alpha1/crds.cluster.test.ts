@@ -247,6 +247,7 @@ describe('CRDs on a real API server', () => {
       'MODE',
       'REPLICAS',
       'READY',
+      'COMMITTEE',
       'SYNCED',
       'AGE',
     ])

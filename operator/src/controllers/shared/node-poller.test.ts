@@ -96,6 +96,18 @@ describe('NodePoller', () => {
     admin.statuses.set('10.0.0.2', status({ mode: 'halted', haltCode: 'QUORUM_LOST' }))
     await poller.pollNow('ns/net')
     expect(changes).toHaveLength(3)
+    // A key bonds as a standby (the ledger's standby list grows): a change, so pools recount.
+    const gov = { council: { members: [], threshold: 1 }, committeeSize: 4, eventFee: 1 }
+    admin.statuses.set(
+      '10.0.0.2',
+      status({ mode: 'halted', haltCode: 'QUORUM_LOST', governance: { ...gov, standbys: [] } }),
+    )
+    await poller.pollNow('ns/net')
+    expect(changes).toHaveLength(4)
+    const bonded = { ...gov, standbys: ['did:key:z6MkB'] }
+    admin.statuses.set('10.0.0.2', status({ mode: 'halted', haltCode: 'QUORUM_LOST', governance: bonded }))
+    await poller.pollNow('ns/net')
+    expect(changes).toHaveLength(5)
     poller.untrack('ns/net')
     expect(poller.observations('ns/net')).toEqual([])
     await poller.stop()

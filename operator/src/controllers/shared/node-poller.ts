@@ -257,6 +257,9 @@ function signature(obs: readonly NodeObservation[], stalled: boolean): string {
         .sort(),
       o.status?.restart?.readyPower,
       o.status?.storage?.underReplicated,
+      // Who the ledger knows: pool status counts only registered keys (a standby that just bonded).
+      o.status?.self?.role,
+      [...(o.status?.governance?.standbys ?? [])].sort(),
     ]),
   ])
 }
