@@ -217,3 +217,37 @@ describe('storage and DHT conditions', () => {
     expect(getCondition(st.conditions, 'DHTDegraded')).toMatchObject({ status: 'True', reason: 'NoSeedsReady' })
   })
 })
+
+describe('conditions while a declaration is active', () => {
+  const net = exampleObjects().network
+  const base = { nodes: healthy(), waiting: [], desiredNodes: 15, now: NOW }
+  const decl = (phase: string, over: object = {}) => ({
+    name: 'witnessloss-auto',
+    scenario: 'WitnessLoss',
+    phase,
+    dryRun: false,
+    ...over,
+  })
+  it('a runbook at work: Progressing=True (Recovering) and not Ready, even with every node up', () => {
+    const st = aggregateNetworkStatus(net, {
+      ...base,
+      declarations: [decl('Executing', { step: 'RestoreResilience' })],
+    })
+    expect(getCondition(st.conditions, 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'Recovering',
+      message: 'declaration witnessloss-auto (WitnessLoss) Executing, step RestoreResilience',
+    })
+    expect(getCondition(st.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Recovering' })
+  })
+  it('a failed recovery degrades the network until someone resolves it; Pending and dry runs change nothing', () => {
+    const failed = aggregateNetworkStatus(net, { ...base, declarations: [decl('Failed', { step: 'Verify' })] })
+    expect(getCondition(failed.conditions, 'Degraded')).toMatchObject({ status: 'True', reason: 'RecoveryFailed' })
+    const quiet = aggregateNetworkStatus(net, {
+      ...base,
+      declarations: [decl('Pending'), decl('Executing', { dryRun: true })],
+    })
+    expect(getCondition(quiet.conditions, 'Ready')?.status).toBe('True')
+    expect(getCondition(quiet.conditions, 'Degraded')?.status).toBe('False')
+  })
+})

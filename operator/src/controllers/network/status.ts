@@ -29,7 +29,25 @@ export interface StatusInputs {
    * undefined when not known yet. Finality is the truth; who is online only explains it.
    */
   readonly stalledMs?: number
+  /** The network's declarations that are not Resolved (dry runs are left out: they change nothing). */
+  readonly declarations?: readonly ActiveDeclaration[]
   readonly now: Date
+}
+
+export interface ActiveDeclaration {
+  readonly name: string
+  readonly scenario: string
+  readonly phase: string
+  /** The step running now, if any. */
+  readonly step?: string
+  readonly dryRun: boolean
+}
+
+/** Phases of a declaration whose runbook is acting on the network. */
+const RECOVERING = new Set(['Authorized', 'Executing', 'Verifying', 'Recovered'])
+
+function describe(d: ActiveDeclaration): string {
+  return `declaration ${d.name} (${d.scenario}) ${d.phase}${d.step !== undefined ? `, step ${d.step}` : ''}`
 }
 
 export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusInputs): EchoNetNetworkStatus {
@@ -121,7 +139,7 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             ? `blocks are being finalized; lagging nodes report halted: ${haltList(halted)}`
             : 'blocks are being finalized',
       }
-  const progressing: ConditionInput =
+  const progressingNodes: ConditionInput =
     inputs.waiting.length > 0
       ? {
           type: NetworkCondition.Progressing,
@@ -142,7 +160,22 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             reason: 'ReconcileComplete',
             message: `all ${inputs.desiredNodes} nodes exist and are ready`,
           }
+  const decls = (inputs.declarations ?? []).filter((d) => !d.dryRun)
+  const recovering = decls.filter((d) => RECOVERING.has(d.phase))
+  const failed = decls.filter((d) => d.phase === 'Failed')
+  // A Pending declaration is not work the operator is doing (it may never be signed): it shows in
+  // status.activeDeclarations only.
+  const progressing: ConditionInput =
+    recovering.length > 0
+      ? {
+          type: NetworkCondition.Progressing,
+          status: 'True',
+          reason: 'Recovering',
+          message: recovering.map(describe).join('; '),
+        }
+      : progressingNodes
   const degradedReasons: string[] = []
+  if (failed.length > 0) degradedReasons.push(`recovery failed: ${failed.map(describe).join('; ')}`)
   if (quorum.status === 'False') degradedReasons.push(quorumLost ? 'quorum lost' : 'not finalizing')
   if (halted.length > 0) degradedReasons.push(`${halted.length} node(s) halted`)
   if (unreachable.length > 0) degradedReasons.push(`admin API unreachable on ${unreachable.join(', ')}`)
@@ -151,7 +184,14 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
       ? {
           type: NetworkCondition.Degraded,
           status: 'True',
-          reason: quorum.status === 'False' ? quorum.reason : halted.length > 0 ? 'NodesHalted' : 'NodesUnreachable',
+          reason:
+            failed.length > 0
+              ? 'RecoveryFailed'
+              : quorum.status === 'False'
+                ? quorum.reason
+                : halted.length > 0
+                  ? 'NodesHalted'
+                  : 'NodesUnreachable',
           message: degradedReasons.join('; '),
         }
       : { type: NetworkCondition.Degraded, status: 'False', reason: 'AsExpected', message: 'no degradation seen' }
@@ -159,7 +199,15 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
     quorum.status !== 'True'
       ? { type: NetworkCondition.Ready, status: 'False', reason: quorum.reason, message: quorum.message }
       : progressing.status === 'True'
-        ? { type: NetworkCondition.Ready, status: 'False', reason: 'NotAllNodesReady', message: progressing.message }
+        ? {
+            type: NetworkCondition.Ready,
+            status: 'False',
+            reason:
+              progressing.reason === 'NodesStarting' || progressing.reason === 'Waiting'
+                ? 'NotAllNodesReady'
+                : progressing.reason,
+            message: progressing.message,
+          }
         : {
             type: NetworkCondition.Ready,
             status: 'True',
