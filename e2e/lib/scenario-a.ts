@@ -1,7 +1,7 @@
 /**
  * Scenario A (seed §2.A) on the local cluster, as the e2e test, `make up`'s drill and the
- * benchmark run it: four machines — `ops` (the operator, two replicas, and a DHT seed), `a` (five
- * active witnesses), `b` (two active witnesses), `c` (four standbys) — a council of three (2 of 3)
+ * benchmark run it: four machines — `ops` (the operator, two replicas), `a` (five active
+ * witnesses), `b` (two active witnesses and the DHT seed), `c` (four standbys) — a council of three (2 of 3)
  * whose keys the drill holds like council members would, and a recovery agent key in a Secret.
  * Losing machine `a` takes 5 of 7 witnesses for good; a replacement machine (`a2`) joins the
  * cluster as a cloud would bring one, and the operator must do the rest.
@@ -64,6 +64,8 @@ export interface ScenarioOptions {
 }
 
 const zone = (z: string): Record<string, string> => ({ 'echonet.io/zone': z })
+/** Machines that may run the DHT seed: `b` at first (the e2e test adds `c` before losing `b`). */
+export const DHT_LABEL = 'echonet.io/dht'
 
 export function scenarioObjects(s: Pick<ScenarioA, 'chainId' | 'council' | 'agent' | 'load'>): object[] {
   const pool = (name: string, mode: 'Active' | 'Standby', replicas: number, z: string, extra: object = {}) => ({
@@ -97,7 +99,7 @@ export function scenarioObjects(s: Pick<ScenarioA, 'chainId' | 'council' | 'agen
           ],
           treasury: 1_000_000_000,
         },
-        seeds: { replicas: 1 },
+        seeds: { replicas: 1, nodeSelector: { [DHT_LABEL]: 'true' } },
         storage: { replicas: 0, erasure: { k: 1, m: 1 } },
         checkpointInterval: 50,
         voteLog: true,
@@ -143,7 +145,7 @@ export async function setUpScenarioA(o: ScenarioOptions, holder: { s?: ScenarioA
     const m = await LocalMachine.start({
       name: `machine-${name}-${suffix}`,
       podCidr: `127.${o.cidrBase + i}.0.0/16`,
-      labels: zone(z),
+      labels: { ...zone(z), ...(name === 'b' ? { [DHT_LABEL]: 'true' } : {}) },
       stateDir: join(o.stateDir, `machine-${name}`),
       provisioner: name === 'ops',
       ...(o.detached === true ? { detached: true } : {}),
@@ -159,7 +161,12 @@ export async function setUpScenarioA(o: ScenarioOptions, holder: { s?: ScenarioA
     watch: [s.ns],
     nodeSelector: zone('ops'),
     replicas: 2,
-    values: { nodePollInterval: '1s' },
+    // A seed on a lost machine is replaced within a drill's time (production default: 5m, 2m).
+    values: {
+      nodePollInterval: '1s',
+      'nodeReplacement.notReadyAfter': '45s',
+      'nodeReplacement.forceDeleteAfter': '10s',
+    },
     stateDir: o.stateDir,
   })
   const agentSecret = {
@@ -175,7 +182,7 @@ export async function setUpScenarioA(o: ScenarioOptions, holder: { s?: ScenarioA
       .map((d) => yaml.dump(d))
       .join('---\n'),
   )
-  await waitFor('network Ready', () => condition(s, 'Ready') === 'True', 300_000, 1_000)
+  await waitForReadyExplained(s, 300_000)
   return s
 }
 
@@ -196,6 +203,28 @@ export async function tearDownScenarioA(s: ScenarioA): Promise<void> {
   for (const m of s.machines.values()) await m.stop()
   sh('kubectl', ['delete', 'namespace', s.ns, s.opNs, '--wait=false'])
   for (const m of s.machines.values()) sh('kubectl', ['delete', 'node', m.name, '--ignore-not-found'])
+}
+
+/** Waits for Ready; when it gives up, says why: the network's conditions and its last Events. */
+export async function waitForReadyExplained(s: Pick<ScenarioA, 'ns'>, ms: number): Promise<void> {
+  try {
+    await waitFor('network Ready', () => condition(s, 'Ready') === 'True', ms, 1_000)
+  } catch (err) {
+    const conds = sh('kubectl', [
+      '-n',
+      s.ns,
+      'get',
+      'echonetnetwork',
+      NETWORK,
+      '-o',
+      'jsonpath={range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\\n"}{end}',
+    ]).stdout
+    const events = sh('kubectl', ['-n', s.ns, 'get', 'events', '--sort-by=.lastTimestamp'])
+      .stdout.split('\n')
+      .slice(-15)
+      .join('\n')
+    throw new Error(`${(err as Error).message}\nconditions:\n${conds}\nlast events:\n${events}`)
+  }
 }
 
 export function condition(s: Pick<ScenarioA, 'ns'>, type: string): string {

@@ -31,6 +31,7 @@ import {
   writesBy,
 } from '../lib/cluster-kit.ts'
 import {
+  DHT_LABEL,
   NETWORK,
   condition,
   declaration,
@@ -42,6 +43,7 @@ import {
   setUpScenarioA,
   signStandingPolicy,
   tearDownScenarioA,
+  waitForReadyExplained,
 } from '../lib/scenario-a.ts'
 import type { DeclarationJson, ScenarioA } from '../lib/scenario-a.ts'
 
@@ -283,7 +285,7 @@ describe('scenario A on the local cluster: 7 witnesses, 5 lost for good, 4 stand
     }
     expect(standbys.status?.promoted).toBe(4)
     expect(standbys.status?.readyReplicas).toBe(8)
-    await waitFor('network Ready again', () => condition(s, 'Ready') === 'True', 120_000)
+    await waitForReadyExplained(s, 120_000)
   }, 720_000)
 
   it('with council signatures instead (kubectl echonet council sign, 2 of 3), refused declarations leave the halted network untouched, and a leader killed mid-delivery is replaced without repeating anything', async () => {
@@ -302,9 +304,20 @@ describe('scenario A on the local cluster: 7 witnesses, 5 lost for good, 4 stand
     const before = await sendTransfers(s, survivor(), 20)
     for (const [id, h] of await finalHeights(survivor(), before)) finalEvents.set(id, h)
 
-    // Lose machines b and a2: 3 of the 7 seats (two survivors of the first disaster, the re-keyed witness).
+    // Machine c may run the DHT seed too; it runs on b until b is lost.
+    const seedOn = () => kubectl(['-n', s.ns, 'get', 'pod', `${NETWORK}-seed-0`, '-o', 'jsonpath={.spec.nodeName}'])
+    expect(seedOn()).toBe(s.machines.get('b')!.name)
+    kubectl(['label', 'node', s.machines.get('c')!.name, `${DHT_LABEL}=true`])
+    // Lose machines b and a2: 3 of the 7 seats (two survivors of the first disaster, the re-keyed
+    // witness), and the network's only DHT seed.
     await s.machines.get('b')!.lose()
     await s.machines.get('a2')!.lose()
+    // Issue 14: the network's conditions follow finality — halted, quorum lost, not Ready — and stay so.
+    const halted = () =>
+      condition(s, 'QuorumAvailable') === 'False' &&
+      condition(s, 'ConsensusHalted') === 'True' &&
+      condition(s, 'Ready') === 'False'
+    await waitFor('the conditions of a halted network', halted, 60_000)
     const auto = await waitFor(
       'an unsigned automatic declaration waiting for the council',
       () =>
@@ -356,6 +369,7 @@ describe('scenario A on the local cluster: 7 witnesses, 5 lost for good, 4 stand
     ]
     for (const [name, reason] of cases) untouched(await refusedWith(name, reason))
     expect(new Set(await epochs())).toEqual(new Set([1]))
+    expect(halted()).toBe(true)
 
     // Two council members sign the operator's declaration with the plugin.
     for (const k of [keyFiles[0]!, keyFiles[2]!]) {
@@ -454,6 +468,22 @@ describe('scenario A on the local cluster: 7 witnesses, 5 lost for good, 4 stand
     expect(audit.lostEvents).toBe(0)
     expect((await doubleVotesOn([...s.machines.values()])).doubles).toEqual([])
     expect(new Set((await epochs()).filter((e) => e >= 2))).toEqual(new Set([2]))
+    // Ready again only once the DHT seed that was on machine b runs elsewhere: its pod object,
+    // stuck Terminating on the lost machine, was force-deleted and replaced with a fresh volume.
+    await waitForReadyExplained(s, 240_000)
+    expect(seedOn()).toBe(machineC.name)
+    const events = kubectl([
+      '-n',
+      s.ns,
+      'get',
+      'events',
+      '-o',
+      'jsonpath={range .items[*]}{.reason}: {.message}{"\\n"}{end}',
+    ])
+    expect(events).toMatch(/SeedReplacing: replacing seed-0 with a fresh pod and volume/)
+    expect(events).toContain(
+      `PodForceDeleted: force-deleted pod ${NETWORK}-seed-0 of seed-0: ${s.machines.get('b')!.name}`,
+    )
     const report = plugin(['-n', s.ns, 'report', auto.metadata.name])
     expect(report.stdout).toMatch(/RTO \d/)
     expect(report.stdout).toContain('Post-mortem')

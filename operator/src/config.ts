@@ -36,6 +36,10 @@ export interface OperatorConfig {
   readonly heightRefreshMs: number
   /** How often every node's admin status is polled (outside the reconciles). */
   readonly nodePollMs: number
+  /** A seed or SSN pod not ready this long is replaced with a fresh pod and volume. */
+  readonly replaceNotReadyAfterMs: number
+  /** A seed or SSN pod Terminating this long past its grace period (lost machine) is force-deleted. */
+  readonly forceDeleteAfterMs: number
   readonly workers: number
 }
 
@@ -145,6 +149,8 @@ export function parseConfig(
     statusPollMs: parseDuration('ECHONET_STATUS_POLL', env.ECHONET_STATUS_POLL ?? '10s'),
     heightRefreshMs: parseDuration('ECHONET_HEIGHT_REFRESH', env.ECHONET_HEIGHT_REFRESH ?? '5m'),
     nodePollMs: parseDuration('ECHONET_NODE_POLL', env.ECHONET_NODE_POLL ?? '2s'),
+    replaceNotReadyAfterMs: parseDuration('ECHONET_REPLACE_NOT_READY_AFTER', env.ECHONET_REPLACE_NOT_READY_AFTER ?? '5m'),
+    forceDeleteAfterMs: parseDuration('ECHONET_FORCE_DELETE_AFTER', env.ECHONET_FORCE_DELETE_AFTER ?? '2m'),
     workers: positiveInt('ECHONET_WORKERS', env.ECHONET_WORKERS, 2),
   }
 }

@@ -108,6 +108,8 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     operatorNamespace: config.namespace,
     statusPollMs: config.statusPollMs,
     heightRefreshMs: config.heightRefreshMs,
+    replaceNotReadyAfterMs: config.replaceNotReadyAfterMs,
+    forceDeleteAfterMs: config.forceDeleteAfterMs,
     generateKey: generateNodeKey,
     metrics: new NetworkMetrics(defaultRegistry),
     admin,

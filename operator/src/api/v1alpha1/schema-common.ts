@@ -79,6 +79,10 @@ export const volume = (defaultSize: string, what: string) =>
     { description: `Persistent volume of each pod (${what}).`, default: {} },
   )
 
+/** The pods' nodeSelector: labels a machine must carry to run them. */
+export const nodeSelector = (description: string) =>
+  optional(map(string({ description: 'Label value.', maxLength: 63 }), { description, maxProperties: 16 }))
+
 export const replicas = (description: string, defaultValue: number) =>
   int32({
     description,

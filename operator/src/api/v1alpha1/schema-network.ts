@@ -23,6 +23,7 @@ import {
   resources,
   volume,
   replicas,
+  nodeSelector,
   conditions,
   observedGeneration,
   genesisParameterSchema,
@@ -198,6 +199,7 @@ export const echoNetNetworkSpecSchema = object(
         replicas: replicas('DHT seed (bootstrap) nodes.', 2),
         resources: optional(resources()),
         volume: volume('1Gi', 'routing table'),
+        nodeSelector: nodeSelector("Labels a machine must carry to run a seed's pod (the pod's nodeSelector)."),
       },
       { description: 'DHT seed nodes: the bootstrap peers of the network.', default: {} },
     ),
@@ -207,6 +209,7 @@ export const echoNetNetworkSpecSchema = object(
         erasure: erasureSchema,
         volume: volume('10Gi', 'shards'),
         resources: optional(resources()),
+        nodeSelector: nodeSelector("Labels a machine must carry to run a storage node's pod (the pod's nodeSelector)."),
       },
       {
         description: 'Storage nodes (SSNs) holding erasure-coded content.',

@@ -1,5 +1,5 @@
 /** WitnessPool: spec and status schemas. */
-import { int32, map, literal, object, optional, resource, string, stringEnum, opaqueObject } from './openapi.ts'
+import { int32, literal, object, optional, resource, string, stringEnum, opaqueObject } from './openapi.ts'
 import type { ObjectMeta } from './meta.ts'
 import {
   API_VERSION,
@@ -8,6 +8,7 @@ import {
   resources,
   volume,
   replicas,
+  nodeSelector,
   conditions,
   observedGeneration,
 } from './schema-common.ts'
@@ -48,12 +49,8 @@ export const witnessPoolSpecSchema = object(
       minimum: -1000,
       maximum: 1000,
     }),
-    nodeSelector: optional(
-      map(string({ description: 'Label value.', maxLength: 63 }), {
-        description:
-          "Labels a machine must carry to run this pool's pods (the pod's nodeSelector): keep a pool's witnesses on the machines, zones or operators they belong to, and a foundation's standbys on its own.",
-        maxProperties: 16,
-      }),
+    nodeSelector: nodeSelector(
+      "Labels a machine must carry to run this pool's pods (the pod's nodeSelector): keep a pool's witnesses on the machines, zones or operators they belong to, and a foundation's standbys on its own.",
     ),
   },
   { description: 'Desired state of a pool of witness nodes.' },

@@ -77,6 +77,20 @@ describe('desiredNetworkObjects: the chart example', () => {
     expect(pods(objects).find((p) => p.metadata.name === 'testnet-witnesses-1')?.spec.affinity).toBeUndefined()
   })
 
+  it('places seeds and SSNs by their nodeSelector (spec.seeds / spec.storage), pools by theirs', () => {
+    const { network, observed } = setup()
+    const spec = {
+      ...network.spec,
+      seeds: { ...network.spec.seeds, nodeSelector: { zone: 'ops' } },
+      storage: { ...network.spec.storage, nodeSelector: { disk: 'ssd' } },
+    }
+    const { objects } = desiredNetworkObjects({ ...network, spec }, observed, OPTS)
+    const p = pods(objects)
+    for (const x of withRole(p, 'seed') as PodObject[]) expect(x.spec.nodeSelector).toEqual({ zone: 'ops' })
+    for (const x of withRole(p, 'ssn') as PodObject[]) expect(x.spec.nodeSelector).toEqual({ disk: 'ssd' })
+    for (const x of withRole(p, 'witness') as PodObject[]) expect(x.spec.nodeSelector).toBeUndefined()
+  })
+
   it('gives every object a controller ownerReference to the network and the standard labels', () => {
     const { network, observed } = setup()
     const { objects } = desiredNetworkObjects(network, observed, OPTS)

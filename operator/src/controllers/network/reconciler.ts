@@ -1,8 +1,8 @@
 /**
- * EchoNetNetwork reconcile (the I/O shell around desired.ts, keys.ts, status.ts and
- * ssn-replacement.ts): generate missing key Secrets, apply what changed, create/delete node pods
- * by the one-pod-per-key rule, replace failed SSNs within the erasure budget, poll the nodes'
- * admin APIs and write status only when it changed (ADR 0005). Reads come from the informer
+ * EchoNetNetwork reconcile (the I/O shell around desired.ts, keys.ts and status.ts): generate
+ * missing key Secrets, apply what changed, create/delete node pods by the one-pod-per-key rule,
+ * replace failed seeds and SSNs (replacer.ts), carry out a runbook's re-key marks, fund new keys,
+ * declare a disaster when quorum stays lost, and write status only when it changed (ADR 0005). Reads come from the informer
  * caches; every write is followed by an Event.
  */
 import { randomBytes } from 'node:crypto'
@@ -18,18 +18,12 @@ import { appliedUpToDate, withAppliedHash } from '../objects.ts'
 import type { KubeObject } from '../objects.ts'
 import { keyPodAction } from '../shared/key-pods.ts'
 import type { ObservedKeyPod } from '../shared/key-pods.ts'
-import { crashLooping, podReady } from '../shared/pods.ts'
+import { podReady } from '../shared/pods.ts'
 import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
 import type { NodeAdmin } from '../shared/node-admin.ts'
 import { stalledMs } from '../shared/node-poller.ts'
 import type { NodePoller, PollTarget } from '../shared/node-poller.ts'
-import {
-  GENESIS_KEY,
-  NODE_OPERATING_BALANCE,
-  desiredNetworkObjects,
-  genesisConfigMapName,
-  ssnMaxUnavailable,
-} from './desired.ts'
+import { GENESIS_KEY, NODE_OPERATING_BALANCE, desiredNetworkObjects, genesisConfigMapName } from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
 import { adminTokenSecret, missingNodeKeys, NODE_KEY_SECRET_KEY } from './keys.ts'
 import { NODE_LABEL, networkNodes, nodeMarks, podName } from '../shared/nodes.ts'
@@ -41,8 +35,8 @@ import { needsFunding, parseFunded } from './funding.ts'
 import { markActions, markedNodes } from './rekey.ts'
 import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
 import type { GeneratedKey } from './secrets.ts'
-import { planSsnReplacements } from './ssn-replacement.ts'
-import type { SsnObservation } from './ssn-replacement.ts'
+import { forceDeletePod } from './force-delete.ts'
+import { NodeReplacer } from './replacer.ts'
 import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
 import type { NodeObservation } from './status.ts'
 import type { NetworkMetrics } from './metrics.ts'
@@ -65,8 +59,10 @@ export interface NetworkReconcilerOptions {
   readonly operatorNamespace?: string
   readonly statusPollMs: number
   readonly heightRefreshMs: number
-  /** SSN pods not ready for this long are replaced (default 5 min). */
-  readonly ssnNotReadyThresholdMs?: number
+  /** Seed and SSN pods not ready for this long are replaced (default 5 min). */
+  readonly replaceNotReadyAfterMs?: number
+  /** Seed and SSN pods Terminating this long past their grace period are force-deleted (default 2 min). */
+  readonly forceDeleteAfterMs?: number
   readonly generateKey: () => GeneratedKey
   readonly metrics?: NetworkMetrics
   /** The nodes' admin API (repair requests). */
@@ -80,6 +76,12 @@ export interface NetworkReconcilerOptions {
   readonly now?: () => number
 }
 
+/** The step a declaration's runbook is at (the first one running). */
+function stepOf(d: DisasterDeclaration): { step?: string } {
+  const step = d.status?.steps?.find((x) => x.phase === 'Running')?.name
+  return step !== undefined ? { step } : {}
+}
+
 function decode(b64: string | undefined): string | undefined {
   return b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8').trim()
 }
@@ -88,15 +90,22 @@ export class NetworkReconciler {
   readonly #o: NetworkReconcilerOptions
   /** Last status write per network (ms), for the height refresh rule. */
   readonly #lastStatusWrite = new Map<string, number>()
-  /** Networks with an SSN replaced whose repair has not been asked for yet. */
-  readonly #repairPending = new Set<string>()
   /** The recovery agent's last nonce sent, by network: transfers pending in a mempool count too. */
   readonly #agentNonce = new Map<string, number>()
-  /** When each SSN pod was first seen not ready (ms), by pod uid. */
-  readonly #notReadySince = new Map<string, number>()
+  readonly #replacer: NodeReplacer
 
   constructor(opts: NetworkReconcilerOptions) {
     this.#o = opts
+    this.#replacer = new NodeReplacer({
+      client: opts.client,
+      pods: opts.caches.pods,
+      claims: opts.caches.owned.get('PersistentVolumeClaim'),
+      recorder: opts.recorder,
+      admin: opts.admin,
+      notReadyAfterMs: opts.replaceNotReadyAfterMs ?? 300_000,
+      forceDeleteAfterMs: opts.forceDeleteAfterMs ?? 120_000,
+      now: () => this.#now(),
+    })
   }
 
   #now(): number {
@@ -126,8 +135,7 @@ export class NetworkReconciler {
       const nodeKeys = await this.#ensureSecrets(net, pools, plan, log)
       waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log)
       await this.#carryOutMarks(net, pools, plan, marks, log)
-      await this.#replaceFailedSsns(net, plan, log)
-      await this.#triggerRepair(net, plan, log)
+      await this.#replacer.run(net, plan, () => this.#adminToken(net), log)
       await this.#fundNewKeys(net, plan, log)
     }
     await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, log)
@@ -301,88 +309,6 @@ export class NetworkReconciler {
     return this.#o.caches.owned.get(kind)?.get(name, ns)
   }
 
-  async #replaceFailedSsns(net: EchoNetNetwork, nodes: readonly NodePlan[], log: Logger): Promise<void> {
-    const ns = net.metadata.namespace
-    const now = this.#now()
-    const ssns = nodes.filter((n) => n.role === 'ssn')
-    const obs: SsnObservation[] = ssns.map((n) => this.#observeSsn(n, ns, now))
-    const plan = planSsnReplacements(obs, now, {
-      budget: ssnMaxUnavailable(net.spec.storage.erasure.m),
-      notReadyThresholdMs: this.#o.ssnNotReadyThresholdMs ?? 300_000,
-    })
-    if (plan.replace.length > 0) this.#repairPending.add(`${ns ?? ''}/${net.metadata.name ?? ''}`)
-    for (const r of plan.replace) {
-      const note = `replacing ${r.node} with a fresh pod and volume: ${r.message}; repair will restore its shards`
-      log.warn({ node: r.node, reason: r.reason }, note)
-      void this.#o.recorder.record({ regarding: net, type: 'Warning', reason: 'SsnReplacing', action: 'Replace', note })
-      // The claim goes first (it stays Terminating while the pod uses it), then the pod; both
-      // are created afresh by a later reconcile once gone.
-      await this.#o.client.delete('v1', 'PersistentVolumeClaim', r.pvcName, ns)
-      await this.#o.client.delete('v1', 'Pod', r.podName, ns)
-    }
-    for (const d of plan.deferred) {
-      void this.#o.recorder.record({
-        regarding: net,
-        type: 'Warning',
-        reason: 'SsnReplacementDeferred',
-        action: 'Replace',
-        note: `${d.node} failed (${d.message}) but the erasure budget allows no more replacements now`,
-      })
-    }
-  }
-
-  /**
-   * Once every SSN is back after a replacement, asks each to scan and repair now (they also scan
-   * on their own schedule; this only shortens the time at reduced redundancy). Not awaited: a
-   * repair run can take minutes, and its progress shows in status.underReplicatedContent.
-   */
-  async #triggerRepair(net: EchoNetNetwork, nodes: readonly NodePlan[], log: Logger): Promise<void> {
-    const ns = net.metadata.namespace
-    const key = `${ns ?? ''}/${net.metadata.name ?? ''}`
-    if (!this.#repairPending.has(key)) return
-    const ssns = nodes.filter((n) => n.role === 'ssn').map((n) => this.#o.caches.pods.get(n.podName, ns))
-    if (!ssns.every((p) => p !== undefined && p.metadata?.deletionTimestamp === undefined && podReady(p))) return
-    const token = await this.#adminToken(net)
-    if (token === undefined) return
-    this.#repairPending.delete(key)
-    const ips = ssns.flatMap((p) => (p?.status?.podIP !== undefined ? [p.status.podIP] : []))
-    const note = `all ${ips.length} storage nodes ready after a replacement: asked each to scan and repair now`
-    log.info({ ssns: ips.length }, note)
-    void this.#o.recorder.record({ regarding: net, reason: 'RepairTriggered', action: 'Repair', note })
-    for (const ip of ips)
-      void this.#o.admin
-        .storageRepair({ ip, token })
-        .catch((e: unknown) =>
-          log.warn(
-            { ssn: ip, err: (e as Error).message },
-            'repair request failed (the SSN repairs on its own schedule)',
-          ),
-        )
-  }
-
-  #observeSsn(n: NodePlan, ns: string | undefined, now: number): SsnObservation {
-    const pod = this.#o.caches.pods.get(n.podName, ns)
-    const pvc = this.#cached('PersistentVolumeClaim', n.pvcName, ns)
-    const live = pod !== undefined && pod.metadata?.deletionTimestamp === undefined
-    const ready = live && podReady(pod)
-    const uid = pod?.metadata?.uid ?? n.podName
-    if (ready || !live) this.#notReadySince.delete(uid)
-    else if (!this.#notReadySince.has(uid)) this.#notReadySince.set(uid, now)
-    const since = this.#notReadySince.get(uid)
-    return {
-      node: n.node,
-      podName: n.podName,
-      pvcName: n.pvcName,
-      podExists: live,
-      ready,
-      ...(since !== undefined ? { notReadySinceMs: since } : {}),
-      crashLooping: live && crashLooping(pod),
-      // A claim that disappeared while its pod runs, or is Terminating: someone deleted it.
-      volumeLost: (live && pvc === undefined) || pvc?.metadata?.deletionTimestamp !== undefined,
-      volumeCorrupt: false,
-    }
-  }
-
   async #adminToken(net: EchoNetNetwork): Promise<string | undefined> {
     const ref = adminTokenSecret(net)
     const ns = net.metadata.namespace
@@ -427,6 +353,13 @@ export class NetworkReconciler {
     const next = aggregateNetworkStatus(net, {
       nodes,
       stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
+      declarations: this.#activeDeclarations(net).map((d) => ({
+        name: d.metadata.name ?? '',
+        scenario: d.spec.scenario,
+        phase: d.status?.phase ?? 'Pending',
+        dryRun: d.spec.dryRun,
+        ...stepOf(d),
+      })),
       desiredSeeds: plan.filter((n) => n.role === 'seed').length,
       desiredSsns: plan.filter((n) => n.role === 'ssn').length,
       waiting: paused ? ['reconciliation is paused (spec.paused or the reconcile-paused annotation)'] : waiting,
@@ -482,12 +415,7 @@ export class NetworkReconciler {
     for (const a of actions) {
       if (a.kind === 'forceDeletePod') {
         // No kubelet will confirm the end of a pod on a lost machine; its key no longer votes.
-        const path = await this.#o.client.path('v1', 'Pod', ns, a.pod)
-        try {
-          await this.#o.client.request('DELETE', path, { body: { gracePeriodSeconds: 0 } })
-        } catch (e) {
-          if (!isNotFound(e)) throw e
-        }
+        await forceDeletePod(this.#o.client, ns, a.pod)
         const note = `force-deleted pod ${a.pod} (${a.why})`
         log.warn({ node: a.node }, note)
         void this.#o.recorder.record({

@@ -166,9 +166,11 @@ export function networkNodes(
       stake,
     })
   }
-  for (let i = 0; i < spec.seeds.replicas; i++) add(`seed-${i}`, 'seed', i, spec.seeds.volume, spec.seeds.resources, 0)
+  for (let i = 0; i < spec.seeds.replicas; i++)
+    add(`seed-${i}`, 'seed', i, spec.seeds.volume, spec.seeds.resources, 0, undefined, spec.seeds.nodeSelector)
   for (let i = 0; i < spec.storage.replicas; i++) {
-    add(`ssn-${i}`, 'ssn', i, spec.storage.volume, spec.storage.resources, minSsnStake)
+    const { volume, resources, nodeSelector } = spec.storage
+    add(`ssn-${i}`, 'ssn', i, volume, resources, minSsnStake, undefined, nodeSelector)
   }
   for (const pool of poolsOf(network, pools)) {
     for (const m of poolMembers(pool, marks)) {
