@@ -20,6 +20,8 @@ import { parseArgs } from 'node:util'
 import { ReedSolomon } from '../src/storage/erasure/index.ts'
 import { encodingMatrix, selectRows } from '../src/storage/erasure/matrix.ts'
 import { sharedWasmKernel } from '../src/storage/erasure/wasm-kernel.ts'
+import { NativeKernel, nativePaths } from '../src/storage/erasure/native-kernel.ts'
+import { execFileSync } from 'node:child_process'
 import { kernelModuleBytes, type MulFunction } from '../src/storage/erasure/wasm-module.ts'
 import { GF_NIBBLE_TABLES } from '../src/storage/erasure/gf256.ts'
 
@@ -29,6 +31,9 @@ const { values: args } = parseArgs({
     iters: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '2' },
     'no-write': { type: 'boolean', default: false },
+    // A side-by-side program built outside the repository (klauspost/reedsolomon, Go): run with
+    // the body size in MiB, it prints one JSON line per config (see docs/bench/erasure.md).
+    klauspost: { type: 'string' },
   },
 })
 const BODY_MIB = Number(args.mib)
@@ -38,7 +43,6 @@ const CONFIGS = [
   [4, 2],
   [10, 4],
 ] as const
-const LOST = [0, 1] // two data shards: the expensive case (losing parity is just re-encoding)
 
 const require = createRequire(import.meta.url)
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -93,7 +97,7 @@ function loadRonomon(): Ronomon | string {
 
 // --- measurement ---------------------------------------------------------------------------------
 
-type Op = 'encode' | 'decode, 2 data shards lost'
+type Op = 'encode' | 'decode, m data shards lost'
 
 interface Row {
   readonly impl: string
@@ -177,17 +181,23 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   const data = Array.from({ length: k }, () => randomFillSync(new Uint8Array(shardSize)))
   const ours = new ReedSolomon(k, m)
   const reference = ours.encode(data)
+  const natives = nativePaths().map(
+    (p) => [`echonet (native ${p})`, new ReedSolomon(k, m, { kernel: new NativeKernel(p) })] as const,
+  )
   const lostOk = (get: (i: number) => Uint8Array | undefined): boolean =>
     LOST.every((i) => {
       const s = get(i)
       return s !== undefined && equal(s, data[i]!)
     })
+  // m data shards lost: the most expensive erasure pattern (losing parity is just re-encoding).
+  const LOST = Array.from({ length: m }, (_, i) => i)
   const present = Array.from({ length: n }, (_, i) => !LOST.includes(i))
   const cases: Case[] = []
 
   // Ours (SIMD, then the scalar reference) with caller-owned buffers, then the allocating API.
   for (const [impl, rs] of [
-    [OURS, ours],
+    ...natives,
+    [OURS, new ReedSolomon(k, m, { backend: 'wasm-simd' })],
     [SCALAR, new ReedSolomon(k, m, { backend: 'scalar' })],
   ] as const) {
     const parity = Array.from({ length: m }, () => new Uint8Array(shardSize))
@@ -203,7 +213,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     const stripe: Uint8Array[] = [...data.map((d) => new Uint8Array(d)), ...reference]
     cases.push({
       impl,
-      op: 'decode, 2 data shards lost',
+      op: 'decode, m data shards lost',
       note: 'reconstruct with present flags (reused buffers)',
       setup: () => {
         for (const i of LOST) stripe[i]!.fill(0)
@@ -216,7 +226,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   }
   let allocated: Uint8Array[] = []
   cases.push({
-    impl: OURS,
+    impl: natives[0]?.[0] ?? OURS,
     op: 'encode',
     note: 'encode() (allocates parity)',
     run: () => {
@@ -226,8 +236,8 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   })
   const sparse: (Uint8Array | undefined)[] = [...data, ...reference]
   cases.push({
-    impl: OURS,
-    op: 'decode, 2 data shards lost',
+    impl: natives[0]?.[0] ?? OURS,
+    op: 'decode, m data shards lost',
     note: 'reconstruct() (allocates missing)',
     setup: () => {
       for (const i of LOST) sparse[i] = undefined
@@ -241,7 +251,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   // @digitaldefiance/reed-solomon-erasure.wasm: one contiguous buffer of k + m shards.
   const unavailable: Row[] = []
   if (typeof dd === 'string') {
-    for (const op of ['encode', 'decode, 2 data shards lost'] as const) {
+    for (const op of ['encode', 'decode, m data shards lost'] as const) {
       unavailable.push({ impl: DD, config, op, status: 'unavailable', note: dd })
     }
   } else {
@@ -263,7 +273,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     reference.forEach((p, j) => decBuf.set(p, (k + j) * shardSize))
     cases.push({
       impl: DD,
-      op: 'decode, 2 data shards lost',
+      op: 'decode, m data shards lost',
       setup: () => {
         for (const i of LOST) slice(decBuf, i).fill(0)
       },
@@ -276,7 +286,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
 
   // @ronomon/reed-solomon: data buffer + parity buffer, sources / targets as bit masks.
   if (typeof ron === 'string') {
-    for (const op of ['encode', 'decode, 2 data shards lost'] as const) {
+    for (const op of ['encode', 'decode, m data shards lost'] as const) {
       unavailable.push({ impl: RONOMON, config, op, status: 'unavailable', note: ron })
     }
   } else {
@@ -316,7 +326,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     })
     cases.push({
       impl: RONOMON,
-      op: 'decode, 2 data shards lost',
+      op: 'decode, m data shards lost',
       setup: () => {
         for (const i of LOST) slice(decData, i).fill(0)
       },
@@ -402,6 +412,42 @@ function compileRaw(): { memory: { buffer: ArrayBuffer; grow(pages: number): num
   }
 }
 
+/**
+ * klauspost/reedsolomon's numbers from its own process, run right after ours on the same core,
+ * and a parity check: its parity of the known vector (data byte i = (29·i + 7) mod 256, 8 bytes
+ * per shard) must be ours byte for byte.
+ */
+function klauspostRows(bin: string): Row[] {
+  const out = execFileSync('taskset', ['-c', '0', bin, String(BODY_MIB)], { encoding: 'utf8' })
+  const rows: Row[] = []
+  for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
+    const r = JSON.parse(line) as { k: number; m: number; encodeMBps: number; decodeMBps: number; parity8: string[] }
+    const body = Uint8Array.from({ length: r.k * 8 }, (_, i) => (i * 29 + 7) & 255)
+    const shards = Array.from({ length: r.k }, (_, i) => body.subarray(i * 8, i * 8 + 8))
+    const ours = new ReedSolomon(r.k, r.m).encode(shards).map((p) => Buffer.from(p).toString('hex'))
+    if (ours.join() !== r.parity8.join()) throw new Error(`klauspost ${r.k}+${r.m} parity differs from ours`)
+    const note = 'Go, GOMAXPROCS=1, pinned to core 0; parity byte-identical to ours (checked)'
+    const config = `${r.k}+${r.m}`
+    rows.push({
+      impl: 'klauspost/reedsolomon v1.14.2',
+      config,
+      op: 'encode',
+      status: 'ok',
+      mbPerSec: Math.round(r.encodeMBps),
+      note,
+    })
+    rows.push({
+      impl: 'klauspost/reedsolomon v1.14.2',
+      config,
+      op: 'decode, m data shards lost',
+      status: 'ok',
+      mbPerSec: Math.round(r.decodeMBps),
+      note: 'ReconstructData, buffers reused',
+    })
+  }
+  return rows
+}
+
 // --- report --------------------------------------------------------------------------------------
 
 function cpuModel(): string {
@@ -456,6 +502,7 @@ const dd = await loadDigitalDefiance()
 const ron = loadRonomon()
 const rows: Row[] = []
 for (const [k, m] of CONFIGS) rows.push(...(await benchConfig(k, m, dd, ron)))
+if (args.klauspost !== undefined) rows.push(...klauspostRows(args.klauspost))
 const parts = CONFIGS.map(([k, m]) => breakdown(k, m))
 const kernel = sharedWasmKernel()
 const report = {
@@ -476,11 +523,12 @@ const report = {
     bodyMiB: BODY_MIB,
     iterations: ITERS,
     warmup: WARMUP,
-    lostShards: LOST,
+    lostShards: 'the first m data shards',
     kernel:
-      kernel === undefined
+      (nativePaths().length > 0 ? `native (${nativePaths().join(', ')} on this CPU); ` : 'no native addon; ') +
+      (kernel === undefined
         ? 'scalar (no wasm SIMD)'
-        : `wasm SIMD, ${kernel.relaxed ? 'relaxed_swizzle' : 'swizzle'}, ${kernel.maxOutputs} outputs/pass, ${16 * kernel.vectors} bytes/step`,
+        : `wasm SIMD, ${kernel.relaxed ? 'relaxed_swizzle' : 'swizzle'}, ${kernel.maxOutputs} outputs/pass, ${16 * kernel.vectors} bytes/step`),
   },
   rows,
   breakdown: parts,
