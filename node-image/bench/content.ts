@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { downTestnet, launchTestnet, nodeNamed, waitFor } from '../src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../src/cli/testnet.ts'
-import { cpuSeconds, gcDelta, gcStats, gcSum, residentBytes, RssSampler } from './proc-cost.ts'
+import { cpuSeconds, cpuTimes, gcDelta, gcStats, gcSum, residentBytes, RssSampler } from './proc-cost.ts'
 import type { GcStats } from './proc-cost.ts'
 
 const { values: args } = parseArgs({
@@ -45,6 +45,8 @@ interface PhaseCost {
   cpuSecondsNet: number
   cpuSecondsPerGiB: number
   nsPerByte: number
+  /** Kernel (system) share of the raw CPU seconds: loopback TCP, file I/O, page faults. */
+  kernelShare: number
   /** The busiest processes' net CPU seconds (who pays). */
   byNode: Record<string, number>
   driverCpuSeconds: number
@@ -59,6 +61,12 @@ async function cpuOf(nodes: readonly TestnetNode[]): Promise<Map<string, number>
   const out = new Map<string, number>()
   for (const n of nodes) out.set(n.name, await cpuSeconds(n.pid!))
   return out
+}
+
+async function systemOf(nodes: readonly TestnetNode[]): Promise<number> {
+  let sum = 0
+  for (const n of nodes) sum += (await cpuTimes(n.pid!)).system
+  return sum
 }
 
 async function gcOf(nodes: readonly TestnetNode[]): Promise<GcStats[]> {
@@ -77,12 +85,14 @@ async function measure(
   const sampler = new RssSampler(watch.map((w) => nodeNamed(s, w).pid!))
   const gc0 = await gcOf(nodes)
   const cpu0 = await cpuOf(nodes)
+  const sys0 = await systemOf(nodes)
   const d0 = process.cpuUsage()
   const t0 = performance.now()
   await work()
   const seconds = (performance.now() - t0) / 1000
   const d1 = process.cpuUsage(d0)
   const cpu1 = await cpuOf(nodes)
+  const sys1 = await systemOf(nodes)
   const gc1 = await gcOf(nodes)
   sampler.stop()
   const byNode: Record<string, number> = {}
@@ -105,6 +115,7 @@ async function measure(
     MBps: bytes / 1e6 / seconds,
     cpuSecondsRaw: raw,
     cpuSecondsNet: net,
+    kernelShare: (sys1 - sys0) / raw,
     cpuSecondsPerGiB: net * perGiB,
     nsPerByte: (net / bytes) * 1e9,
     byNode,
@@ -216,6 +227,7 @@ const md = [
   row('**CPU per byte, all testnet processes (net of idle)**', (c) => `**${f(c.nsPerByte, 2)} ns/B**`),
   row('CPU-seconds per GiB (net of idle)', (c) => f(c.cpuSecondsPerGiB, 2)),
   row('CPU-seconds, raw (incl. idle consensus)', (c) => f(c.cpuSecondsRaw, 2)),
+  row('of the raw CPU, in the kernel (TCP, files)', (c) => `${f(c.kernelShare * 100, 0)} %`),
   row('busiest processes (net CPU-s)', top),
   row('driver (HTTP client) CPU-s', (c) => f(c.driverCpuSeconds, 2)),
   row('GC collections per GiB', (c) => kinds(c.gcPerGiB)),

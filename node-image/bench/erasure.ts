@@ -1,15 +1,19 @@
 /**
- * Reed-Solomon benchmark (DESIGN §8): encode and decode-with-2-lost throughput on one core for
- * 4+2 and 10+4, ours side by side with @digitaldefiance/reed-solomon-erasure.wasm (rust
- * reed-solomon-erasure compiled to wasm) and @ronomon/reed-solomon (native addon, Cauchy XOR codes).
+ * Reed-Solomon benchmark (DESIGN §8, issue #13): encode and decode-with-m-data-shards-lost
+ * throughput on one core for 4+2 and 10+4: ours on every native path this CPU has, on the wasm
+ * kernel and the scalar reference, side by side with @digitaldefiance/reed-solomon-erasure.wasm
+ * (rust reed-solomon-erasure compiled to wasm), @ronomon/reed-solomon (native addon, Cauchy XOR
+ * codes) and, given `--klauspost <partner>`, klauspost/reedsolomon v1.14.2 (Go) in a child process
+ * interleaved with ours (the partner program is built outside the repository; its line protocol
+ * is described at the `klauspost` option below).
  *
- *   node node-image/bench/erasure.ts [--mib 64] [--iters 7] [--warmup 2] [--no-write]
+ *   taskset -c 0 node node-image/bench/erasure.ts [--mib 64] [--iters 7] [--warmup 2] [--no-write]
+ *                                                 [--klauspost /path/to/partner]
  *
  * Prints a Markdown table and writes docs/bench/erasure.{json,md}. Throughput is data bytes
- * (k × shard size) per second, median of the timed iterations; MB = 10^6 bytes. All three run
- * single-threaded: ours and the wasm library are synchronous, and ronomon's calls (which run on
- * the libuv pool) are awaited one at a time.
- */
+ * (k × shard size) per second, median of the timed iterations; MB = 10^6 bytes. Everything runs
+ * single-threaded, round-robin (iteration i of every case before iteration i + 1 of any), so load
+ * from other processes on this shared machine falls on all implementations alike. */
 import { randomFillSync } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -21,7 +25,8 @@ import { ReedSolomon } from '../src/storage/erasure/index.ts'
 import { encodingMatrix, selectRows } from '../src/storage/erasure/matrix.ts'
 import { sharedWasmKernel } from '../src/storage/erasure/wasm-kernel.ts'
 import { NativeKernel, nativePaths } from '../src/storage/erasure/native-kernel.ts'
-import { execFileSync } from 'node:child_process'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { kernelModuleBytes, type MulFunction } from '../src/storage/erasure/wasm-module.ts'
 import { GF_NIBBLE_TABLES } from '../src/storage/erasure/gf256.ts'
 
@@ -31,8 +36,10 @@ const { values: args } = parseArgs({
     iters: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '2' },
     'no-write': { type: 'boolean', default: false },
-    // A side-by-side program built outside the repository (klauspost/reedsolomon, Go): run with
-    // the body size in MiB, it prints one JSON line per config (see docs/bench/erasure.md).
+    // A side-by-side partner built outside the repository around klauspost/reedsolomon (Go):
+    // commands on stdin, one answer line each — "init k m shardBytes" → ok, "encode k m" /
+    // "decode k m" → milliseconds of one Encode / ReconstructData (first m data shards dropped),
+    // "vector k m" → comma-separated hex parity of data byte i = (29·i + 7) mod 256, 8 B per shard.
     klauspost: { type: 'string' },
   },
 })
@@ -123,6 +130,8 @@ interface Case {
   readonly note?: string
   readonly setup?: () => void
   readonly run: () => void | Promise<void>
+  /** A case timed by its own process (klauspost's partner): returns milliseconds; replaces run. */
+  readonly timed?: () => Promise<number>
   readonly check: () => boolean
 }
 
@@ -139,10 +148,14 @@ async function measure(config: string, shardSize: number, dataBytes: number, cas
   for (let i = 0; i < WARMUP + ITERS; i++) {
     for (const [c, kase] of cases.entries()) {
       kase.setup?.()
-      const t0 = performance.now()
-      await kase.run()
-      const t1 = performance.now()
-      if (i >= WARMUP) times[c]!.push(t1 - t0)
+      let ms: number
+      if (kase.timed) ms = await kase.timed()
+      else {
+        const t0 = performance.now()
+        await kase.run()
+        ms = performance.now() - t0
+      }
+      if (i >= WARMUP) times[c]!.push(ms)
     }
   }
   return cases.map((kase, c) => {
@@ -171,8 +184,15 @@ const OURS = 'echonet (wasm SIMD)'
 const SCALAR = 'echonet (scalar JS reference)'
 const DD = '@digitaldefiance/reed-solomon-erasure.wasm'
 const RONOMON = '@ronomon/reed-solomon'
+const KLAUSPOST = 'klauspost/reedsolomon v1.14.2 (Go)'
 
-async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon | string): Promise<Row[]> {
+async function benchConfig(
+  k: number,
+  m: number,
+  dd: DdRs | string,
+  ron: Ronomon | string,
+  partner: Partner | undefined,
+): Promise<Row[]> {
   const config = `${k}+${m}`
   // One shard size for every library: ronomon needs a multiple of 8; 64 keeps all vector paths aligned.
   const shardSize = Math.ceil((BODY_MIB * 1024 * 1024) / k / 64) * 64
@@ -335,9 +355,32 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     })
   }
 
+  if (partner !== undefined) {
+    // klauspost/reedsolomon in its own process, interleaved with ours like every other case.
+    const theirs = (await partner.ask(`vector ${k} ${m}`)).split(',')
+    const vector = Uint8Array.from({ length: k * 8 }, (_, i) => (i * 29 + 7) & 255)
+    const mine = ours
+      .encode(Array.from({ length: k }, (_, i) => vector.subarray(i * 8, i * 8 + 8)))
+      .map((p) => Buffer.from(p).toString('hex'))
+    const same = mine.join() === theirs.join()
+    await partner.ask(`init ${k} ${m} ${shardSize}`)
+    for (const op of ['encode', 'decode'] as const) {
+      cases.push({
+        impl: KLAUSPOST,
+        op: op === 'encode' ? 'encode' : 'decode, m data shards lost',
+        note:
+          op === 'encode'
+            ? `Go, one core; parity of the test vector ${same ? 'byte-identical to ours' : 'DIFFERS'}`
+            : 'ReconstructData, buffers reused',
+        run: () => undefined,
+        timed: async () => Number(await partner.ask(`${op} ${k} ${m}`)),
+        check: () => same,
+      })
+    }
+  }
   const rows = await measure(config, shardSize, dataBytes, cases)
   // Ours first, then the scalar reference, then the libraries.
-  const order = [OURS, SCALAR, DD, RONOMON]
+  const order = [...natives.map(([name]) => name), OURS, SCALAR, KLAUSPOST, DD, RONOMON]
   return [...rows, ...unavailable].sort((a, b) => order.indexOf(a.impl) - order.indexOf(b.impl))
 }
 
@@ -413,39 +456,28 @@ function compileRaw(): { memory: { buffer: ArrayBuffer; grow(pages: number): num
 }
 
 /**
- * klauspost/reedsolomon's numbers from its own process, run right after ours on the same core,
- * and a parity check: its parity of the known vector (data byte i = (29·i + 7) mod 256, 8 bytes
- * per shard) must be ours byte for byte.
+ * klauspost/reedsolomon (Go) as a child process on the same core, answering one command per line
+ * (see the header): it times its own Encode / ReconstructData, so the pipe costs nothing.
  */
-function klauspostRows(bin: string): Row[] {
-  const out = execFileSync('taskset', ['-c', '0', bin, String(BODY_MIB)], { encoding: 'utf8' })
-  const rows: Row[] = []
-  for (const line of out.split('\n').filter((l) => l.startsWith('{'))) {
-    const r = JSON.parse(line) as { k: number; m: number; encodeMBps: number; decodeMBps: number; parity8: string[] }
-    const body = Uint8Array.from({ length: r.k * 8 }, (_, i) => (i * 29 + 7) & 255)
-    const shards = Array.from({ length: r.k }, (_, i) => body.subarray(i * 8, i * 8 + 8))
-    const ours = new ReedSolomon(r.k, r.m).encode(shards).map((p) => Buffer.from(p).toString('hex'))
-    if (ours.join() !== r.parity8.join()) throw new Error(`klauspost ${r.k}+${r.m} parity differs from ours`)
-    const note = 'Go, GOMAXPROCS=1, pinned to core 0; parity byte-identical to ours (checked)'
-    const config = `${r.k}+${r.m}`
-    rows.push({
-      impl: 'klauspost/reedsolomon v1.14.2',
-      config,
-      op: 'encode',
-      status: 'ok',
-      mbPerSec: Math.round(r.encodeMBps),
-      note,
-    })
-    rows.push({
-      impl: 'klauspost/reedsolomon v1.14.2',
-      config,
-      op: 'decode, m data shards lost',
-      status: 'ok',
-      mbPerSec: Math.round(r.decodeMBps),
-      note: 'ReconstructData, buffers reused',
-    })
+interface Partner {
+  ask(line: string): Promise<string>
+  close(): void
+}
+
+function startPartner(bin: string): Partner {
+  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  return {
+    async ask(line) {
+      child.stdin.write(line + '\n')
+      const next = await lines.next()
+      if (next.done === true) throw new Error(`the klauspost partner exited (asked: ${line})`)
+      return next.value
+    },
+    close() {
+      child.stdin.end()
+    },
   }
-  return rows
 }
 
 // --- report --------------------------------------------------------------------------------------
@@ -501,8 +533,12 @@ const loadStart = os.loadavg().map((x) => x.toFixed(2))
 const dd = await loadDigitalDefiance()
 const ron = loadRonomon()
 const rows: Row[] = []
-for (const [k, m] of CONFIGS) rows.push(...(await benchConfig(k, m, dd, ron)))
-if (args.klauspost !== undefined) rows.push(...klauspostRows(args.klauspost))
+const partner = args.klauspost === undefined ? undefined : startPartner(args.klauspost)
+try {
+  for (const [k, m] of CONFIGS) rows.push(...(await benchConfig(k, m, dd, ron, partner)))
+} finally {
+  partner?.close()
+}
 const parts = CONFIGS.map(([k, m]) => breakdown(k, m))
 const kernel = sharedWasmKernel()
 const report = {

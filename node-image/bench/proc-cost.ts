@@ -8,16 +8,22 @@ import { readFile } from 'node:fs/promises'
 
 const TICKS_PER_SECOND = 100 // USER_HZ; Linux reports /proc times in these on every architecture
 
-/** CPU seconds used so far by `pid` (all threads, user + kernel); NaN if it is gone. */
-export async function cpuSeconds(pid: number): Promise<number> {
+/** CPU seconds used so far by `pid` (all threads): user, kernel; NaN if it is gone. */
+export async function cpuTimes(pid: number): Promise<{ user: number; system: number }> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8')
     // Field 2 (comm) may contain spaces: count fields after its closing parenthesis.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
+    return { user: Number(fields[11]) / TICKS_PER_SECOND, system: Number(fields[12]) / TICKS_PER_SECOND }
   } catch {
-    return NaN
+    return { user: NaN, system: NaN }
   }
+}
+
+/** CPU seconds used so far by `pid` (all threads, user + kernel); NaN if it is gone. */
+export async function cpuSeconds(pid: number): Promise<number> {
+  const t = await cpuTimes(pid)
+  return t.user + t.system
 }
 
 /** Resident memory now and its peak since start (VmHWM), in bytes. */

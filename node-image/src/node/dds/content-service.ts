@@ -36,7 +36,7 @@ const STRIPE_CHUNK = 1024 * 1024
 /** Shards uploaded in one pass over the spool (all of them for the usual k + m). */
 const UPLOAD_GROUP = 16
 /** Chunks queued per upload: encoding runs ahead of the slowest SSN by this much. */
-const UPLOAD_QUEUE_CHUNKS = 4
+const UPLOAD_QUEUE_CHUNKS = 2
 
 /**
  * The content API of every node (DESIGN §4 "DDS"): publish, fetch, community shard submission,
