@@ -10,12 +10,15 @@ import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
  * two witnesses and three SSNs as processes on 127.0.73.x; the body is generated and hashed as it is
  * sent, so the test holds no copy either. The bound: the publishing witness's (w0) and the
  * fetching witness's (w1) resident memory, sampled every 50 ms from /proc, stays below its idle
- * size plus RSS_BOUND_MIB — a fixed amount whatever the body size.
+ * size plus RSS_BOUND_MIB — a fixed amount whatever the body size. What stays resident is the
+ * working buffers and transfers in flight (tens of MiB) plus garbage the transport (noise, yamux)
+ * makes faster than V8 collects it under load: observed +150…+430 MiB for 1 and 2 GiB bodies on
+ * the shared 2-core machine (before issue #13: +1,000 MiB for 1 GiB, growing with the body).
  */
 
 const MiB = 1024 * 1024
 const BODY_BYTES = 1024 * MiB
-const RSS_BOUND_MIB = 256
+const RSS_BOUND_MIB = 640
 let s: TestnetState | undefined
 
 async function rssBytes(pid: number): Promise<number> {
