@@ -69,6 +69,26 @@ describe('native kernel', () => {
     }
   })
 
+  it('writes shards of 4 MiB and more around the caches (streaming stores) with the same bytes', () => {
+    // From 4 MiB per shard the AVX-512 path streams its outputs when they are 64-byte aligned:
+    // fresh buffers (aligned as the allocator gives them) and a misaligned view of one.
+    const len = 4 * 1024 * 1024 + 100
+    for (const [rows, cols] of [
+      [2, 4],
+      [4, 10],
+    ] as const) {
+      const { m, inputs } = materialize({ rows, cols, len, offset: 0, seed: rows * 31 + cols })
+      const want = run(wasm, m, inputs, len)
+      for (const k of natives) {
+        expect(diffShards(run(k, m, inputs, len), want)).toBeUndefined()
+        const backing = Array.from({ length: rows }, () => new Uint8Array(len + 8))
+        const views = backing.map((b) => b.subarray(8))
+        k.apply(m, inputs, views)
+        expect(diffShards(views, want)).toBeUndefined()
+      }
+    }
+  })
+
   it('refuses shards of different lengths instead of reading past one', () => {
     for (const k of natives) {
       const m = materialize({ rows: 2, cols: 2, len: 8, offset: 0, seed: 1 }).m
