@@ -75,19 +75,25 @@ export class FrameIO {
   }
 
   async #waitFor(bytes: number, signal?: AbortSignal): Promise<void> {
-    while (this.#buf.byteLength < bytes) {
-      if (this.#error) throw this.#error
-      if (this.#ended) throw new FrameError('STREAM_ENDED', 'the stream ended in the middle of a frame')
-      if (this.#paused) this.#resume()
-      await new Promise<void>((resolve, reject) => {
-        this.#wake = resolve
-        if (signal) {
-          if (signal.aborted) reject(new FrameError('TIMEOUT', 'timed out reading a frame'))
-          signal.addEventListener('abort', () => reject(new FrameError('TIMEOUT', 'timed out reading a frame')), {
-            once: true,
-          })
-        }
-      })
+    if (this.#buf.byteLength >= bytes) return
+    const timedOut = (): FrameError => new FrameError('TIMEOUT', 'timed out reading a frame')
+    if (signal?.aborted === true) throw timedOut()
+    // One abort listener per wait (a 1 MiB frame arrives in ~16 messages), removed when done.
+    let fail: ((err: Error) => void) | undefined
+    const onAbort = (): void => fail?.(timedOut())
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      while (this.#buf.byteLength < bytes) {
+        if (this.#error) throw this.#error
+        if (this.#ended) throw new FrameError('STREAM_ENDED', 'the stream ended in the middle of a frame')
+        if (this.#paused) this.#resume()
+        await new Promise<void>((resolve, reject) => {
+          this.#wake = resolve
+          fail = reject
+        })
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
     }
   }
 
