@@ -528,7 +528,8 @@ function markdown(report: {
     '',
     `- CPU: ${String(m.cpu)} (${String(m.cores)} cores visible); Node ${String(m.node)} (V8 ${String(m.v8)})`,
     `- Load average (1/5/15 min) at start: ${String(m.loadStart)}; at end: ${String(m.loadEnd)}`,
-    `- Body ${String(report.settings.bodyMiB)} MiB per stripe, ${String(report.settings.iterations)} timed iterations after ${String(report.settings.warmup)} warm-up, run round-robin across implementations; MB = 10^6 bytes of data (k × shard size) per second; one core; decode loses data shards ${String(report.settings.lostShards)}.`,
+    `- Body ${String(report.settings.bodyMiB)} MiB per stripe, ${String(report.settings.iterations)} timed iterations after ${String(report.settings.warmup)} warm-up, run round-robin across implementations; MB = 10^6 bytes of data (k × shard size) per second; one core (the process pinned with taskset); decode loses ${String(report.settings.lostShards)}.`,
+    `- Side by side: ${String(report.settings.partner)}`,
     `- Our kernel: ${String(report.settings.kernel)}`,
     '',
     '| Implementation | Config | Operation | MB/s (median) | MiB/s (median) | MB/s (best) | median ms | note |',
@@ -579,6 +580,10 @@ const report = {
     iterations: ITERS,
     warmup: WARMUP,
     lostShards: 'the first m data shards',
+    partner:
+      args.klauspost === undefined
+        ? 'klauspost/reedsolomon not run (no --klauspost partner given).'
+        : 'klauspost/reedsolomon v1.14.2 (`New(k, m)`, Go, GOMAXPROCS=1) in a child process on the same core, its Encode / ReconstructData interleaved with our cases and timed inside its process; its parity of a test vector is compared with ours byte for byte.',
     kernel:
       (nativePaths().length > 0 ? `native (${nativePaths().join(', ')} on this CPU); ` : 'no native addon; ') +
       (kernel === undefined
