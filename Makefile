@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: up down setup build typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build bench-cluster typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -62,6 +62,13 @@ bench: setup
 	node node-image/bench/erasure.ts
 	node node-image/bench/repair.ts
 	node node-image/bench/scenario-a.ts
+	$(MAKE) bench-cluster
+
+## bench-cluster: scenario A driven by the operator on the local cluster (3 runs); docs/bench/scenario-a-cluster.*
+bench-cluster: setup
+	e2e/cluster/build-binaries.sh helm
+	e2e/cluster/cluster-up.sh
+	node e2e/cluster/scenario-a-drill.ts --bench --runs 3; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc
 
 ## testnet: 4 witnesses + 1 standby as processes on loopback, then a kill/restart drill
 testnet: setup
@@ -75,13 +82,15 @@ testnet-status: setup
 testnet-down: setup
 	node node-image/src/cli/main.ts testnet down --dir .testnet
 
-## up: the main job — local cluster + node agent + operator (helm) + the example network, then
-## the drill on it (2 of 4 witness pods force-deleted, an SSN volume deleted); leaves it running
+## up: the main job — local cluster, then scenario A as a drill: four machines, the operator (helm),
+## 7 witnesses + 4 standbys under a standing policy; machine a (5 witnesses) is lost for good and the
+## operator recovers by itself; report in .cluster/drill-report.md; leaves it running
 up: setup
 	e2e/cluster/up.sh
 
-## down: stops what `make up` started (agent and its pods, then the control plane)
+## down: stops what `make up` started (machines and their pods, then the control plane)
 down:
+	-e2e/cluster/machines-down.sh
 	-e2e/cluster/agent-down.sh
 	e2e/cluster/cluster-down.sh
 

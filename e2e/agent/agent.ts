@@ -32,6 +32,8 @@ export interface AgentConfig {
   kubeletPort: number
   leaseEveryMs?: number
   statusEveryMs?: number
+  /** Extra labels of the Node. */
+  nodeLabels?: Record<string, string>
 }
 
 const HOST_IP = '127.0.0.1'
@@ -145,6 +147,7 @@ export class Agent {
         hostIP: HOST_IP,
         kubeletPort: this.#logServer.port,
         kubeletVersion: version.gitVersion ?? 'v0.0.0',
+        ...(this.#cfg.nodeLabels !== undefined ? { labels: this.#cfg.nodeLabels } : {}),
       },
       this.#log,
       { leaseEveryMs: this.#cfg.leaseEveryMs, statusEveryMs: this.#cfg.statusEveryMs },

@@ -18,13 +18,16 @@ describe('parseFlags', () => {
       provisioner: true,
       kubeletPort: 0,
       logLevel: 'info',
+      nodeLabels: {},
       help: false,
     })
   })
 
   it('environment and flags', () => {
     const f = parseFlags(
-      ['--node-name', 'n1', '--pod-cidr=127.2.0.0/16', '--no-provisioner', '--cpu', '4', '--log-level', 'debug'],
+      ['--node-name', 'n1', '--pod-cidr=127.2.0.0/16', '--no-provisioner', '--cpu', '4', '--log-level', 'debug'].concat(
+        ['--node-label', 'echonet.io/zone=a', '--node-label', 'spare='],
+      ),
       { KUBECONFIG: '/k', ECHONET_CLUSTER_DIR: '/c' },
       d,
     )
@@ -36,6 +39,7 @@ describe('parseFlags', () => {
       provisioner: false,
       cpu: '4',
       logLevel: 'debug',
+      nodeLabels: { 'echonet.io/zone': 'a', spare: '' },
     })
   })
 
@@ -44,5 +48,7 @@ describe('parseFlags', () => {
     expect(() => parseFlags(['--pod-cidr', '10.0.0.0/8'], {}, d)).toThrow()
     expect(() => parseFlags(['--cpu', '0'], {}, d)).toThrow()
     expect(() => parseFlags(['--bogus'], {}, d)).toThrow()
+    expect(() => parseFlags(['--node-label', 'no-equals'], {}, d)).toThrow()
+    expect(() => parseFlags(['--node-label', 'zone=has space'], {}, d)).toThrow()
   })
 })

@@ -17,6 +17,8 @@ export interface Flags {
   provisioner: boolean
   kubeletPort: number
   logLevel: Level
+  /** Extra labels of the Node (`--node-label zone=a`, repeatable): what pods' nodeSelectors match. */
+  nodeLabels: Record<string, string>
   help: boolean
 }
 
@@ -37,6 +39,7 @@ to its Node as host processes. Not for production.
   --no-provisioner      do not provision PersistentVolumes for Pending claims
   --kubelet-port N      port on 127.0.0.1 serving \`kubectl logs\` (default 0: any free port)
   --log-level LEVEL     debug | info | warn | error (default info)
+  --node-label K=V      an extra label of the Node (repeatable), e.g. a zone for nodeSelectors
 
 Signals: SIGTERM/SIGINT stop the agent and its pods' processes; SIGUSR2 stops the agent and
 leaves the processes running (the next agent adopts them).`
@@ -72,6 +75,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
       'no-provisioner': { type: 'boolean' },
       'kubelet-port': { type: 'string' },
       'log-level': { type: 'string' },
+      'node-label': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -87,6 +91,13 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
     if (!/^[1-9]\d*$/.test(v)) throw new Error(`--${name} must be a positive integer, got ${JSON.stringify(v)}`)
     return v
   }
+  const nodeLabels: Record<string, string> = {}
+  for (const l of values['node-label'] ?? []) {
+    const m =
+      /^([a-z0-9A-Z]([-a-z0-9A-Z_./]{0,251}[a-z0-9A-Z])?)=([a-z0-9A-Z]([-a-z0-9A-Z_.]{0,61}[a-z0-9A-Z])?)?$/.exec(l)
+    if (m === null) throw new Error(`--node-label must be key=value (a Kubernetes label), got ${JSON.stringify(l)}`)
+    nodeLabels[m[1]!] = m[3] ?? ''
+  }
   return {
     nodeName,
     kubeconfig: path.resolve(values.kubeconfig ?? env.KUBECONFIG ?? path.join(clusterDir, 'kubeconfig')),
@@ -100,6 +111,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
     provisioner: values['no-provisioner'] !== true,
     kubeletPort: kubeletPort(values['kubelet-port'] ?? '0'),
     logLevel,
+    nodeLabels,
     help: values.help === true,
   }
 }

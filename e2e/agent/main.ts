@@ -37,6 +37,7 @@ async function main(): Promise<void> {
       apiPort: client.port,
       provisioner: flags.provisioner,
       kubeletPort: flags.kubeletPort,
+      nodeLabels: flags.nodeLabels,
     },
     log,
   )

@@ -52,3 +52,20 @@ running_pid() {
 
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits for a condition like `kubectl wait`; when it gives up, prints why: the object's
+# conditions and its last Events (issue 14: "timed out waiting for the condition" says nothing).
+#   wait_explained <namespace> <kind/name> <condition> <timeout-seconds>
+wait_explained() {
+  local ns="$1" obj="$2" cond="$3" timeout_s="$4"
+  if kubectl wait -n "$ns" --for="condition=$cond" "$obj" --timeout="${timeout_s}s"; then
+    return 0
+  fi
+  log "gave up after ${timeout_s}s waiting for $obj to be $cond. Its conditions:"
+  kubectl get -n "$ns" "$obj" \
+    -o jsonpath='{range .status.conditions[*]}  {.type}={.status} ({.reason}): {.message}{"\n"}{end}' >&2 || true
+  log "its last Events:"
+  kubectl get events -n "$ns" --field-selector "involvedObject.name=${obj#*/}" \
+    --sort-by=.lastTimestamp 2>/dev/null | tail -n 15 >&2 || true
+  return 1
+}

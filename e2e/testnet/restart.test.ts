@@ -20,6 +20,8 @@ import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { AdminApiError, AdminClient } from '../../node-image/src/api/admin-contract.ts'
 import type { AdminStatus } from '../../node-image/src/api/admin-contract.ts'
 import { doubleVotes, findForks, lostEvents } from '../../node-image/src/cli/drill.ts'
+import { auditChain, httpChainSource } from '../../node-image/src/audit/index.ts'
+import type { ChainPage, ChainSource } from '../../node-image/src/audit/index.ts'
 import {
   COUNCIL_ACTION_DOMAIN,
   signCouncilAction,
@@ -194,6 +196,52 @@ describe('scenario A: 7 witnesses, 5 killed, 4 standbys, coordinated restart', (
     expect(await lostEvents(s, finalized)).toBe(0)
     expect(await findForks(s)).toEqual([])
   }, 120_000)
+
+  it('the chain audit trusts no node: a node serving a forged precommit, a broken parent link or a truncated chain is reported; the honest chain crosses the restart', async () => {
+    const genesis = JSON.parse(await readFile(join(s.dir, 'genesis.json'), 'utf8')) as unknown
+    const honest = httpChainSource('w5', node('w5').api)
+    const tamper = (name: string, change: (p: ChainPage) => ChainPage): ChainSource => ({
+      name,
+      page: async (from, max) => change(await honest.page(from, max)),
+    })
+    const flipSig = tamper('forger', (p) => ({
+      ...p,
+      items: p.items.map((x, i) =>
+        i === 3
+          ? {
+              ...x,
+              certificate: {
+                ...x.certificate,
+                signatures: x.certificate.signatures.map((sg, j) =>
+                  j === 0 ? { ...sg, sig: Uint8Array.from(sg.sig, (b, k) => (k === 0 ? b ^ 1 : b)) } : sg,
+                ),
+              },
+            }
+          : x,
+      ),
+    }))
+    const relink = tamper('relinker', (p) => ({
+      ...p,
+      items: p.items.map((x, i) => (i === 5 ? { ...x, header: { ...x.header, prevHash: 'ee'.repeat(32) } } : x)),
+    }))
+    const short = tamper('truncated', (p) => ({ ...p, items: p.items.filter((x) => x.header.height < 5) }))
+    const top = (await status('w5'))!.finalizedHeight
+    const a = await auditChain(genesis, [honest, flipSig, relink, short], {
+      toHeight: top,
+      expect: [{ height: manifest.height, hash: manifest.blockHash }],
+      finalEvents: finalized,
+    })
+    expect(a.sources.find((r) => r.name === 'w5')?.problem).toBeUndefined()
+    expect(a.sources.find((r) => r.name === 'w5')?.verifiedTo).toBe(top)
+    expect(a.sources.find((r) => r.name === 'forger')?.problem?.code).toBe('BAD_SIGNATURE')
+    expect(a.sources.find((r) => r.name === 'relinker')?.problem?.code).toBe('WRONG_PARENT')
+    expect(a.missing).toContain('truncated@5')
+    expect(a.badCertificates).toBe(2)
+    expect(a.forks).toEqual([])
+    expect(a.lostBlocks).toEqual([])
+    expect(a.lostEvents).toBe(0)
+    expect(a.ok).toBe(false)
+  }, 60_000)
 
   it('a killed old witness comes back: it fetches the restart record from a peer, crosses into epoch 1 and follows the chain', async () => {
     await startNode(s, 'w0')

@@ -34,6 +34,8 @@ export interface OperatorConfig {
   readonly statusPollMs: number
   /** Heights alone (no condition change) are written to status at most this often (ms). */
   readonly heightRefreshMs: number
+  /** How often every node's admin status is polled (outside the reconciles). */
+  readonly nodePollMs: number
   readonly workers: number
 }
 
@@ -142,6 +144,7 @@ export function parseConfig(
     logLevel,
     statusPollMs: parseDuration('ECHONET_STATUS_POLL', env.ECHONET_STATUS_POLL ?? '10s'),
     heightRefreshMs: parseDuration('ECHONET_HEIGHT_REFRESH', env.ECHONET_HEIGHT_REFRESH ?? '5m'),
+    nodePollMs: parseDuration('ECHONET_NODE_POLL', env.ECHONET_NODE_POLL ?? '2s'),
     workers: positiveInt('ECHONET_WORKERS', env.ECHONET_WORKERS, 2),
   }
 }

@@ -7,21 +7,37 @@ import type { Logger } from 'pino'
 import { NodeIdentity, keyFileContent } from '@echonet/node/identity'
 import { API_VERSION } from './api/v1alpha1/schema.ts'
 import { LabelValues, Labels } from './api/v1alpha1/labels.ts'
-import type { EchoNetNetwork, WitnessPool } from './api/v1alpha1/types.ts'
+import type { DisasterDeclaration, EchoNetNetwork, WitnessPool } from './api/v1alpha1/types.ts'
 import type { OperatorConfig } from './config.ts'
 import { NetworkMetrics } from './controllers/network/metrics.ts'
 import { NetworkReconciler } from './controllers/network/reconciler.ts'
-import type { PodView, SecretView } from './controllers/network/reconciler.ts'
+import type { PodView, SecretView } from './controllers/shared/pods.ts'
 import { poolReconciler } from './controllers/witnesspool/reconciler.ts'
+import { HttpNodeAdmin } from './controllers/shared/node-admin.ts'
+import type { NodeAdmin } from './controllers/shared/node-admin.ts'
+import { NodePoller } from './controllers/shared/node-poller.ts'
+import { AgentKeys } from './controllers/shared/agent-key.ts'
+import type { ConfigMapView } from './controllers/shared/pods.ts'
+import { DeclarationReconciler } from './controllers/declaration/reconciler.ts'
 import { EventRecorder, K8sClient, MultiInformer } from './k8s/index.ts'
-import type { KubeObject } from './k8s/index.ts'
-import { Controller, Manager, defaultRegistry, forObject, forOwner, objectKey, watch } from './runtime/index.ts'
+import type { KubeObject, ObjectCache } from './k8s/index.ts'
+import {
+  Controller,
+  Manager,
+  defaultRegistry,
+  forObject,
+  forOwner,
+  objectKey,
+  splitKey,
+  watch,
+} from './runtime/index.ts'
 import type { HandlerTarget } from './runtime/index.ts'
 
 export interface OperatorParts {
   readonly manager: Manager
   readonly networkController: Controller
   readonly poolController: Controller
+  readonly declarationController: Controller
 }
 
 /** Kinds the network owns, watched by the label every operator-made object carries. */
@@ -40,6 +56,8 @@ export function generateNodeKey(): { did: string; peerId: string; keyFile: strin
 
 export interface BuildOptions {
   readonly client?: K8sClient
+  /** The nodes' APIs (tests inject a fake); default HTTP to the pod IPs. */
+  readonly nodeAdmin?: NodeAdmin
   readonly onLeadershipLost?: () => void
 }
 
@@ -60,6 +78,7 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   const managed = `${Labels.managedBy}=${LabelValues.managedBy}`
   const networks = informer<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork')
   const pools = informer<WitnessPool>(API_VERSION, 'WitnessPool')
+  const declarations = informer<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration')
   const pods = informer<PodView>('v1', 'Pod', managed)
   const secrets = informer<SecretView>('v1', 'Secret', managed)
   const owned = new Map(OWNED_KINDS.map((k) => [k.kind, informer<KubeObject>(k.apiVersion, k.kind, managed)]))
@@ -69,6 +88,17 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     reportingInstance: config.podName,
     onError: (err) => log.debug({ err: (err as Error).message }, 'event not recorded'),
   })
+  const admin = opts.nodeAdmin ?? new HttpNodeAdmin()
+  // Filled in below: a change the poller sees enqueues the network (and, later, its declarations).
+  let onNodesChanged: (key: string) => void = () => undefined
+  const poller = new NodePoller({
+    admin,
+    intervalMs: config.nodePollMs,
+    onChange: (key) => {
+      onNodesChanged(key)
+    },
+  })
+  const agentKeys = new AgentKeys(client)
   const network = new NetworkReconciler({
     client,
     caches: { networks, pools, pods, secrets, owned },
@@ -80,6 +110,26 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     heightRefreshMs: config.heightRefreshMs,
     generateKey: generateNodeKey,
     metrics: new NetworkMetrics(defaultRegistry),
+    admin,
+    poller,
+    declarations,
+    agentKeys,
+  })
+  const declaration = new DeclarationReconciler({
+    client,
+    caches: {
+      declarations,
+      networks,
+      pools,
+      pods,
+      secrets,
+      configMaps: owned.get('ConfigMap') as ObjectCache<ConfigMapView>,
+    },
+    recorder,
+    log,
+    admin,
+    poller,
+    agentKeys,
   })
   const onError = (name: string) => (key: string, err: unknown) =>
     log.warn({ controller: name, key, err: (err as Error).message }, 'reconcile failed; retrying with backoff')
@@ -89,14 +139,45 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     concurrency: config.workers,
     onError: onError('echonetnetwork'),
   })
+  const declarationController = new Controller({
+    name: 'disasterdeclaration',
+    reconcile: declaration.reconcile,
+    // One declaration at a time per worker; a runbook step never blocks on a node for long.
+    concurrency: 2,
+    onError: onError('disasterdeclaration'),
+  })
   const poolController = new Controller({
     name: 'witnesspool',
-    reconcile: poolReconciler({ client, pools, networks, pods, log }),
+    reconcile: poolReconciler({ client, pools, networks, pods, secrets, poller, log }),
     concurrency: 1,
     onError: onError('witnesspool'),
   })
 
   const netQ: HandlerTarget = networkController
+  // Declarations of a network, for the events of the network and of its nodes.
+  const declarationsOf = (networkKey: string): string[] => {
+    const { namespace, name } = splitKey(networkKey)
+    return declarations
+      .list(namespace)
+      .filter((d) => d.spec.networkRef.name === name)
+      .map((d) => objectKey({ namespace: d.metadata.namespace, name: d.metadata.name }))
+  }
+  onNodesChanged = (key) => {
+    networkController.enqueue(key)
+    for (const d of declarationsOf(key)) declarationController.enqueue(d)
+    const { namespace, name } = splitKey(key)
+    for (const p of pools.list(namespace)) {
+      if (p.spec.networkRef.name === name) poolController.enqueue(objectKey({ namespace, name: p.metadata.name }))
+    }
+  }
+  watch(declarations, declarationController, forObject)
+  watch(networks, declarationController, (n: EchoNetNetwork) =>
+    declarationsOf(objectKey({ namespace: n.metadata.namespace, name: n.metadata.name })),
+  )
+  // The network lists its active declarations and must not declare twice.
+  watch(declarations, netQ, (d: DisasterDeclaration) => [
+    objectKey({ namespace: d.metadata.namespace, name: d.spec.networkRef.name }),
+  ])
   watch(networks, netQ, forObject)
   watch(pools, netQ, (p: WitnessPool) => [objectKey({ namespace: p.metadata.namespace, name: p.spec.networkRef.name })])
   watch(pools, poolController, forObject)
@@ -111,8 +192,8 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
   })
 
   const manager = new Manager({
-    controllers: [networkController, poolController],
-    caches: [networks, pools, pods, secrets, ...owned.values()],
+    controllers: [poller, networkController, poolController, declarationController],
+    caches: [networks, pools, declarations, pods, secrets, ...owned.values()],
     ...(config.leaderElection !== undefined
       ? {
           leaderElection: {
@@ -134,5 +215,5 @@ export function buildOperator(config: OperatorConfig, log: Logger, opts: BuildOp
     log: (msg, fields) => log.info(fields ?? {}, msg),
     ...(opts.onLeadershipLost !== undefined ? { onLeadershipLost: opts.onLeadershipLost } : {}),
   })
-  return { manager, networkController, poolController }
+  return { manager, networkController, poolController, declarationController }
 }

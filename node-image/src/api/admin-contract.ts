@@ -8,13 +8,36 @@ export const ADMIN_API_VERSION = 'v1'
 
 export type NodeRole = 'witness' | 'standby' | 'ssn' | 'seed'
 
-/** `running`: consensus live; `halted`: not voting, state preserved, submissions queued/rejected; `syncing`: catching up. */
+/**
+ * `running`: blocks are being finalized; `halted`: no block final for the halt window (or waiting
+ * for supermajority on a restart manifest), state preserved, submissions queued then refused;
+ * `syncing`: catching up with peers.
+ */
 export type NodeMode = 'running' | 'halted' | 'syncing'
+
+/**
+ * `QUORUM_LOST`: too little committee power heard from; `NOT_FINALIZING`: enough power online but
+ * no block final (a bug, a partition the node cannot see, or a council halt); `RESTART_WAIT`:
+ * waiting for > 2/3 of a restart manifest's new set.
+ */
+/**
+ * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
+ * operator treats a network whose finalized height did not move for this long as halted. Generous,
+ * so that a slow but live committee (a loaded machine) never looks halted.
+ */
+export const HALT_WINDOW_MS = 10_000
+
+export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT'] as const
+export type HaltCode = (typeof HALT_CODES)[number]
 
 export interface CommitteeMemberStatus {
   readonly did: string
   readonly power: number
-  /** Seen (connected or a recent consensus message) by this node within the liveness window. */
+  /**
+   * This node received a message over the member's own authenticated connection (its PeerId
+   * derives from the same key as its DID) within the liveness window. Relayed messages never
+   * count, so the union of every node's view is still evidence only the member can produce.
+   */
   readonly online: boolean
 }
 
@@ -47,6 +70,8 @@ export interface AdminStatus {
   readonly epoch: number
   readonly mode: NodeMode
   readonly haltReason?: string
+  /** Why, as a stable code (with mode `halted`). */
+  readonly haltCode?: HaltCode
   readonly version: string
   readonly finalizedHeight: number
   readonly finalizedHash: string
@@ -64,6 +89,28 @@ export interface AdminStatus {
   readonly storage?: StorageStatus
   /** Present while waiting for supermajority on a restart manifest. */
   readonly restart?: RestartWaitInfo
+  /** The ledger's governance as this node holds it (what the operator checks signatures against). */
+  readonly governance?: GovernanceView
+  /** This node's own registration on the ledger (stake role, balance). */
+  readonly self?: SelfRegistration
+}
+
+export interface GovernanceView {
+  readonly council: { readonly members: readonly string[]; readonly threshold: number }
+  /** Registered, unsuspended standby witnesses. */
+  readonly standbys: readonly string[]
+  /** The committee size parameter (top witnesses by stake). */
+  readonly committeeSize: number
+  /** The fee one event pays now. */
+  readonly eventFee: number
+}
+
+export interface SelfRegistration {
+  /** Absent when the DID has no bonded stake. */
+  readonly role?: 'witness' | 'standby' | 'ssn'
+  readonly bonded: number
+  readonly balance: number
+  readonly nonce: number
 }
 
 /** An SSN's storage and repair state (`GET /admin/v1/storage`). Non-SSNs report holdsShards false. */
@@ -150,8 +197,53 @@ export const adminPaths = {
   restart: '/admin/v1/restart',
 } as const
 
+/**
+ * Codes the admin API answers with (and the client adds for transport failures), so that callers
+ * (the operator's runbooks) branch on a closed list. Ledger and governance refusals of a restart
+ * manifest reach the caller with the ledger's own codes (e.g. COUNCIL_THRESHOLD_NOT_MET).
+ */
+export const ADMIN_ERROR_CODES = [
+  // transport and framing (client side)
+  'UNREACHABLE',
+  'BAD_RESPONSE',
+  'HTTP_ERROR',
+  // request
+  'UNAUTHORIZED',
+  'NOT_FOUND',
+  'MALFORMED_REQUEST',
+  'MALFORMED_JSON',
+  'MALFORMED_BODY',
+  'PAYLOAD_TOO_LARGE',
+  'REQUEST_TIMEOUT',
+  'INTERNAL',
+  'NOT_STARTED',
+  'BAD_CID',
+  'INVALID_PLAN',
+  // coordinated restart (ADR 0007)
+  'INVALID_RESTART_RECORD',
+  'WRONG_CHAIN',
+  'RESTART_EPOCH_GAP',
+  'RESTART_STALE',
+  'RESTART_NOT_AT_HEIGHT',
+  'RESTART_BELOW_FINAL',
+  'RESTART_MISMATCH',
+  'ENGINE_STOPPED',
+  // authorization of a manifest (governance)
+  'INVALID_PAYLOAD',
+  'EXPIRED',
+  'BAD_SIGNATURE',
+  'COUNCIL_THRESHOLD_NOT_MET',
+  'POLICY_VIOLATION',
+] as const
+export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
+
+export function isAdminErrorCode(code: string): code is AdminErrorCode {
+  return (ADMIN_ERROR_CODES as readonly string[]).includes(code)
+}
+
 export class AdminApiError extends Error {
-  readonly code: string
+  /** One of ADMIN_ERROR_CODES, or a module's own code passed through (e.g. a ledger refusal). */
+  readonly code: AdminErrorCode | (string & {})
   readonly status: number
   constructor(status: number, code: string, message: string) {
     super(message)

@@ -1,5 +1,4 @@
-import { createServer } from 'node:http'
-import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server } from 'node:http'
 import { decode } from '../crypto/encoding.ts'
 import type {
   AdminStatus,
@@ -13,14 +12,19 @@ import type {
   StorageStatus,
 } from './admin-contract.ts'
 import { adminPaths } from './admin-contract.ts'
-import { ApiError, checkBearer, readBody, sendError, sendJson } from './http-util.ts'
+import { ApiError, apiError, BODY_TIMEOUT_MS, checkBearer, readBody, sendJson } from './http-util.ts'
+import { serve } from './serve.ts'
+import type { ApiLog, Handler } from './serve.ts'
+import { DhtError } from '../p2p/dht.ts'
 import { MAX_RESTART_RECORD_BYTES } from '../ledger/restart-record.ts'
 import type { NodeMetrics } from './metrics.ts'
 import { contentRoute } from './content-routes.ts'
 import type { ContentApiPort } from './content-routes.ts'
+import { chainRoute } from './chain-routes.ts'
+import type { ChainApiPort } from './chain-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
-export interface NodeApiPort {
+export interface NodeApiPort extends ChainApiPort {
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[]
   status(): AdminStatus
   account(did: string): unknown
@@ -79,14 +83,12 @@ function parseSeeds(body: Buffer): DhtPeerInfo[] {
   return seeds
 }
 
-/** Maps DHT input errors (bad CID, bad seed) to 400s. */
+/** Maps DHT input errors (bad CID, bad or self-referencing seeds) to 400s. */
 async function dhtCall<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    const code = (err as { code?: unknown }).code
-    if (err instanceof Error && err.name === 'DhtError' && typeof code === 'string')
-      throw new ApiError(400, code, err.message)
+    if (err instanceof DhtError) throw new ApiError(400, err.code, err.message)
     throw err
   }
 }
@@ -119,21 +121,34 @@ function parseSubmission(req: IncomingMessage, body: Buffer): Uint8Array[] {
   return list.map((s) => new Uint8Array(Buffer.from(s, 'base64')))
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>
+/**
+ * Bounds on receiving one whole request. The public one also bounds a content upload: 300 s (Node's
+ * default) takes the 4 GiB maximum at ≥ 14 MB/s. Responses are not bounded by it.
+ */
+export const PUBLIC_REQUEST_TIMEOUT_MS = 300_000
+export const ADMIN_REQUEST_TIMEOUT_MS = 30_000
 
-function serve(handler: Handler): Server {
-  return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://local')
-    handler(req, res, url).catch((err: unknown) => {
-      if (!res.headersSent) sendError(res, err)
-      else res.destroy()
-    })
-  })
+export interface ServerOptions {
+  /** Where request failures are logged (the node's logger); a JSON logger on stdout otherwise. */
+  readonly log?: ApiLog
+  /** How long a small body may take to arrive (BODY_TIMEOUT_MS). */
+  readonly bodyTimeoutMs?: number
+  /** How long the request head may take to arrive (HEADERS_TIMEOUT_MS). */
+  readonly headersTimeoutMs?: number
 }
 
 /** Public API: submit events, read status, accounts and blocks; health and metrics. */
-export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
-  return serve(async (req, res, url) => {
+export function publicServer(node: NodeApiPort, metrics: NodeMetrics, opts: ServerOptions = {}): Server {
+  return serve(publicRoutes(node, metrics, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS), {
+    api: 'public',
+    requestTimeoutMs: PUBLIC_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: opts.headersTimeoutMs,
+    log: opts.log,
+  })
+}
+
+function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number): Handler {
+  return async (req, res, url) => {
     const path = url.pathname
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, node.live() ? 200 : 503, { ok: node.live() })
     if (req.method === 'GET' && path === '/readyz')
@@ -145,7 +160,7 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
       return
     }
     if (req.method === 'POST' && path === '/v1/events') {
-      const events = parseSubmission(req, await readBody(req, MAX_SUBMIT_BYTES))
+      const events = parseSubmission(req, await readBody(req, MAX_SUBMIT_BYTES, bodyMs))
       if (events.length > MAX_SUBMIT_EVENTS)
         throw new ApiError(413, 'TOO_MANY_EVENTS', `at most ${MAX_SUBMIT_EVENTS} events per request`)
       const results = node.submit(events)
@@ -176,27 +191,54 @@ export function publicServer(node: NodeApiPort, metrics: NodeMetrics): Server {
       if (b === undefined) throw new ApiError(404, 'NOT_FOUND', 'no such block')
       return sendJson(res, 200, b)
     }
+    if (await chainRoute(node, req, res, url)) return
     if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
-  })
+  }
 }
 
-function parseRestartPlan(body: Buffer): { witnesses: string[]; expiresAtMs: number } {
+export const MAX_PLAN_WITNESSES = 256
+
+/**
+ * A restart plan request. Degenerate plans are refused here rather than planned: a manifest that
+ * has already expired could never be adopted, and a DID listed twice is an operator mistake.
+ */
+export function parseRestartPlan(body: Buffer, nowMs: number): { witnesses: string[]; expiresAtMs: number } {
   const b = parseJson(body) as { witnesses?: unknown; expiresAtMs?: unknown } | null
   const w = b?.witnesses
-  if (!Array.isArray(w) || w.length === 0 || w.length > 256 || !w.every((d) => typeof d === 'string')) {
-    throw new ApiError(400, 'INVALID_PLAN', 'witnesses must list 1 to 256 DIDs')
+  if (
+    !Array.isArray(w) ||
+    w.length === 0 ||
+    w.length > MAX_PLAN_WITNESSES ||
+    !w.every((d) => typeof d === 'string' && d.length > 0 && d.length <= 128)
+  ) {
+    throw apiError('INVALID_PLAN', `witnesses must list 1 to ${MAX_PLAN_WITNESSES} DIDs`)
+  }
+  const seen = new Set<string>()
+  for (const did of w as string[]) {
+    if (seen.has(did)) throw apiError('INVALID_PLAN', `witness ${did} is listed twice`)
+    seen.add(did)
   }
   const expiresAtMs = b?.expiresAtMs
   if (typeof expiresAtMs !== 'number' || !Number.isSafeInteger(expiresAtMs) || expiresAtMs <= 0) {
-    throw new ApiError(400, 'INVALID_PLAN', 'expiresAtMs must be a positive integer (ms since epoch)')
+    throw apiError('INVALID_PLAN', 'expiresAtMs must be a positive integer (ms since epoch)')
   }
-  return { witnesses: w, expiresAtMs }
+  if (expiresAtMs <= nowMs) throw apiError('INVALID_PLAN', `expiresAtMs ${expiresAtMs} is not in the future`)
+  return { witnesses: w as string[], expiresAtMs }
 }
 
 /** Admin API, on its own port, bearer token required on every route. */
-export function adminServer(node: NodeApiPort, token: string): Server {
-  return serve(async (req, res, url) => {
+export function adminServer(node: NodeApiPort, token: string, opts: ServerOptions = {}): Server {
+  return serve(adminRoutes(node, token, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS), {
+    api: 'admin',
+    requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS,
+    headersTimeoutMs: opts.headersTimeoutMs,
+    log: opts.log,
+  })
+}
+
+function adminRoutes(node: NodeApiPort, token: string, bodyMs: number): Handler {
+  return async (req, res, url) => {
     checkBearer(req, token)
     const path = url.pathname
     if (req.method === 'GET' && path === adminPaths.status) return sendJson(res, 200, node.status())
@@ -204,11 +246,11 @@ export function adminServer(node: NodeApiPort, token: string): Server {
       return sendJson(res, 200, { checkpoints: await node.checkpoints() })
     if (req.method === 'GET' && path === adminPaths.dht) return sendJson(res, 200, node.dhtStatus())
     if (req.method === 'POST' && path === adminPaths.dhtRebootstrap) {
-      const seeds = parseSeeds(await readBody(req, MAX_ADMIN_BODY_BYTES))
+      const seeds = parseSeeds(await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs))
       return sendJson(res, 200, await dhtCall(() => node.dhtRebootstrap(seeds)))
     }
     if (req.method === 'POST' && path === adminPaths.dhtProvide) {
-      const cid = (parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES)) as { cid?: unknown } | null)?.cid
+      const cid = (parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs)) as { cid?: unknown } | null)?.cid
       if (typeof cid !== 'string' || cid.length > 256)
         throw new ApiError(400, 'MALFORMED_BODY', 'body must be {"cid": string}')
       return sendJson(res, 200, await dhtCall(() => node.dhtProvide(cid)))
@@ -225,18 +267,21 @@ export function adminServer(node: NodeApiPort, token: string): Server {
     }
     if (req.method === 'GET' && path === adminPaths.storage) return sendJson(res, 200, await node.storageStatus())
     if (req.method === 'POST' && path === adminPaths.storageRepair) {
-      await readBody(req, MAX_ADMIN_BODY_BYTES)
+      await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs)
       return sendJson(res, 200, await node.storageRepair())
     }
     if (req.method === 'POST' && path === adminPaths.restartPlan) {
-      const p = parseRestartPlan(await readBody(req, MAX_ADMIN_BODY_BYTES))
+      const p = parseRestartPlan(await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs), Date.now())
       return sendJson(res, 200, node.restartPlan(p.witnesses, p.expiresAtMs))
     }
     if (req.method === 'POST' && path === adminPaths.restart) {
-      return sendJson(res, 200, await node.restart(await readBody(req, MAX_RESTART_RECORD_BYTES)))
+      return sendJson(res, 200, await node.restart(await readBody(req, MAX_RESTART_RECORD_BYTES, bodyMs)))
     }
     if (req.method === 'POST' && path === adminPaths.storageRepairPriority) {
-      const b = parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES)) as { cid?: unknown; priority?: unknown } | null
+      const b = parseJson(await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs)) as {
+        cid?: unknown
+        priority?: unknown
+      } | null
       if (
         typeof b?.cid !== 'string' ||
         !/^[a-z0-9]{1,100}$/.test(b.cid) ||
@@ -248,7 +293,7 @@ export function adminServer(node: NodeApiPort, token: string): Server {
       return sendJson(res, 200, node.setRepairPriority({ cid: b.cid, priority: b.priority }))
     }
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
-  })
+  }
 }
 
 export function listen(server: Server, host: string, port: number): Promise<void> {

@@ -1,4 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { auditChain, doubleVotesIn, httpChainSource } from '../audit/index.ts'
+import type { AuditResult, ChainSource } from '../audit/index.ts'
 import { join } from 'node:path'
 import type { TestnetState } from './testnet.ts'
 import { killNode, nodeStatus, startNode, statusOf, waitFor, waitForHeight } from './testnet.ts'
@@ -25,31 +27,37 @@ export interface DrillReport {
   readonly markdown: string
 }
 
-async function blockHashAt(api: string, h: number): Promise<string | undefined> {
-  try {
-    const r = await fetch(`${api}/v1/blocks/${h}`, { signal: AbortSignal.timeout(5_000) })
-    if (!r.ok) return undefined
-    return ((await r.json()) as { hash: string }).hash
-  } catch {
-    return undefined
-  }
+/** Every live node of the testnet as a chain source for the audit (its public API). */
+async function liveSources(s: TestnetState): Promise<ChainSource[]> {
+  const statuses = await Promise.all(s.nodes.map((n) => nodeStatus(s, n)))
+  return s.nodes.filter((_, i) => statuses[i] !== undefined).map((n) => httpChainSource(n.name, n.api))
 }
 
-/** Compares every height's block hash across all live nodes. Returns the conflicting heights. */
+async function genesisOf(s: TestnetState): Promise<unknown> {
+  return JSON.parse(await readFile(join(s.dir, 'genesis.json'), 'utf8')) as unknown
+}
+
+/**
+ * The independent chain audit over every live node: certificates verified against the committee
+ * from genesis (no node's hash trusted), events seen final looked up in the verified blocks.
+ */
+export async function auditTestnet(s: TestnetState, finalEvents?: ReadonlyMap<string, number>): Promise<AuditResult> {
+  return auditChain(await genesisOf(s), await liveSources(s), finalEvents !== undefined ? { finalEvents } : {})
+}
+
+/**
+ * Heights where two live nodes serve two different certified blocks, plus any node whose chain
+ * does not verify (reported as a negative height so a caller's "no forks" check fails loudly).
+ */
 export async function findForks(s: TestnetState): Promise<number[]> {
-  const statuses = await Promise.all(s.nodes.map((n) => nodeStatus(s, n)))
-  const live = s.nodes.filter((_, i) => statuses[i] !== undefined)
-  const top = Math.max(0, ...statuses.map((x) => x?.finalizedHeight ?? 0))
-  const forks: number[] = []
-  for (let h = 1; h <= top; h++) {
-    const hashes = new Set<string>()
-    for (const n of live) {
-      const hash = await blockHashAt(n.api, h)
-      if (hash) hashes.add(hash)
-    }
-    if (hashes.size > 1) forks.push(h)
-  }
-  return forks
+  const a = await auditTestnet(s)
+  if (!a.ok) console.error(`chain audit: ${a.message}`)
+  return [
+    ...a.forks,
+    ...a.sources
+      .filter((r) => r.problem !== undefined && r.problem.code !== 'UNREACHABLE')
+      .map((r) => -r.problem!.height),
+  ]
 }
 
 /**
@@ -57,49 +65,12 @@ export async function findForks(s: TestnetState): Promise<number[]> {
  * round, step) with two different signed block hashes. Empty means nobody double-signed.
  */
 export async function doubleVotes(s: TestnetState): Promise<{ votes: number; doubles: string[] }> {
-  const slots = new Map<string, Set<string>>()
-  let votes = 0
-  for (const n of s.nodes) {
-    const text = await readFile(join(n.dir, 'votes.jsonl'), 'utf8').catch(() => '')
-    for (const line of text.split('\n')) {
-      if (!line) continue
-      const v = JSON.parse(line) as {
-        validator: string
-        epoch: number
-        height: number
-        round: number
-        kind: string
-        blockHash: string | null
-      }
-      const key = `${v.validator}/${v.epoch}/${v.height}/${v.round}/${v.kind}`
-      const set = slots.get(key) ?? new Set<string>()
-      set.add(String(v.blockHash))
-      slots.set(key, set)
-      votes++
-    }
-  }
-  return { votes, doubles: [...slots].filter(([, set]) => set.size > 1).map(([k]) => k) }
+  return doubleVotesIn(s.nodes.map((n) => join(n.dir, 'votes.jsonl')))
 }
 
-/** Events seen final at a height that are no longer in that block on some live node. */
+/** Events seen final (id → height) that are not in the verified block at that height. */
 export async function lostEvents(s: TestnetState, finalizedAt: ReadonlyMap<string, number>): Promise<number> {
-  const byHeight = new Map<number, string[]>()
-  for (const [id, h] of finalizedAt) byHeight.set(h, [...(byHeight.get(h) ?? []), id])
-  let lost = 0
-  for (const n of s.nodes) {
-    if (!(await nodeStatus(s, n))) continue
-    for (const [h, ids] of byHeight) {
-      try {
-        const r = await fetch(`${n.api}/v1/blocks/${h}`, { signal: AbortSignal.timeout(5_000) })
-        const b = (await r.json()) as { eventIds?: string[] }
-        const have = new Set(b.eventIds ?? [])
-        lost += ids.filter((id) => !have.has(id)).length
-      } catch {
-        lost += ids.length
-      }
-    }
-  }
-  return lost
+  return (await auditTestnet(s, finalizedAt)).lostEvents
 }
 
 async function height(s: TestnetState, name: string): Promise<number> {

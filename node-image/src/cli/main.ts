@@ -11,6 +11,10 @@ import { buildGenesis } from '../node/ledger-adapter.ts'
 import { createTestnet, downTestnet, loadState, nodeStatus, startAll, waitForHeight } from './testnet.ts'
 import { runDrill } from './drill.ts'
 import { runLoad } from './loadgen.ts'
+import type { BondRole } from '../node/self-registration.ts'
+import { FATAL_FILE, ProcessGuard, takePreviousFatal } from './process-guard.ts'
+
+const BOND_ROLES: readonly string[] = ['witness', 'standby', 'ssn']
 
 const int = (v: string): number => {
   const n = Number(v)
@@ -113,6 +117,17 @@ program
   .option('--timeout-precommit-ms <ms>', 'precommit timeout', int)
   .option('--vote-log <file>', 'append every vote seen to this file (JSON lines)')
   .option(
+    '--bond-role <role>',
+    'register this key on the ledger in this role (witness, standby, ssn) once its account is funded (env ECHONET_BOND_ROLE)',
+    process.env.ECHONET_BOND_ROLE,
+  )
+  .option(
+    '--bond-stake <amount>',
+    'stake to bond with --bond-role (env ECHONET_BOND_STAKE)',
+    int,
+    process.env.ECHONET_BOND_STAKE === undefined ? undefined : Number(process.env.ECHONET_BOND_STAKE),
+  )
+  .option(
     '--repair-interval-ms <ms>',
     'SSN repair scan interval (env ECHONET_REPAIR_INTERVAL_MS)',
     positive(100),
@@ -142,6 +157,8 @@ program
       voteLog?: string
       repairIntervalMs: number
       repairRate: number
+      bondRole?: string
+      bondStake?: number
     }) => {
       const roles: NodeRole[] = ['witness', 'standby', 'ssn', 'seed']
       if (!roles.includes(o.role as NodeRole))
@@ -156,6 +173,15 @@ program
         process.exit(2)
       }
       const log = pino({ level: process.env.ECHONET_LOG_LEVEL ?? 'info', base: { svc: 'echonet-node' } })
+      // Errors that escape every handler are logged and survived; only an unrecoverable one ends
+      // the process, and its reason is left in the data dir for the next start to report.
+      new ProcessGuard({ dataDir: o.dataDir, log, exit: (code) => process.exit(code) }).install(process)
+      try {
+        const previous = takePreviousFatal(o.dataDir)
+        if (previous) log.warn({ previous }, 'the previous run exited on an unrecoverable error')
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, `could not read ${FATAL_FILE}`)
+      }
       const timeouts: NonNullable<NodeConfig['timeouts']> = {}
       if (o.timeoutProposeMs !== undefined) timeouts.proposeMs = o.timeoutProposeMs
       if (o.timeoutPrevoteMs !== undefined) timeouts.prevoteMs = o.timeoutPrevoteMs
@@ -175,7 +201,12 @@ program
         repairBytesPerSecond: o.repairRate,
         ...(o.peers ? { peersFile: o.peers } : {}),
         ...(o.voteLog ? { voteLog: o.voteLog } : {}),
+        ...(o.bondRole !== undefined && o.bondStake !== undefined
+          ? { bond: { role: o.bondRole as BondRole, stake: o.bondStake } }
+          : {}),
       }
+      if (o.bondRole !== undefined && (!BOND_ROLES.includes(o.bondRole) || o.bondStake === undefined))
+        throw new InvalidArgumentError(`--bond-role must be one of ${BOND_ROLES.join(', ')}, with --bond-stake`)
       let node: EchoNode
       try {
         node = await EchoNode.start(config, log)

@@ -126,14 +126,8 @@ export async function createTestnet(o: TestnetOptions): Promise<TestnetState> {
     params: { ...o.params, checkpointInterval: o.checkpointInterval ?? 100 },
   })
   await writeFileAtomic(join(dir, 'genesis.json'), JSON.stringify(genesis, null, 2))
-  const peers = nodes.map((n) => ({
-    peerId: n.peerId,
-    did: n.did,
-    role: n.role,
-    addrs: [`/ip4/${n.ip}/tcp/${P2P_PORT}`],
-  }))
-  await writeFileAtomic(join(dir, 'peers.json'), JSON.stringify({ peers }, null, 2))
   const state: TestnetState = { chainId, dir, adminToken, nodes, accounts }
+  await writePeers(state)
   await saveState(state)
   if (o.timeouts || o.voteLog)
     await writeFile(
@@ -229,6 +223,44 @@ export async function killNode(s: TestnetState, name: string, signal: NodeJS.Sig
   if (isAlive(pid)) process.kill(pid, 'SIGKILL')
   delete n.pid
   await saveState(s)
+}
+
+/** Sends `signal` to a running node and leaves it be (SIGSTOP / SIGCONT pause and resume it). */
+export function signalNode(s: TestnetState, name: string, signal: NodeJS.Signals): void {
+  const pid = nodeNamed(s, name).pid
+  if (pid === undefined) throw new Error(`node ${name} is not running`)
+  process.kill(pid, signal)
+}
+
+/**
+ * Gives a stopped node a fresh identity in its place (same name, address and role; new key, empty
+ * data dir) and rewrites the peer list: what a pod re-created with a new key and a new volume is.
+ * The new key is in no committee and has no stake.
+ */
+export async function replaceNodeKey(s: TestnetState, name: string): Promise<TestnetNode> {
+  const i = s.nodes.findIndex((x) => x.name === name)
+  const old = s.nodes[i]
+  if (old === undefined) throw new Error(`no node ${name}`)
+  if (isAlive(old.pid)) throw new Error(`node ${name} is still running`)
+  const id = NodeIdentity.generate()
+  await rm(join(old.dir, 'data'), { recursive: true, force: true })
+  await writeKeyFile(join(old.dir, 'node.key'), id)
+  const { pid: _gone, ...rest } = old
+  const fresh: TestnetNode = { ...rest, did: id.did, peerId: id.peerId().toString() }
+  s.nodes[i] = fresh
+  await writePeers(s)
+  await saveState(s)
+  return fresh
+}
+
+async function writePeers(s: TestnetState): Promise<void> {
+  const peers = s.nodes.map((n) => ({
+    peerId: n.peerId,
+    did: n.did,
+    role: n.role,
+    addrs: [`/ip4/${n.ip}/tcp/${P2P_PORT}`],
+  }))
+  await writeFileAtomic(join(s.dir, 'peers.json'), JSON.stringify({ peers }, null, 2))
 }
 
 export async function downTestnet(dir: string, purge = true): Promise<void> {

@@ -1,3 +1,5 @@
+import { publicKeyFromDid } from './did.ts'
+import { verify } from './ed25519.ts'
 import { mkdir, open, readFile, rename } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { privateKeyFromRaw } from '@libp2p/crypto/keys'
@@ -73,18 +75,29 @@ export async function writeKeyFile(path: string, id: NodeIdentity): Promise<void
 }
 
 export async function readKeyFile(path: string): Promise<NodeIdentity> {
-  let parsed: unknown
+  let text: string
   try {
-    parsed = JSON.parse(await readFile(path, 'utf8'))
+    text = await readFile(path, 'utf8')
   } catch (err) {
     throw new KeyFileError(`cannot read key file ${path}: ${(err as Error).message}`)
   }
+  return parseKeyFile(text, path)
+}
+
+/** A key file's content (from a file, or a Kubernetes Secret) as an identity; `where` names it in errors. */
+export function parseKeyFile(text: string, where = 'key file'): NodeIdentity {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch (err) {
+    throw new KeyFileError(`cannot read ${where}: ${(err as Error).message}`)
+  }
   const f = parsed as Partial<KeyFile>
-  if (f.type !== 'ed25519' || typeof f.seed !== 'string') throw new KeyFileError(`${path} is not an ed25519 key file`)
+  if (f.type !== 'ed25519' || typeof f.seed !== 'string') throw new KeyFileError(`${where} is not an ed25519 key file`)
   const seed = new Uint8Array(Buffer.from(f.seed, 'base64'))
-  if (seed.length !== 32) throw new KeyFileError(`${path}: seed must be 32 bytes`)
+  if (seed.length !== 32) throw new KeyFileError(`${where}: seed must be 32 bytes`)
   const id = NodeIdentity.fromSeed(seed)
-  if (f.did !== undefined && f.did !== id.did) throw new KeyFileError(`${path}: did does not match the seed`)
+  if (f.did !== undefined && f.did !== id.did) throw new KeyFileError(`${where}: did does not match the seed`)
   return id
 }
 
@@ -99,4 +112,15 @@ export function didFromPeerId(peer: string): string | undefined {
   } catch {
     return undefined
   }
+}
+
+/** Whether `sig` is `did`'s Ed25519 signature over `bytes` (false for a malformed DID). */
+export function verifyDidSignature(did: string, bytes: Uint8Array, sig: Uint8Array): boolean {
+  let pub: Uint8Array
+  try {
+    pub = publicKeyFromDid(did)
+  } catch {
+    return false
+  }
+  return verify(pub, bytes, sig)
 }

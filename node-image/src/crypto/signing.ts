@@ -15,6 +15,7 @@ export type SigningDomain =
   | 'council-action'
   | 'restart-manifest'
   | 'restart-ready'
+  | 'disaster-declaration'
   | 'content-manifest'
   | 'posr-answer'
 

@@ -9,7 +9,14 @@ import type { Did } from '../crypto/did.ts'
 import { verify } from '../crypto/ed25519.ts'
 import type { Signer } from '../crypto/ed25519.ts'
 import { signingBytes } from '../crypto/signing.ts'
+import { decode, encode } from '../crypto/encoding.ts'
 import { paramProblem } from './params.ts'
+import { checkSignatures, MAX_COUNCIL_MEMBERS } from './council-signatures.ts'
+import type { CouncilSpec, GovernanceErrorCode, VerifyResult } from './council-signatures.ts'
+
+export { MAX_COUNCIL_MEMBERS, MAX_COUNCIL_SIGNATURES } from './council-signatures.ts'
+export type { CouncilSpec, GovernanceErrorCode, SignersResult, VerifyResult } from './council-signatures.ts'
+export * from './declaration-payload.ts'
 import type { ParamName } from './params.ts'
 
 export type { ParamName } from './params.ts'
@@ -19,8 +26,6 @@ export const COUNCIL_ACTION_DOMAIN = 'echonet/council-action/v1'
 export const RESTART_MANIFEST_DOMAIN = 'echonet/restart-manifest/v1'
 
 /** Bounds keep every council action well inside one event (MAX_EVENT_BYTES = 16 KiB). */
-export const MAX_COUNCIL_MEMBERS = 64
-export const MAX_COUNCIL_SIGNATURES = 128
 export const MAX_LIST = 64
 export const MAX_REASON_LENGTH = 512
 export const MAX_RESTART_WITNESSES = 1_000
@@ -103,23 +108,6 @@ export interface CouncilSignature {
   did: Did
   sig: Uint8Array
 }
-
-export interface CouncilSpec {
-  members: readonly string[]
-  threshold: number
-}
-
-/** Codes shared with the ledger's LedgerErrorCode (same strings). */
-export type GovernanceErrorCode =
-  | 'INVALID_PAYLOAD'
-  | 'EXPIRED'
-  | 'BAD_SIGNATURE'
-  | 'COUNCIL_THRESHOLD_NOT_MET'
-  | 'WRONG_CHAIN'
-  | 'UNAUTHORIZED'
-  | 'POLICY_VIOLATION'
-
-export type VerifyResult = { ok: true } | { ok: false; code: GovernanceErrorCode; message: string }
 
 // ---------------------------------------------------------------------------------------------
 // Structural validation (returns a readable problem, or undefined when valid).
@@ -324,66 +312,29 @@ export function isCouncilAction(a: unknown): a is CouncilAction {
 // ---------------------------------------------------------------------------------------------
 // Council actions: signing and verification.
 
+/** A council action as DAG-CBOR: how a standing policy travels in YAML (base64) and on the wire. */
+export function encodeCouncilAction(a: CouncilAction): Uint8Array {
+  return encode(withoutUndefined(a))
+}
+
+/** Decodes and validates a council action; a readable problem instead of an action when it is not one. */
+export function decodeCouncilAction(bytes: Uint8Array): { action: CouncilAction } | { problem: string } {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch (err) {
+    return { problem: `not DAG-CBOR: ${(err as Error).message}` }
+  }
+  const problem = councilActionProblem(v)
+  return problem === undefined ? { action: v as CouncilAction } : { problem }
+}
+
 export function councilActionBytes(a: CouncilAction): Uint8Array {
   return signingBytes('council-action', withoutUndefined(a))
 }
 
 export function signCouncilAction(signer: Signer, did: Did, a: CouncilAction): CouncilSignature {
   return { did, sig: signer.sign(councilActionBytes(a)) }
-}
-
-function councilProblem(council: CouncilSpec): string | undefined {
-  const n = council.members.length
-  if (n === 0 || n > MAX_COUNCIL_MEMBERS) return `council must have 1 to ${MAX_COUNCIL_MEMBERS} members`
-  const t = council.threshold
-  if (!Number.isSafeInteger(t) || t < 1 || t > n) return `council threshold ${t} is not between 1 and ${n}`
-  return undefined
-}
-
-/**
- * Counts distinct council members whose signature over `bytes` verifies. Non-members are ignored
- * (they carry no authority), a member counted once however often it appears, and any member entry
- * whose signature does not verify refuses the whole set: a forged signature is an attack or a
- * mistake the signers must hear about, not noise to skip.
- */
-function checkSignatures(
-  bytes: Uint8Array,
-  sigs: readonly { did: string; sig: Uint8Array }[],
-  council: CouncilSpec,
-  what: string,
-): VerifyResult {
-  const cp = councilProblem(council)
-  if (cp !== undefined) return { ok: false, code: 'UNAUTHORIZED', message: cp }
-  if (!Array.isArray(sigs) || sigs.length > MAX_COUNCIL_SIGNATURES) {
-    return { ok: false, code: 'INVALID_PAYLOAD', message: `at most ${MAX_COUNCIL_SIGNATURES} signatures` }
-  }
-  const members = new Set(council.members)
-  const counted = new Set<string>()
-  // Elements are checked at run time: signatures arrive from the network and from YAML.
-  for (const s of sigs as readonly unknown[]) {
-    if (!isObj(s) || typeof s.did !== 'string' || !(s.sig instanceof Uint8Array)) {
-      return { ok: false, code: 'INVALID_PAYLOAD', message: 'each signature is { did, sig: bytes }' }
-    }
-    if (!members.has(s.did)) continue
-    let pub: Uint8Array
-    try {
-      pub = publicKeyFromDid(s.did)
-    } catch {
-      return { ok: false, code: 'BAD_SIGNATURE', message: `council member ${s.did} is not a valid did:key` }
-    }
-    if (!verify(pub, bytes, s.sig)) {
-      return { ok: false, code: 'BAD_SIGNATURE', message: `signature of council member ${s.did} does not verify` }
-    }
-    counted.add(s.did)
-  }
-  if (counted.size < council.threshold) {
-    return {
-      ok: false,
-      code: 'COUNCIL_THRESHOLD_NOT_MET',
-      message: `${what} has ${counted.size} valid council signature(s), ${council.threshold} required`,
-    }
-  }
-  return { ok: true }
 }
 
 /**
@@ -401,7 +352,8 @@ export function verifyCouncilAuthorization(
   if (nowMs >= a.expiresAtMs) {
     return { ok: false, code: 'EXPIRED', message: `council action expired at ${a.expiresAtMs} (now ${nowMs})` }
   }
-  return checkSignatures(councilActionBytes(a), sigs, council, `council action ${a.action.kind}`)
+  const r = checkSignatures(councilActionBytes(a), sigs, council, `council action ${a.action.kind}`)
+  return r.ok ? { ok: true } : r
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -68,3 +68,21 @@ export function decodeRestartRecord(bytes: Uint8Array): RestartRecord {
 export function manifestHash(m: RestartManifest): string {
   return toHex(sha256(restartManifestBytes(m)))
 }
+
+/** A manifest alone as DAG-CBOR (what the operator records before anyone signs it). */
+export function encodeManifest(m: RestartManifest): Uint8Array {
+  return encode(m)
+}
+
+/** Decodes and shape-checks a manifest; throws INVALID_RESTART_RECORD. */
+export function decodeManifest(bytes: Uint8Array): RestartManifest {
+  let v: unknown
+  try {
+    v = decode(bytes)
+  } catch (err) {
+    throw new RestartRecordError('INVALID_RESTART_RECORD', `manifest is not DAG-CBOR: ${(err as Error).message}`)
+  }
+  const problem = restartManifestProblem(v)
+  if (problem !== undefined) throw new RestartRecordError('INVALID_RESTART_RECORD', problem)
+  return v as RestartManifest
+}

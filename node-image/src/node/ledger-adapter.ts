@@ -83,6 +83,17 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.standbys()
   }
 
+  /** Role, bonded stake, balance and last nonce of one DID. */
+  registration(did: string): { role?: 'witness' | 'standby' | 'ssn'; bonded: number; balance: number; nonce: number } {
+    const st = this.#ledger.stake(did)
+    return {
+      ...(st !== undefined && st.bonded > 0 ? { role: st.role } : {}),
+      bonded: st?.bonded ?? 0,
+      balance: this.#ledger.balanceOf(did),
+      nonce: this.#ledger.nonceOf(did),
+    }
+  }
+
   /** The witness set (with powers) a restart manifest promoting exactly `dids` must list. */
   restartWitnessSet(dids: readonly Did[]): { did: string; power: number }[] {
     return this.#ledger.restartWitnessSet(dids)

@@ -33,16 +33,21 @@ import type {
   DhtProvideResult,
   DhtRebootstrapResult,
   DhtStatus,
+  HaltCode,
   NodeRole,
   RepairPriority,
   RepairRunResult,
   StorageStatus,
 } from '../api/admin-contract.ts'
 import { ApiError } from '../api/http-util.ts'
-import { powerNeededFor } from '../api/admin-contract.ts'
+import type { ChainItem, ChainPage } from '../api/chain-contract.ts'
+import { HALT_WINDOW_MS, powerNeededFor } from '../api/admin-contract.ts'
 import { LedgerAdapter, loadGenesis } from './ledger-adapter.ts'
 import { CodedError } from '../util/coded-error.ts'
 import { EventSender } from './event-sender.ts'
+import { SelfRegistration } from './self-registration.ts'
+import type { BondConfig } from './self-registration.ts'
+import { requiredFee } from '../ledger/modules/accounts.ts'
 import { Dds } from './dds/dds.ts'
 import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
@@ -80,17 +85,21 @@ export interface NodeConfig {
   readonly repairBytesPerSecond?: number
   /** Append every vote seen to this file (JSON lines): an audit trail for double-sign checks. */
   readonly voteLog?: string
+  /** Register this key on the ledger by bonding this stake once the account is funded. */
+  readonly bond?: BondConfig
 }
 
 export class NodeStartError extends CodedError {}
 
-/** Liveness window for "committee power online". */
-const ONLINE_WINDOW_MS = 10_000
 /**
- * No block final for this long with too little power online: a witness or standby reports itself
- * halted. Generous, so that a slow but live committee (a loaded machine) never looks halted.
+ * Liveness window for "committee power online": a validator counts as online only if a message
+ * came from its own PeerId (an authenticated libp2p connection; the PeerId and the DID come from
+ * the same key) this recently. Live validators send every second (votes, or re-gossip while
+ * stalled), so a few seconds of silence means the process is gone or paused.
  */
-const HALT_AFTER_MS = 10_000
+export const ONLINE_WINDOW_MS = 5_000
+/** No block final for this long: halted, whatever the node thinks of who is online. */
+const HALT_AFTER_MS = HALT_WINDOW_MS
 /** While halted, submissions queue up to this many events, then are refused (CONSENSUS_HALTED). */
 const HALTED_QUEUE_LIMIT = 10_000
 /** How long an admin restart waits for this node to reach the manifest's height by block sync. */
@@ -109,11 +118,12 @@ export class EchoNode implements NodeApiPort {
   #dht!: DhtManager
   #dds: Dds | undefined
   #sender!: EventSender
+  #registration: SelfRegistration | undefined
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
+  /** When a message last came from a DID's own PeerId (liveness evidence that relays cannot fake). */
   readonly #lastSeen = new Map<string, number>()
-  readonly #didByPeer = new Map<string, string>()
   #lastCommitMs = 0
   #checkpointInterval: number
   #started = false
@@ -213,7 +223,6 @@ export class EchoNode implements NodeApiPort {
       this.#unwatch = watchPeersFile(
         this.config.peersFile,
         (peers) => {
-          for (const p of peers) if (p.did) this.#didByPeer.set(p.peerId, p.did)
           this.#host.setPeers(peers)
           this.#dht.setSeeds(peers)
           log.info({ peers: peers.length }, 'peer list loaded')
@@ -257,12 +266,24 @@ export class EchoNode implements NodeApiPort {
       },
     })
     await this.#engine.start(last)
-    const pub = publicServer(this, this.metrics)
-    const admin = adminServer(this, this.config.adminToken)
+    const pub = publicServer(this, this.metrics, { log })
+    const admin = adminServer(this, this.config.adminToken, { log })
     await listen(pub, this.config.apiHost, this.config.apiPort)
     await listen(admin, this.config.apiHost, this.config.adminPort)
     this.#servers = [pub, admin]
     this.#started = true
+    if (this.config.bond !== undefined) {
+      this.#registration = new SelfRegistration({
+        bond: this.config.bond,
+        sender: this.#sender,
+        registration: () => this.#ledger.registration(this.identity.did),
+        height: () => this.#ledger.height,
+        fee: () => requiredFee(this.#ledger.params()),
+        canSend: () => this.#halt() === undefined && !this.#syncing(),
+        log: (level, msg, data) => log[level](data ?? {}, msg),
+      })
+      this.#registration.start()
+    }
     this.metrics.finalizedHeight.set(this.#ledger.height)
     log.info(
       {
@@ -281,6 +302,7 @@ export class EchoNode implements NodeApiPort {
 
   async stop(): Promise<void> {
     this.#unwatch?.()
+    this.#registration?.stop()
     this.#dds?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
@@ -325,8 +347,11 @@ export class EchoNode implements NodeApiPort {
     }
   }
 
+  /**
+   * Votes are not liveness evidence: survivors relay the votes they hold for a height again and
+   * again, so a dead validator's old votes would keep it "online" (issue 14).
+   */
   #onVoteSeen(v: Vote): void {
-    this.#lastSeen.set(v.validator, Date.now())
     if (this.#voteLog) {
       this.#voteLog.write(
         JSON.stringify({
@@ -342,9 +367,10 @@ export class EchoNode implements NodeApiPort {
     }
   }
 
+  /** A message arrived over the authenticated connection of `peer`: its key's owner is alive now. */
   #notePeer(peer: string): void {
-    const did = this.#didByPeer.get(peer)
-    if (did) this.#lastSeen.set(did, Date.now())
+    const did = didFromPeerId(peer)
+    if (did !== undefined) this.#lastSeen.set(did, Date.now())
   }
 
   async #serveSync(req: SyncRequest): Promise<unknown> {
@@ -472,7 +498,7 @@ export class EchoNode implements NodeApiPort {
   // --- NodeApiPort ------------------------------------------------------------------------------
 
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[] {
-    if (this.#haltReason() !== undefined && this.#engine.mempool.size >= HALTED_QUEUE_LIMIT) {
+    if (this.#halt() !== undefined && this.#engine.mempool.size >= HALTED_QUEUE_LIMIT) {
       // Halted: what is queued stays queued; beyond the bound, a clear refusal instead of growth.
       this.metrics.submitted.inc({ result: 'rejected' }, events.length)
       return events.map((e) => ({ id: toHex(sha256Bytes(e)), ok: false, code: 'CONSENSUS_HALTED' }))
@@ -522,31 +548,56 @@ export class EchoNode implements NodeApiPort {
       peers: { connected, known: this.#host.knownPeers().length },
       ...(this.#dds?.storageSnapshot ? { storage: this.#dds.storageSnapshot } : {}),
       ...(this.#engine.restartWait ? { restart: this.#engine.restartWait } : {}),
+      governance: {
+        council: this.#ledger.council(),
+        standbys: this.#ledger.standbys().map((sb) => sb.did),
+        committeeSize: this.#ledger.params().committeeSize,
+        eventFee: requiredFee(this.#ledger.params()),
+      },
+      self: this.#ledger.registration(this.identity.did),
     }
   }
 
-  #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason'> {
-    const reason = this.#haltReason(powerOnline, totalPower)
-    if (reason !== undefined) return { mode: 'halted', haltReason: reason }
+  #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason' | 'haltCode'> {
+    const halt = this.#halt(powerOnline, totalPower)
+    if (halt !== undefined) return { mode: 'halted', haltReason: halt.reason, haltCode: halt.code }
     return { mode: this.#syncing() ? 'syncing' : 'running' }
   }
 
-  /** Why the node is halted (DESIGN §4: the committee cannot make progress), or undefined. */
-  #haltReason(powerOnline?: number, totalPower?: number): string | undefined {
+  /**
+   * Why the node is halted (DESIGN §4: the committee cannot make progress), or undefined. Judged
+   * on finality alone: a voter that saw no block final for HALT_AFTER_MS is halted; who is online
+   * only explains why (quorum lost, naming the missing members, or online but not finalizing).
+   */
+  #halt(powerOnline?: number, totalPower?: number): { code: HaltCode; reason: string } | undefined {
     const w = this.#engine.restartWait
     if (w) {
       const needed = powerNeededFor(w.totalPower)
-      return `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`
+      return {
+        code: 'RESTART_WAIT',
+        reason: `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`,
+      }
     }
     // Only nodes that receive every vote judge quorum; SSNs and seeds see too little of it.
     if (!this.#canVote()) return undefined
     const stalled = this.#engine.stalledMs
     if (stalled < HALT_AFTER_MS) return undefined
-    const total = totalPower ?? this.#engine.validators.totalPower
+    const vs = this.#engine.validators
+    const total = totalPower ?? vs.totalPower
     const online = powerOnline ?? this.#onlinePower()
     const needed = powerNeededFor(total)
-    if (online >= needed) return undefined
-    return `quorum lost: committee power online ${online} of ${total}, needed ${needed}; no block final for ${Math.round(stalled / 1000)} s`
+    const since = `no block final for ${Math.round(stalled / 1000)} s`
+    if (online >= needed)
+      return {
+        code: 'NOT_FINALIZING',
+        reason: `not finalizing: committee power online ${online} of ${total} (needed ${needed}), but ${since}`,
+      }
+    const now = Date.now()
+    const missing = vs.validators.filter((v) => !this.#online(v.did, now)).map((v) => v.did)
+    return {
+      code: 'QUORUM_LOST',
+      reason: `quorum lost: committee power online ${online} of ${total}, needed ${needed}; ${since}; not heard from ${missing.length}: ${missing.join(', ')}`,
+    }
   }
 
   /** Witnesses and standbys hold witness keys; either votes whenever the ledger's committee lists it. */
@@ -561,7 +612,7 @@ export class EchoNode implements NodeApiPort {
     return p
   }
 
-  /** Seen (connected or a recent consensus message) within the liveness window; ourselves if we vote. */
+  /** A message from its own PeerId within the liveness window; ourselves if we vote. */
   #online(did: string, now: number): boolean {
     return did === this.identity.did ? this.#canVote() : now - (this.#lastSeen.get(did) ?? 0) < ONLINE_WINDOW_MS
   }
@@ -620,7 +671,16 @@ export class EchoNode implements NodeApiPort {
     // It may have followed the same restart from a peer meanwhile.
     const followed = await this.#alreadyAdopted(m.epoch, hash)
     if (followed) return followed
-    await this.#adoptRestart(record, bytes, 'admin')
+    try {
+      await this.#adoptRestart(record, bytes, 'admin')
+    } catch (err) {
+      // A peer's copy of the same manifest may have been adopted while this one was verified.
+      if ((err as { code?: string }).code === 'RESTART_STALE') {
+        const same = await this.#alreadyAdopted(m.epoch, hash)
+        if (same) return same
+      }
+      throw err
+    }
     return { epoch: m.epoch, manifestHash: hash, adopted: true }
   }
 
@@ -678,7 +738,8 @@ export class EchoNode implements NodeApiPort {
         () => this.#ledger.applyRestart(m),
       )
     } catch (err) {
-      await this.#store.deleteRestart(m.epoch)
+      // Only if no other path (a peer's copy) adopted this epoch meanwhile: its record must stay.
+      if (this.#ledger.epoch() < m.epoch) await this.#store.deleteRestart(m.epoch)
       if (err instanceof RestartError || err instanceof LedgerError) throw new ApiError(409, err.code, err.message)
       throw err
     }
@@ -733,6 +794,38 @@ export class EchoNode implements NodeApiPort {
       eventIds: block.events.map((e) => toHex(sha256Bytes(e))),
       certificate: { round: b.certificate.round, signers: b.certificate.signatures.map((s) => s.validator) },
     }
+  }
+
+  /** Certified headers with certificates, event ids, changed validator sets and restart records. */
+  async chainPage(from: number, max: number): Promise<ChainPage> {
+    const items: ChainItem[] = []
+    const validatorSets: [string, { did: string; power: number }[]][] = []
+    const restarts: [number, Uint8Array][] = []
+    let epoch = -1
+    for (let h = from; h < from + max && h <= this.#store.tip; h++) {
+      const b = await this.#store.getBlock(h)
+      if (!b) break
+      const block = decodeBlock(b.block)
+      const header = block.header
+      items.push({
+        header,
+        certificate: b.certificate,
+        eventIds: block.events.map((e) => toHex(sha256Bytes(e))),
+      })
+      if (header.nextValidatorsHash !== header.validatorsHash) {
+        const set = await this.#store.getValidatorSet(header.nextValidatorsHash)
+        if (set) validatorSets.push([header.nextValidatorsHash, set])
+      }
+      if (header.epoch !== epoch) {
+        // The first block of a later epoch: the record that installed its committee.
+        if (epoch >= 0 || header.epoch > 0) {
+          const rec = await this.#store.getRestart(header.epoch)
+          if (rec && !restarts.some(([e]) => e === header.epoch)) restarts.push([header.epoch, rec])
+        }
+        epoch = header.epoch
+      }
+    }
+    return { items, validatorSets, restarts, tip: this.#store.tip }
   }
 
   async checkpoints(): Promise<CheckpointInfo[]> {

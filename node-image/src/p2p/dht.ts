@@ -9,6 +9,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import type { Libp2p } from 'libp2p'
 import { writeFileAtomic } from '../util/fs.ts'
+import { CodedError } from '../util/coded-error.ts'
 import type { PeerEntry } from './peers-file.ts'
 
 /** Kademlia on our own protocol id, so EchoNet nodes never mix routing tables with the IPFS DHT. */
@@ -38,14 +39,18 @@ export interface DhtPeer {
   readonly addrs: readonly string[]
 }
 
-export class DhtError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'DhtError'
-    this.code = code
-  }
-}
+export const DHT_ERROR_CODES = [
+  'BAD_CID',
+  'BAD_SEED',
+  /** A re-bootstrap whose seeds name only this node: there is nobody to bootstrap from. */
+  'SELF_SEED',
+  'DUPLICATE_SEED',
+  'TOO_MANY_PROVIDED',
+] as const
+
+export type DhtErrorCode = (typeof DHT_ERROR_CODES)[number]
+
+export class DhtError extends CodedError<DhtErrorCode> {}
 
 export function parseCid(text: string): CID {
   try {
@@ -184,6 +189,8 @@ export class DhtManager {
 
   /** Dials the new seeds, refreshes the routing table and re-provides every CID this node holds. */
   async rebootstrap(seeds: readonly DhtPeer[]): Promise<{ dialled: number; routingTable: number; reprovided: number }> {
+    const self = this.#node.peerId.toString()
+    const ids = new Set<string>()
     for (const s of seeds) {
       if (!isPeer(s)) throw new DhtError('BAD_SEED', 'each seed needs peerId and addrs')
       try {
@@ -192,8 +199,14 @@ export class DhtManager {
       } catch {
         throw new DhtError('BAD_SEED', `invalid seed ${s.peerId.slice(0, 80)}`)
       }
+      if (ids.has(s.peerId)) throw new DhtError('DUPLICATE_SEED', `seed ${s.peerId} is listed twice`)
+      ids.add(s.peerId)
     }
-    this.#seeds = seeds.filter((s) => s.peerId !== this.#node.peerId.toString())
+    // The same seed list goes to every node, seeds included: this node is skipped in it. A list of
+    // only this node is refused (it used to run the whole wait-and-reprovide cycle, ~40 s, for nothing).
+    const others = seeds.filter((s) => s.peerId !== self)
+    if (others.length === 0) throw new DhtError('SELF_SEED', 'the seeds name only this node itself')
+    this.#seeds = others
     const dialled = await this.#dialAll(this.#seeds)
     await this.#adoptSeedsAndPrune()
     // Identify also tells kad-dht which peers speak the protocol; wait until the seeds are in.
@@ -240,11 +253,17 @@ export class DhtManager {
     }
   }
 
-  /** True once kad-dht's own routing table (not just the peer store) holds every seed. */
+  /**
+   * True once kad-dht's own routing table (not just the peer store) holds every seed this node is
+   * connected to (one it could not reach will not appear however long we wait).
+   */
   async #seedsInTable(): Promise<boolean> {
     const table = (this.#node.services.dht as KadDHT & { routingTable?: RoutingTableView }).routingTable
     if (table === undefined) return true
-    for (const s of this.#seeds) if ((await table.find(peerIdFromString(s.peerId))) === undefined) return false
+    for (const s of this.#seeds) {
+      const id = peerIdFromString(s.peerId)
+      if (this.#node.getConnections(id).length > 0 && (await table.find(id)) === undefined) return false
+    }
     return true
   }
 

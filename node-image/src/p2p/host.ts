@@ -18,6 +18,7 @@ import type { SyncRequest } from './wire.ts'
 import { decode } from '../crypto/encoding.ts'
 import type { PeerEntry } from './peers-file.ts'
 import { dhtService } from './dht.ts'
+import { MAX_PENDING_INBOUND_PER_IP, PendingInboundLimiter } from './inbound-gate.ts'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
@@ -45,6 +46,8 @@ interface Outbound {
 const MAX_QUEUE = 4_096
 /** A peer sending this many malformed frames is disconnected. */
 const MAX_BAD_FRAMES = 16
+/** An inbound connection must finish its handshake (Noise + Yamux) within this (libp2p's default). */
+const INBOUND_UPGRADE_TIMEOUT_MS = 10_000
 
 /**
  * The node's libp2p host: TCP + Noise + Yamux + identify + ping; consensus messages on one
@@ -80,9 +83,17 @@ export class P2PHost implements Transport {
       streamMuxers: [yamux()],
       services: { identify: identify(), ping: ping(), dht: dhtService(opts.dhtServer ?? false) },
       // Loopback testnets dial many peers from one IP: the default inbound threshold resets the
-      // 6th rapid dial (DESIGN §3).
-      connectionManager: { inboundConnectionThreshold: 1_000, maxIncomingPendingConnections: 256 },
-      connectionGater: { denyDialMultiaddr: () => false },
+      // 6th rapid dial (DESIGN §3). The pending slots are shared by all addresses; the gater caps
+      // what one address may hold of them, so idle sockets from one client cannot lock peers out.
+      connectionManager: {
+        inboundConnectionThreshold: 1_000,
+        maxIncomingPendingConnections: 256,
+        inboundUpgradeTimeout: INBOUND_UPGRADE_TIMEOUT_MS,
+      },
+      connectionGater: new PendingInboundLimiter(
+        MAX_PENDING_INBOUND_PER_IP,
+        INBOUND_UPGRADE_TIMEOUT_MS + 1_000,
+      ).gater(),
     })
     const host = new P2PHost(node, opts.callbacks)
     await node.handle(CONSENSUS_PROTOCOL, (stream, conn) => host.#readConsensus(stream, conn.remotePeer), {
@@ -250,7 +261,17 @@ export class P2PHost implements Transport {
           }
           continue
         }
-        this.#cb.onMessage(peer, msg)
+        try {
+          this.#cb.onMessage(peer, msg)
+        } catch (err) {
+          // A bug handling one peer's message must not end this stream, let alone the process.
+          this.#cb.onLog?.('warn', 'consensus message handler failed', {
+            peer,
+            kind: msg.t,
+            err: (err as Error).message,
+            stack: (err as Error).stack,
+          })
+        }
       }
     } catch (err) {
       // Oversized frames and broken streams end here; the peer may reconnect.
@@ -267,6 +288,7 @@ export class P2PHost implements Transport {
       await lp.write(encode(await this.#cb.serveSync(req)))
       await stream.close()
     } catch (err) {
+      this.#cb.onLog?.('debug', 'sync request failed', { err: (err as Error).message })
       stream.abort(err as Error)
     }
   }

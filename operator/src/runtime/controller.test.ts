@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest'
 import { FakeClock } from './clock.ts'
 import { Controller, objectKey, splitKey } from './controller.ts'
 import type { ReconcileResult } from './controller.ts'
+import { TerminalError } from './errors.ts'
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
@@ -18,6 +19,46 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 describe('Controller', () => {
+  it('does not retry a TerminalError (counted as terminal_error), and aborts the signal of a running reconcile on stop', async () => {
+    const clock = new FakeClock()
+    const registry = new Registry()
+    let calls = 0
+    const signals: AbortSignal[] = []
+    const gate = deferred()
+    const c = new Controller({
+      name: 'c-terminal',
+      clock,
+      registry,
+      reconcile: async (key, signal) => {
+        calls++
+        signals.push(signal)
+        if (key === 'ns/bad') throw new TerminalError('MALFORMED', 'cannot be fixed by retrying')
+        await gate.promise
+        return undefined
+      },
+    })
+    c.start()
+    c.enqueue('ns/bad')
+    await tick()
+    clock.step(60_000)
+    await tick()
+    expect(calls).toBe(1)
+    expect(c.queue.numRequeues('ns/bad')).toBe(0)
+    expect(
+      await value(registry, 'controller_runtime_reconcile_total', {
+        controller: 'c-terminal',
+        result: 'terminal_error',
+      }),
+    ).toBe(1)
+    c.enqueue('ns/slow')
+    await tick()
+    expect(signals[1]?.aborted).toBe(false)
+    const stopped = c.stop(1_000)
+    expect(signals[1]?.aborted).toBe(true)
+    gate.resolve()
+    expect(await stopped).toBe(true)
+  })
+
   it('retries errors with exponential backoff, then forgets the key on success', async () => {
     const clock = new FakeClock()
     const registry = new Registry()

@@ -11,6 +11,7 @@ import { controllerMetrics, defaultRegistry } from './metrics.ts'
 import type { ControllerMetrics } from './metrics.ts'
 import type { RateLimiter } from './ratelimit.ts'
 import { RateLimitingQueue } from './workqueue.ts'
+import { isTerminal } from './errors.ts'
 
 export interface ReconcileResult {
   /** Reconcile again after this many ms (e.g. polling something that is not watched). */
@@ -19,9 +20,13 @@ export interface ReconcileResult {
   requeue?: boolean
 }
 
-export type Reconciler = (key: string) => Promise<ReconcileResult | undefined>
+/**
+ * `signal` aborts when the controller stops (shutdown or lost leadership): long effects (HTTP calls
+ * to nodes) should pass it on, so that a replica that lost the Lease stops acting at once.
+ */
+export type Reconciler = (key: string, signal: AbortSignal) => Promise<ReconcileResult | undefined>
 
-export type ReconcileOutcome = 'success' | 'error' | 'requeue' | 'requeue_after'
+export type ReconcileOutcome = 'success' | 'error' | 'terminal_error' | 'requeue' | 'requeue_after'
 
 export interface ControllerOptions {
   /** The `controller` label of the metrics and the work queue's `name`. */
@@ -59,6 +64,7 @@ export class Controller {
   readonly #onError: ((key: string, err: unknown) => void) | undefined
   #workers: Promise<void>[] = []
   #started = false
+  readonly #abort = new AbortController()
 
   constructor(opts: ControllerOptions) {
     this.name = opts.name
@@ -76,7 +82,7 @@ export class Controller {
     })
     this.#metrics.maxConcurrent.set({ controller: this.name }, this.#concurrency)
     this.#metrics.activeWorkers.set({ controller: this.name }, 0)
-    for (const result of ['success', 'error', 'requeue', 'requeue_after'] as const)
+    for (const result of ['success', 'error', 'terminal_error', 'requeue', 'requeue_after'] as const)
       this.#metrics.reconcileTotal.inc({ controller: this.name, result }, 0)
     this.#metrics.reconcileErrors.inc({ controller: this.name }, 0)
   }
@@ -99,6 +105,7 @@ export class Controller {
    */
   async stop(deadlineMs = 30_000): Promise<boolean> {
     this.queue.shutDown()
+    this.#abort.abort(new Error(`controller ${this.name} stopped`))
     const all = Promise.all(this.#workers).then(() => true)
     if (!Number.isFinite(deadlineMs)) return all
     let timer: NodeJS.Timeout | undefined
@@ -130,7 +137,7 @@ export class Controller {
     const started = this.#clock.now()
     let outcome: ReconcileOutcome
     try {
-      const result = await this.#reconcile(key)
+      const result = await this.#reconcile(key, this.#abort.signal)
       if (result?.requeueAfterMs !== undefined && result.requeueAfterMs > 0) {
         this.queue.forget(key)
         this.queue.addAfter(key, result.requeueAfterMs)
@@ -143,8 +150,14 @@ export class Controller {
         outcome = 'success'
       }
     } catch (err) {
-      this.queue.addRateLimited(key)
-      outcome = 'error'
+      if (isTerminal(err)) {
+        // Retrying cannot help; the object's next change enqueues it again.
+        this.queue.forget(key)
+        outcome = 'terminal_error'
+      } else {
+        this.queue.addRateLimited(key)
+        outcome = 'error'
+      }
       this.#metrics.reconcileErrors.inc({ controller: this.name })
       this.#onError?.(key, err)
     }

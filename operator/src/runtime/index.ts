@@ -1,5 +1,6 @@
 export * from './clock.ts'
 export * from './controller.ts'
+export * from './errors.ts'
 export * from './manager.ts'
 export * from './metrics.ts'
 export * from './ratelimit.ts'

@@ -88,7 +88,13 @@ export const witnessPoolCrd: CrdDefinition = {
     { name: 'Network', type: 'string', jsonPath: '.spec.networkRef.name', description: 'EchoNetNetwork' },
     { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'Active or Standby' },
     { name: 'Replicas', type: 'integer', jsonPath: '.spec.replicas', description: 'Desired witnesses' },
-    { name: 'Ready', type: 'integer', jsonPath: '.status.readyReplicas', description: 'Ready witnesses' },
+    {
+      name: 'Ready',
+      type: 'integer',
+      jsonPath: '.status.readyReplicas',
+      description: 'Ready witnesses whose key the ledger knows',
+    },
+    { name: 'Committee', type: 'integer', jsonPath: '.status.inCommittee', description: 'Members in the committee' },
     { name: 'Synced', type: 'integer', jsonPath: '.status.syncedHeight', description: 'Lowest synced height' },
     {
       name: 'Promoted',

@@ -22,6 +22,8 @@ export const Labels = {
   ordinal: `${GROUP}/ordinal`,
   /** DisasterDeclaration name, on objects created for a declaration (e.g. drills). */
   declaration: `${GROUP}/declaration`,
+  /** "true" on a DisasterDeclaration the operator created itself (recovery.autoDeclare). */
+  automatic: `${GROUP}/automatic`,
 } as const
 
 export const LabelValues = {
@@ -53,6 +55,28 @@ export const Annotations = {
    * applied again, so an unchanged network causes no API writes at all (not even no-op applies).
    */
   appliedHash: `${GROUP}/applied-hash`,
+  /**
+   * On a node key Secret, written by a WitnessLoss runbook after a restart demoted the key: the node
+   * is retired (its seat went to a promoted standby; no pod is ever created for it again), or is to
+   * be given a fresh key and volume (`rekey`), or — on a standby — it was promoted into the committee
+   * (its pool grows a new standby in its place). The value names the declaration.
+   */
+  retired: `${GROUP}/retired`,
+  rekey: `${GROUP}/rekey`,
+  promoted: `${GROUP}/promoted`,
+  /**
+   * On a node key Secret marked `rekey`: the machines (Node names, comma-separated) its lost pod ran
+   * on. The new pod is kept off them: a machine lost for good may still look Ready for the node
+   * monitor's grace period, and a pod scheduled there would never start.
+   */
+  avoidMachines: `${GROUP}/avoid-machines`,
+  /**
+   * On a DisasterDeclaration: "true" closes a Failed (or Recovered) declaration as Resolved once
+   * people have dealt with it; an automatic declaration is never made while one is unresolved.
+   */
+  resolve: `${GROUP}/resolve`,
+  /** On a node key Secret: the recovery agent's transfer that funds the node's stake (`<nonce>:<event id>`). */
+  funded: `${GROUP}/funded`,
   /** Ask for an immediate reconcile (any new value), like `kubectl annotate ... --overwrite`. */
   reconcileRequest: `${GROUP}/reconcile-request`,
 } as const
@@ -67,11 +91,6 @@ export const Finalizers = {
    * is kept, so a key can never sign from two pods or be lost while its node still runs.
    */
   witnessKey: `${GROUP}/witness-key-protection`,
-  /**
-   * On a DisasterDeclaration while it is Executing or Verifying: deleting it mid-recovery first
-   * brings the runbook to a safe stop (e.g. un-halts nodes or leaves them halted with a reason).
-   */
-  declaration: `${GROUP}/declaration-runbook`,
 } as const
 
 /** Server-side apply field manager of the operator (DESIGN §6). */

@@ -5,7 +5,7 @@ import type { KubeObject, PodObject } from '../objects.ts'
 import { GENESIS_KEY, PEERS_KEY, desiredNetworkObjects, ssnMaxUnavailable, witnessMaxUnavailable } from './desired.ts'
 import type { NetworkObserved, ObservedPod } from './desired.ts'
 import { missingNodeKeys, requiredNodeKeys } from './keys.ts'
-import { networkNodes } from './nodes.ts'
+import { networkNodes } from '../shared/nodes.ts'
 import { exampleObjects, keysFor } from './test-fixtures.ts'
 
 const OPTS = { nodeImage: 'ghcr.io/echonet/node:0.1.0', operatorNamespace: 'echonet-system' }
@@ -56,6 +56,25 @@ describe('desiredNetworkObjects: the chart example', () => {
     expect(at(find(objects, 'PersistentVolumeClaim', 'testnet-ssn-0-data').spec, 'resources', 'requests')).toEqual({
       storage: '10Gi',
     })
+  })
+
+  it('keeps a re-keyed node off the machines it was lost on (required node anti-affinity by hostname)', () => {
+    const { network, observed } = setup()
+    const plan = networkNodes(network, observed.pools).map((n) =>
+      n.node === 'witnesses-0' ? { ...n, avoidMachines: ['machine-a'] } : n,
+    )
+    const { objects } = desiredNetworkObjects(network, { ...observed, plan }, OPTS)
+    const pod = pods(objects).find((p) => p.metadata.name === 'testnet-witnesses-0')
+    expect(pod?.spec.affinity).toEqual({
+      nodeAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: ['machine-a'] }] },
+          ],
+        },
+      },
+    })
+    expect(pods(objects).find((p) => p.metadata.name === 'testnet-witnesses-1')?.spec.affinity).toBeUndefined()
   })
 
   it('gives every object a controller ownerReference to the network and the standard labels', () => {
@@ -117,7 +136,13 @@ describe('desiredNetworkObjects: the chart example', () => {
         { name: 'api', containerPort: 8080, protocol: 'TCP' },
         { name: 'admin', containerPort: 9090, protocol: 'TCP' },
       ])
-      expect(at(c, 'env')).toEqual([{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }])
+      const podIp = { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }
+      // Witness and standby keys added after genesis register themselves once funded (self-registration).
+      expect(at(c, 'env')).toEqual(
+        role === 'witness' || role === 'standby'
+          ? [podIp, { name: 'ECHONET_BOND_ROLE', value: role }, { name: 'ECHONET_BOND_STAKE', value: '1000' }]
+          : [podIp],
+      )
       expect(at(c, 'args')).toEqual(
         `run --role ${role} --data-dir /data --key /keys/node.key --genesis /config/genesis.json --peers /peers/peers.json --p2p /ip4/$(POD_IP)/tcp/7000 --api-host $(POD_IP) --api-port 8080 --admin-port 9090 --admin-token-file /admin/token`.split(
           ' ',

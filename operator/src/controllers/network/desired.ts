@@ -19,14 +19,14 @@ import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
 import { controllerRef, metaName, stableJson } from '../objects.ts'
 import type { ConfigMapObject, DesiredMeta, JsonObject, KubeObject, PodObject } from '../objects.ts'
 import { adminTokenSecret, NODE_KEY_SECRET_KEY } from './keys.ts'
-import { NODE_LABEL, duplicateNodeNames, networkNodes } from './nodes.ts'
-import type { NodePlan, NodeResources } from './nodes.ts'
+import { NODE_LABEL, duplicateNodeNames, networkNodes } from '../shared/nodes.ts'
+import type { NodePlan, NodeResources } from '../shared/nodes.ts'
+import { ADMIN_PORT, API_PORT, P2P_PORT } from '../shared/ports.ts'
+import { GENESIS_KEY, genesisConfigMapName } from '../shared/network-objects.ts'
 
-export const P2P_PORT = 7000
-export const API_PORT = 8080
-export const ADMIN_PORT = 9090
+export { ADMIN_PORT, API_PORT, P2P_PORT }
 export const NODE_UID = 65532
-export const GENESIS_KEY = 'genesis.json'
+export { GENESIS_KEY, genesisConfigMapName }
 export const PEERS_KEY = 'peers.json'
 export const OPERATOR_NAME_LABEL_VALUE = 'echonet-operator'
 /** Genesis balance of each node's own account, for the fees of its protocol events. */
@@ -49,6 +49,11 @@ export interface NetworkObserved {
   readonly nodeKeys: ReadonlyMap<string, NodeKey>
   readonly pods: readonly ObservedPod[]
   readonly pools: readonly WitnessPool[]
+  /**
+   * The reconcile's node plan (with the runbooks' retire/promote marks applied); computed from the
+   * pools when absent.
+   */
+  readonly plan?: readonly NodePlan[]
   /**
    * `data["genesis.json"]` of the existing genesis ConfigMap, if any. The genesis is frozen once
    * written (its hash is the chain's identity): later pool or SSN changes go through the ledger.
@@ -82,9 +87,6 @@ export interface GenesisDocument {
   params: Record<string, number>
 }
 
-export function genesisConfigMapName(network: string): string {
-  return `${network}-genesis`
-}
 export function peersConfigMapName(network: string): string {
   return `${network}-peers`
 }
@@ -231,7 +233,7 @@ export function desiredNetworkObjects(
   const ns = network.metadata.namespace
   const owner = controllerRef(network)
   const spec = network.spec
-  const nodes = networkNodes(network, observed.pools)
+  const nodes = observed.plan ?? networkNodes(network, observed.pools)
   const waiting: string[] = []
   const objects: KubeObject[] = []
 
@@ -421,6 +423,7 @@ export function desiredNetworkObjects(
       peersConfigMap: peersConfigMapName(net),
       adminSecret: admin.secretName,
       adminKey: admin.key,
+      voteLog: spec.voteLog,
     })
     const pod: PodObject = {
       apiVersion: 'v1',
@@ -462,6 +465,7 @@ interface PodInputs {
   peersConfigMap: string
   adminSecret: string
   adminKey: string
+  voteLog: boolean
 }
 
 const RESTRICTED_CONTAINER: JsonObject = {
@@ -475,7 +479,15 @@ const RESTRICTED_CONTAINER: JsonObject = {
 }
 
 /** The node args of `echonet-node run` for a role (node-image `cli/main.ts`). */
-export function nodeArgs(role: NodeRoleLabel): string[] {
+export function nodeArgs(role: NodeRoleLabel, voteLog = false): string[] {
+  return [
+    ...base(role),
+    // The drill's double-signing check reads it from the data volume (spec.voteLog).
+    ...(voteLog ? ['--vote-log', '/data/votes.jsonl'] : []),
+  ]
+}
+
+function base(role: NodeRoleLabel): string[] {
   return [
     'run',
     '--role',
@@ -509,11 +521,39 @@ function resourcesJson(r: NodeResources | undefined): JsonObject | undefined {
   return out
 }
 
+/**
+ * Witness and standby keys that are not in the genesis (a re-keyed node, a standby added after a
+ * promotion or a scale-up) register themselves once the recovery agent funded them; for keys the
+ * genesis registered this does nothing.
+ */
+function bondEnv(n: NodePlan): JsonObject[] {
+  if (n.role !== 'witness' && n.role !== 'standby') return []
+  return [
+    { name: 'ECHONET_BOND_ROLE', value: n.role },
+    { name: 'ECHONET_BOND_STAKE', value: String(n.stake) },
+  ]
+}
+
+/** Keeps a pod off the machines where its node was lost (they may look Ready for a while). */
+function avoidMachinesAffinity(machines: readonly string[]): JsonObject {
+  return {
+    nodeAffinity: {
+      requiredDuringSchedulingIgnoredDuringExecution: {
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'NotIn', values: [...machines] }] },
+        ],
+      },
+    },
+  }
+}
+
 function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
   const resources = resourcesJson(n.resources)
   return {
     restartPolicy: 'Always',
     terminationGracePeriodSeconds: 30,
+    ...(n.nodeSelector !== undefined ? { nodeSelector: { ...n.nodeSelector } } : {}),
+    ...(n.avoidMachines !== undefined ? { affinity: avoidMachinesAffinity(n.avoidMachines) } : {}),
     enableServiceLinks: false,
     automountServiceAccountToken: false,
     // fsGroup makes the 0400 key file group-readable (0440, group 65532) for the node user.
@@ -529,8 +569,8 @@ function nodePodSpec(n: NodePlan, p: PodInputs): JsonObject {
         name: 'echonet-node',
         image: p.image,
         ...(p.imagePullPolicy !== undefined ? { imagePullPolicy: p.imagePullPolicy } : {}),
-        args: nodeArgs(n.role),
-        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }],
+        args: nodeArgs(n.role, p.voteLog),
+        env: [{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }, ...bondEnv(n)],
         ports: [
           { name: 'p2p', containerPort: P2P_PORT, protocol: 'TCP' },
           { name: 'api', containerPort: API_PORT, protocol: 'TCP' },

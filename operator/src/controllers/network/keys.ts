@@ -6,8 +6,8 @@
 import { Finalizers } from '../../api/v1alpha1/labels.ts'
 import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
-import { metaName } from '../objects.ts'
-import { networkNodes } from './nodes.ts'
+import { networkNodes } from '../shared/nodes.ts'
+import type { NodePlan } from '../shared/nodes.ts'
 
 /** Key within a node key Secret holding the key file (`echonet-node keygen` JSON). */
 export const NODE_KEY_SECRET_KEY = 'node.key'
@@ -24,9 +24,13 @@ export interface NodeKeySecret {
   readonly finalizers: readonly string[]
 }
 
-/** Every node key Secret the network needs, in node order. */
-export function requiredNodeKeys(network: EchoNetNetwork, pools: readonly WitnessPool[]): NodeKeySecret[] {
-  return networkNodes(network, pools).map((n) => ({
+/** Every node key Secret the network needs, in node order (of `plan`, the reconcile's node plan). */
+export function requiredNodeKeys(
+  network: EchoNetNetwork,
+  pools: readonly WitnessPool[],
+  plan: readonly NodePlan[] = networkNodes(network, pools),
+): NodeKeySecret[] {
+  return plan.map((n) => ({
     secretName: n.keySecretName,
     node: n.node,
     role: n.role,
@@ -40,20 +44,10 @@ export function missingNodeKeys(
   network: EchoNetNetwork,
   pools: readonly WitnessPool[],
   existingSecretNames: ReadonlySet<string>,
+  plan?: readonly NodePlan[],
 ): NodeKeySecret[] {
-  return requiredNodeKeys(network, pools).filter((k) => !existingSecretNames.has(k.secretName))
+  return requiredNodeKeys(network, pools, plan).filter((k) => !existingSecretNames.has(k.secretName))
 }
 
-export interface AdminTokenSecret {
-  readonly secretName: string
-  readonly key: string
-  /** True when the operator generates it (no spec.adminTokenSecretRef). */
-  readonly generate: boolean
-}
-
-/** The admin API token Secret: the user's, or `<network>-admin-token` that the operator generates. */
-export function adminTokenSecret(network: EchoNetNetwork): AdminTokenSecret {
-  const ref = network.spec.adminTokenSecretRef
-  if (ref !== undefined) return { secretName: ref.name, key: ref.key, generate: false }
-  return { secretName: `${metaName(network.metadata)}-admin-token`, key: 'token', generate: true }
-}
+export { adminTokenSecret } from '../shared/network-objects.ts'
+export type { AdminTokenSecret } from '../shared/network-objects.ts'

@@ -7,23 +7,38 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { AdminClient } from '@echonet/node/admin'
-import type { AdminStatus } from '@echonet/node/admin'
 import { Annotations, Finalizers, Labels } from '../../api/v1alpha1/labels.ts'
-import type { EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
-import type { EventRecorder, K8sClient, KubeObject as K8sObject, ObjectCache } from '../../k8s/index.ts'
-import { apply, isAlreadyExists, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
+import type { DisasterDeclaration, EchoNetNetwork, WitnessPool } from '../../api/v1alpha1/types.ts'
+import { signedTransfer } from '@echonet/node/events'
+import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
+import { apply, isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
 import { splitKey } from '../../runtime/index.ts'
 import type { ReconcileResult } from '../../runtime/index.ts'
 import { appliedUpToDate, withAppliedHash } from '../objects.ts'
 import type { KubeObject } from '../objects.ts'
-import { keyPodAction } from '../witnesspool/desired.ts'
-import type { ObservedKeyPod } from '../witnesspool/desired.ts'
-import { ADMIN_PORT, GENESIS_KEY, desiredNetworkObjects, genesisConfigMapName, ssnMaxUnavailable } from './desired.ts'
+import { keyPodAction } from '../shared/key-pods.ts'
+import type { ObservedKeyPod } from '../shared/key-pods.ts'
+import { crashLooping, podReady } from '../shared/pods.ts'
+import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
+import type { NodeAdmin } from '../shared/node-admin.ts'
+import { stalledMs } from '../shared/node-poller.ts'
+import type { NodePoller, PollTarget } from '../shared/node-poller.ts'
+import {
+  GENESIS_KEY,
+  NODE_OPERATING_BALANCE,
+  desiredNetworkObjects,
+  genesisConfigMapName,
+  ssnMaxUnavailable,
+} from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
-import { adminTokenSecret, missingNodeKeys } from './keys.ts'
-import { NODE_LABEL, networkNodes } from './nodes.ts'
-import type { NodePlan } from './nodes.ts'
+import { adminTokenSecret, missingNodeKeys, NODE_KEY_SECRET_KEY } from './keys.ts'
+import { NODE_LABEL, networkNodes, nodeMarks, podName } from '../shared/nodes.ts'
+import type { NodeMarks, NodePlan } from '../shared/nodes.ts'
+import { committeeView, referenceVoter } from '../shared/committee.ts'
+import type { AgentKeys } from '../shared/agent-key.ts'
+import { autoDeclaration, autoDeclareDecision } from './auto-declare.ts'
+import { needsFunding, parseFunded } from './funding.ts'
+import { markActions, markedNodes } from './rekey.ts'
 import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
 import type { GeneratedKey } from './secrets.ts'
 import { planSsnReplacements } from './ssn-replacement.ts'
@@ -31,26 +46,6 @@ import type { SsnObservation } from './ssn-replacement.ts'
 import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
 import type { NodeObservation } from './status.ts'
 import type { NetworkMetrics } from './metrics.ts'
-
-/** The parts of a Pod the reconcile reads. */
-export interface PodView extends K8sObject {
-  spec?: { nodeName?: string }
-  status?: {
-    phase?: ObservedKeyPod['phase']
-    podIP?: string
-    conditions?: { type: string; status: string; lastTransitionTime?: string }[]
-    containerStatuses?: { restartCount?: number; state?: { waiting?: { reason?: string } } }[]
-  }
-}
-
-export interface SecretView extends K8sObject {
-  data?: Record<string, string>
-}
-
-/** An owned object as cached; `data` is read on ConfigMaps. */
-export interface ConfigMapView extends K8sObject {
-  data?: Record<string, string>
-}
 
 export interface NetworkCaches {
   readonly networks: ObjectCache<EchoNetNetwork>
@@ -74,26 +69,15 @@ export interface NetworkReconcilerOptions {
   readonly ssnNotReadyThresholdMs?: number
   readonly generateKey: () => GeneratedKey
   readonly metrics?: NetworkMetrics
-  /** Asks one SSN to scan and repair now (injectable for tests); default: AdminClient over HTTP. */
-  readonly triggerRepair?: (podIP: string, token: string) => Promise<unknown>
-  /** Admin status of one node (injectable for tests); default: AdminClient over HTTP. */
-  readonly adminStatus?: (podIP: string, token: string) => Promise<AdminStatus>
+  /** The nodes' admin API (repair requests). */
+  readonly admin: NodeAdmin
+  /** Node status, polled outside the reconciles (DESIGN §6). */
+  readonly poller: NodePoller
+  /** The network's declarations: listed in status, and never declared twice (auto-declare). */
+  readonly declarations: ObjectCache<DisasterDeclaration>
+  /** The recovery agent's key: signs automatic declarations under the standing policy, funds new keys. */
+  readonly agentKeys: AgentKeys
   readonly now?: () => number
-}
-
-const ADMIN_TIMEOUT_MS = 3_000
-const REPAIR_TIMEOUT_MS = 600_000
-
-function defaultTriggerRepair(ip: string, token: string): Promise<unknown> {
-  return new AdminClient(`http://${ip}:${ADMIN_PORT}`, token, { timeoutMs: REPAIR_TIMEOUT_MS }).storageRepair()
-}
-
-export function podReady(p: PodView | undefined): boolean {
-  return p?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
-}
-
-function crashLooping(p: PodView): boolean {
-  return p.status?.containerStatuses?.some((c) => c.state?.waiting?.reason === 'CrashLoopBackOff') ?? false
 }
 
 function decode(b64: string | undefined): string | undefined {
@@ -106,6 +90,8 @@ export class NetworkReconciler {
   readonly #lastStatusWrite = new Map<string, number>()
   /** Networks with an SSN replaced whose repair has not been asked for yet. */
   readonly #repairPending = new Set<string>()
+  /** The recovery agent's last nonce sent, by network: transfers pending in a mempool count too. */
+  readonly #agentNonce = new Map<string, number>()
   /** When each SSN pod was first seen not ready (ms), by pod uid. */
   readonly #notReadySince = new Map<string, number>()
 
@@ -123,6 +109,7 @@ export class NetworkReconciler {
     if (net === undefined || net.metadata.deletionTimestamp !== undefined) {
       await this.#releaseKeys(name, namespace)
       this.#lastStatusWrite.delete(key)
+      this.#o.poller.untrack(key)
       this.#o.metrics?.forget(namespace ?? '', name)
       return undefined
     }
@@ -132,15 +119,19 @@ export class NetworkReconciler {
     const pods = this.#podsOf(name, namespace)
 
     // The node plan of this reconcile: every step below works from the same one.
-    const plan = networkNodes(net, pools)
+    const marks = nodeMarks(this.#secretsOf(name, namespace))
+    const plan = networkNodes(net, pools, marks)
     let waiting: string[] = []
     if (!paused) {
-      const nodeKeys = await this.#ensureSecrets(net, pools, log)
-      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, log)
+      const nodeKeys = await this.#ensureSecrets(net, pools, plan, log)
+      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log)
+      await this.#carryOutMarks(net, pools, plan, marks, log)
       await this.#replaceFailedSsns(net, plan, log)
       await this.#triggerRepair(net, plan, log)
+      await this.#fundNewKeys(net, plan, log)
     }
     await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, log)
+    if (!paused) await this.#autoDeclare(net, key, log)
     await this.#releaseKeys(name, namespace)
     return { requeueAfterMs: this.#o.statusPollMs }
   }
@@ -154,7 +145,12 @@ export class NetworkReconciler {
   }
 
   /** Creates missing node key Secrets (and the admin token); returns every node's DID and PeerId. */
-  async #ensureSecrets(net: EchoNetNetwork, pools: WitnessPool[], log: Logger): Promise<Map<string, NodeKey>> {
+  async #ensureSecrets(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    plan: readonly NodePlan[],
+    log: Logger,
+  ): Promise<Map<string, NodeKey>> {
     const ns = net.metadata.namespace
     const existing = this.#secretsOf(net.metadata.name ?? '', ns)
     const names = new Set(existing.map((s) => s.metadata?.name ?? ''))
@@ -170,7 +166,7 @@ export class NetworkReconciler {
         note: `generated the admin API token in Secret ${admin.secretName}`,
       })
     }
-    for (const m of missingNodeKeys(net, pools, names)) {
+    for (const m of missingNodeKeys(net, pools, names, plan)) {
       const k = this.#o.generateKey()
       const created = await this.#create(nodeKeySecret(net, m, k), net, log, {
         reason: 'KeyGenerated',
@@ -187,6 +183,7 @@ export class NetworkReconciler {
     plan: readonly NodePlan[],
     nodeKeys: Map<string, NodeKey>,
     pods: PodView[],
+    marks: ReadonlyMap<string, NodeMarks>,
     log: Logger,
   ): Promise<string[]> {
     const ns = net.metadata.namespace
@@ -200,14 +197,19 @@ export class NetworkReconciler {
     const genesisData = genesis?.data?.[GENESIS_KEY]
     const desired = desiredNetworkObjects(
       net,
-      { nodeKeys, pods: observedPods, pools, ...(genesisData !== undefined ? { genesisData } : {}) },
+      { nodeKeys, pods: observedPods, pools, plan, ...(genesisData !== undefined ? { genesisData } : {}) },
       {
         nodeImage: this.#o.nodeImage,
         ...(this.#o.operatorNamespace !== undefined ? { operatorNamespace: this.#o.operatorNamespace } : {}),
       },
     )
     const wantPods = new Set<string>()
+    // A node waiting for a fresh key gets no pod or volume until its key was rotated (rekey.ts).
+    const rekeying = new Set(
+      plan.filter((n) => marks.get(n.node)?.rekey !== undefined).flatMap((n) => [n.podName, n.pvcName]),
+    )
     for (const obj of desired.objects) {
+      if (rekeying.has(obj.metadata.name) && (obj.kind === 'Pod' || obj.kind === 'PersistentVolumeClaim')) continue
       if (obj.kind === 'Pod') {
         wantPods.add(obj.metadata.name)
         await this.#syncPod(net, obj, pods, log)
@@ -347,11 +349,15 @@ export class NetworkReconciler {
     const note = `all ${ips.length} storage nodes ready after a replacement: asked each to scan and repair now`
     log.info({ ssns: ips.length }, note)
     void this.#o.recorder.record({ regarding: net, reason: 'RepairTriggered', action: 'Repair', note })
-    const repair = this.#o.triggerRepair ?? defaultTriggerRepair
     for (const ip of ips)
-      void repair(ip, token).catch((e: unknown) =>
-        log.warn({ ssn: ip, err: (e as Error).message }, 'repair request failed (the SSN repairs on its own schedule)'),
-      )
+      void this.#o.admin
+        .storageRepair({ ip, token })
+        .catch((e: unknown) =>
+          log.warn(
+            { ssn: ip, err: (e as Error).message },
+            'repair request failed (the SSN repairs on its own schedule)',
+          ),
+        )
   }
 
   #observeSsn(n: NodePlan, ns: string | undefined, now: number): SsnObservation {
@@ -388,29 +394,24 @@ export class NetworkReconciler {
     return decode(s?.data?.[ref.key])
   }
 
-  async #observeNodes(net: EchoNetNetwork, nodes: readonly NodePlan[], pods: PodView[]): Promise<NodeObservation[]> {
+  /** Tells the poller what to watch (cheap), and returns what it saw last. */
+  async #observeNodes(
+    key: string,
+    net: EchoNetNetwork,
+    nodes: readonly NodePlan[],
+    pods: PodView[],
+  ): Promise<NodeObservation[]> {
     const token = await this.#adminToken(net)
     const byName = new Map(pods.map((p) => [p.metadata?.name ?? '', p]))
-    const status =
-      this.#o.adminStatus ??
-      ((ip: string, t: string) =>
-        new AdminClient(`http://${ip}:${ADMIN_PORT}`, t, { timeoutMs: ADMIN_TIMEOUT_MS }).status())
-    return Promise.all(
-      nodes
-        .filter((n) => byName.has(n.podName))
-        .map(async (n): Promise<NodeObservation> => {
-          const pod = byName.get(n.podName)
-          const ip = pod?.status?.podIP
-          const base = { node: n.node, role: n.role, ready: podReady(pod) }
-          if (ip === undefined || ip === '') return { ...base, error: 'no pod IP yet' }
-          if (token === undefined) return { ...base, error: 'no admin token' }
-          try {
-            return { ...base, status: await status(ip, token) }
-          } catch (e) {
-            return { ...base, error: (e as Error).message }
-          }
-        }),
-    )
+    const targets: PollTarget[] = nodes
+      .filter((n) => byName.has(n.podName))
+      .map((n) => {
+        const pod = byName.get(n.podName)
+        const ip = pod?.status?.podIP
+        return { node: n.node, role: n.role, ready: podReady(pod), ...(ip !== undefined && ip !== '' ? { ip } : {}) }
+      })
+    this.#o.poller.track(key, targets, token)
+    return this.#o.poller.observations(key)
   }
 
   async #writeStatus(
@@ -422,15 +423,21 @@ export class NetworkReconciler {
     log: Logger,
   ): Promise<void> {
     const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
-    const nodes = await this.#observeNodes(net, plan, pods)
+    const nodes = await this.#observeNodes(key, net, plan, pods)
     const next = aggregateNetworkStatus(net, {
       nodes,
+      stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
       desiredSeeds: plan.filter((n) => n.role === 'seed').length,
       desiredSsns: plan.filter((n) => n.role === 'ssn').length,
       waiting: paused ? ['reconciliation is paused (spec.paused or the reconcile-paused annotation)'] : waiting,
       desiredNodes: plan.length,
       now: new Date(this.#now()),
     })
+    const active = this.#activeDeclarations(net)
+      .map((d) => d.metadata.name ?? '')
+      .sort()
+    if (active.length > 0) next.activeDeclarations = active
+    else delete next.activeDeclarations
     this.#o.metrics?.observe(net.metadata.namespace ?? '', net.metadata.name ?? '', next)
     const now = this.#now()
     if (!statusWriteNeeded(net.status, next, this.#lastStatusWrite.get(key), now, this.#o.heightRefreshMs)) return
@@ -448,6 +455,208 @@ export class NetworkReconciler {
         note: `${c.type}=${c.status}: ${c.message}`,
       })
     }
+  }
+
+  /** Retired and re-keyed nodes (marks left by a WitnessLoss runbook): one step each per reconcile. */
+  async #carryOutMarks(
+    net: EchoNetNetwork,
+    pools: WitnessPool[],
+    plan: readonly NodePlan[],
+    marks: ReadonlyMap<string, NodeMarks>,
+    log: Logger,
+  ): Promise<void> {
+    const ns = net.metadata.namespace
+    const netName = net.metadata.name ?? ''
+    const all = networkNodes(net, pools)
+    const inPlan = new Set(plan.map((n) => n.node))
+    const retired = [...marks].flatMap(([node, m]) => {
+      if (m.retired === undefined || inPlan.has(node)) return []
+      return all.filter((n) => n.node === node)
+    })
+    const actions = markActions(
+      markedNodes(plan, retired, marks, {
+        pod: (p) => this.#o.caches.pods.get(p, ns) !== undefined,
+        pvc: (c) => this.#cached('PersistentVolumeClaim', c, ns) !== undefined,
+      }),
+    )
+    for (const a of actions) {
+      if (a.kind === 'forceDeletePod') {
+        // No kubelet will confirm the end of a pod on a lost machine; its key no longer votes.
+        const path = await this.#o.client.path('v1', 'Pod', ns, a.pod)
+        try {
+          await this.#o.client.request('DELETE', path, { body: { gracePeriodSeconds: 0 } })
+        } catch (e) {
+          if (!isNotFound(e)) throw e
+        }
+        const note = `force-deleted pod ${a.pod} (${a.why})`
+        log.warn({ node: a.node }, note)
+        void this.#o.recorder.record({
+          regarding: net,
+          type: 'Warning',
+          reason: 'PodForceDeleted',
+          action: 'Delete',
+          note,
+        })
+      } else if (a.kind === 'deleteVolume') {
+        await this.#o.client.delete('v1', 'PersistentVolumeClaim', a.pvc, ns)
+        void this.#o.recorder.record({
+          regarding: net,
+          reason: 'VolumeDeleted',
+          action: 'Delete',
+          note: `deleted PersistentVolumeClaim ${a.pvc} of ${a.node} before its key is rotated`,
+        })
+      } else {
+        const k = this.#o.generateKey()
+        const path = await this.#o.client.path('v1', 'Secret', ns, a.secret)
+        // Conditional on the version read: a key is rotated once, never twice by racing reconciles.
+        const rv = this.#o.caches.secrets.get(a.secret, ns)?.metadata?.resourceVersion
+        try {
+          await this.#o.client.request('PATCH', path, {
+            body: {
+              metadata: {
+                ...(rv !== undefined ? { resourceVersion: rv } : {}),
+                annotations: {
+                  [Annotations.did]: k.did,
+                  [Annotations.peerId]: k.peerId,
+                  [Annotations.rekey]: null,
+                  [Annotations.funded]: null,
+                },
+              },
+              data: { [NODE_KEY_SECRET_KEY]: Buffer.from(k.keyFile).toString('base64') },
+            },
+            contentType: MERGE_PATCH,
+          })
+        } catch (e) {
+          if (isConflict(e)) return // the cache was behind: the next reconcile sees the rotation
+          throw e
+        }
+        const note = `gave ${a.node} a fresh key ${k.did} (asked by ${a.declaration}); it registers once funded`
+        log.info({ node: a.node, network: netName }, note)
+        void this.#o.recorder.record({ regarding: net, reason: 'KeyRotated', action: 'Rotate', note })
+      }
+    }
+  }
+
+  /**
+   * Witness and standby keys that are not registered on the ledger (added after genesis) get their
+   * stake and an operating balance from the recovery agent's account; the node then bonds itself.
+   */
+  async #fundNewKeys(net: EchoNetNetwork, plan: readonly NodePlan[], log: Logger): Promise<void> {
+    if (net.spec.recovery.agentKeySecretRef === undefined) return
+    const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
+    const ns = net.metadata.namespace
+    const obs = new Map(this.#o.poller.observations(key).map((o) => [o.node, o]))
+    const ref = referenceVoter([...obs.values()])
+    const fee = ref?.governance?.eventFee
+    if (ref === undefined || fee === undefined) return
+    const now = this.#now()
+    const candidates = plan
+      .filter((n) => n.role === 'witness' || n.role === 'standby')
+      .flatMap((n) => {
+        const st = obs.get(n.node)?.status
+        const secret = this.#o.caches.secrets.get(n.keySecretName, ns)
+        const did = secret?.metadata?.annotations?.[Annotations.did]
+        if (st === undefined || did === undefined || st.did !== did || st.self === undefined) return []
+        const funded = parseFunded(secret?.metadata?.annotations?.[Annotations.funded])
+        const c = { node: n.node, did, stake: n.stake, self: st.self, ...(funded !== undefined ? { funded } : {}) }
+        return needsFunding(c, fee, now) ? [{ ...c, secret: n.keySecretName }] : []
+      })
+    if (candidates.length === 0) return
+    const agent = (await this.#o.agentKeys.get(net)).id
+    const witness = [...obs.values()].find(
+      (o) => o.status !== undefined && o.status.epoch === ref.epoch && (o.role === 'witness' || o.role === 'standby'),
+    )
+    const ip =
+      witness === undefined
+        ? undefined
+        : this.#o.caches.pods.get(podName(net.metadata.name ?? '', witness.node), ns)?.status?.podIP
+    if (agent === undefined || ip === undefined) return
+    const onLedger = (await this.#o.admin.account(ip, agent.did))?.nonce ?? 0
+    let nonce = Math.max(onLedger, this.#agentNonce.get(key) ?? 0)
+    for (const c of candidates) {
+      nonce++
+      const amount = c.stake + NODE_OPERATING_BALANCE
+      const ev = signedTransfer(agent.signer, agent.did, {
+        chainId: ref.chainId,
+        nonce,
+        fee,
+        to: c.did,
+        amount,
+        memo: `stake of ${c.node}`,
+      })
+      // Recorded before it is sent: a new leader sees the pending transfer and does not send twice.
+      const path = await this.#o.client.path('v1', 'Secret', ns, c.secret)
+      await this.#o.client.request('PATCH', path, {
+        body: { metadata: { annotations: { [Annotations.funded]: `${nonce}:${ev.id}:${now}` } } },
+        contentType: MERGE_PATCH,
+      })
+      const [verdict] = await this.#o.admin.submitEvents(ip, [ev.bytes])
+      // Pending transfers hold their nonces; a refused one frees it (start again from the ledger).
+      if (verdict?.ok === true) this.#agentNonce.set(key, nonce)
+      else {
+        this.#agentNonce.delete(key)
+        // Refused, so never pending: the record goes, and the next reconcile funds it again.
+        await this.#o.client.request('PATCH', path, {
+          body: { metadata: { annotations: { [Annotations.funded]: null } } },
+          contentType: MERGE_PATCH,
+        })
+      }
+      const note =
+        verdict?.ok === true
+          ? `funded ${c.node} (${c.did}) with ${amount} from the recovery agent ${agent.did} so that it can bond its stake`
+          : `could not fund ${c.node}: ${verdict?.code ?? 'no verdict'}`
+      log.info({ node: c.node, nonce }, note)
+      void this.#o.recorder.record({
+        regarding: net,
+        type: verdict?.ok === true ? 'Normal' : 'Warning',
+        reason: 'NodeFunded',
+        action: 'Fund',
+        note,
+      })
+      if (verdict?.ok !== true) return
+    }
+  }
+
+  /** recovery.autoDeclare: a WitnessLoss declaration when quorum is lost for long enough (auto-declare.ts). */
+  async #autoDeclare(net: EchoNetNetwork, key: string, log: Logger): Promise<void> {
+    if (!net.spec.recovery.autoDeclare) return
+    const obs = this.#o.poller.observations(key)
+    const committee = committeeView(obs)
+    const decision = autoDeclareDecision({
+      network: net,
+      committee,
+      stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
+      active: this.#activeDeclarations(net),
+    })
+    if (!decision.declare || committee === undefined) return
+    const agent = net.spec.recovery.standingPolicy === undefined ? undefined : (await this.#o.agentKeys.get(net)).id
+    const decl = autoDeclaration(net, committee, decision.reason, this.#now(), agent)
+    try {
+      await this.#o.client.create(decl)
+    } catch (e) {
+      if (isAlreadyExists(e)) return
+      throw e
+    }
+    const how =
+      decl.spec.standingPolicy !== undefined
+        ? 'signed by the recovery agent under the standing policy: it runs at once'
+        : 'unsigned: it waits for council signatures'
+    const note = `declared a WitnessLoss disaster (${decl.metadata.name ?? ''}): ${decision.reason}; ${how}`
+    log.warn({ declaration: decl.metadata.name }, note)
+    void this.#o.recorder.record({
+      regarding: net,
+      type: 'Warning',
+      reason: 'DisasterDeclared',
+      action: 'Declare',
+      note,
+    })
+  }
+
+  /** Declarations of `net` that are not Resolved. */
+  #activeDeclarations(net: EchoNetNetwork): DisasterDeclaration[] {
+    return this.#o.declarations
+      .list(net.metadata.namespace)
+      .filter((d) => d.spec.networkRef.name === net.metadata.name && d.status?.phase !== 'Resolved')
   }
 
   /**

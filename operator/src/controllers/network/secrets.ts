@@ -9,7 +9,7 @@ import { controllerRef, metaName } from '../objects.ts'
 import type { DesiredMeta } from '../objects.ts'
 import type { NodeKey } from './desired.ts'
 import type { AdminTokenSecret, NodeKeySecret } from './keys.ts'
-import { NODE_LABEL } from './nodes.ts'
+import { NODE_LABEL } from '../shared/nodes.ts'
 
 export interface SecretObject {
   apiVersion: 'v1'

@@ -8,6 +8,11 @@ import { exampleObjects, keyOf } from './test-fixtures.ts'
 const NOW = new Date('2026-11-24T12:00:00Z')
 const LATER = new Date('2026-11-24T12:05:00Z')
 
+/** The 4 committee members; the first `online` of them heard from by this node. */
+function members(online: number): AdminStatus['committee']['members'] {
+  return [0, 1, 2, 3].map((i) => ({ did: keyOf(`witnesses-${i}`).did, power: 1, online: i < online }))
+}
+
 function admin(node: string, over: Partial<AdminStatus> = {}, online = 4): AdminStatus {
   const k = keyOf(node)
   return {
@@ -26,7 +31,7 @@ function admin(node: string, over: Partial<AdminStatus> = {}, online = 4): Admin
     highestCertifiedStateRoot: 'bb'.repeat(32),
     lastBlockTimeMs: 0,
     consensus: { height: 101, round: 0, step: 'propose' },
-    committee: { totalPower: 4, powerNeeded: 3, powerOnline: online, members: [] },
+    committee: { totalPower: 4, powerNeeded: 3, powerOnline: online, members: members(online) },
     mempool: { size: 0, bytes: 0 },
     peers: { connected: 14, known: 14 },
     ...over,
@@ -97,22 +102,49 @@ describe('aggregateNetworkStatus', () => {
     expect(again).toEqual(first)
   })
 
-  it('quorum lost: 2 of 4 witnesses gone → QuorumAvailable=False QuorumLost, Degraded, not Ready', () => {
+  it('quorum lost: 2 of 4 witnesses gone and nothing final for the window → QuorumAvailable=False QuorumLost, ConsensusHalted, Degraded, not Ready', () => {
     const { network } = exampleObjects()
     const nodes = healthy()
       .filter((n) => n.node !== 'witnesses-2' && n.node !== 'witnesses-3')
-      .map((n) => (n.role === 'witness' && n.status ? { ...n, status: admin(n.node, {}, 2) } : n))
-    const s = aggregateNetworkStatus(network, { nodes, waiting: [], desiredNodes: 15, now: NOW })
+      .map((n) => (n.status ? { ...n, status: admin(n.node, { role: n.status.role }, 2) } : n))
+    const s = aggregateNetworkStatus(network, { nodes, waiting: [], desiredNodes: 15, stalledMs: 12_000, now: NOW })
     expect(s.powerOnline).toBe(2)
     expect(s.powerNeeded).toBe(3)
     expect(cond(s, 'QuorumAvailable')).toMatchObject({ status: 'False', reason: 'QuorumLost' })
-    expect(cond(s, 'QuorumAvailable')?.message).toContain('2 of 4, 3 needed')
+    expect(cond(s, 'QuorumAvailable')?.message).toContain('online 2 of 4, 3 needed')
+    expect(cond(s, 'QuorumAvailable')?.message).toContain(`not heard from: ${keyOf('witnesses-2').did}`)
+    expect(cond(s, 'ConsensusHalted')).toMatchObject({ status: 'True', reason: 'QuorumLost' })
     expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'QuorumLost' })
     expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'QuorumLost' })
     expect(cond(s, 'Progressing')).toMatchObject({ status: 'True', reason: 'NodesStarting' })
   })
 
-  it('takes the best witness view: one witness seeing 3/4 keeps quorum although another sees 1/4', () => {
+  it('finality is the truth: a network that finalizes has quorum whatever the power count says, and one that does not is never Ready', () => {
+    const { network } = exampleObjects()
+    const weak = healthy().map((n) => (n.status ? { ...n, status: admin(n.node, { role: n.status.role }, 1) } : n))
+    const live = aggregateNetworkStatus(network, {
+      nodes: weak,
+      waiting: [],
+      desiredNodes: 15,
+      stalledMs: 2_000,
+      now: NOW,
+    })
+    expect(cond(live, 'QuorumAvailable')).toMatchObject({ status: 'True' })
+    expect(cond(live, 'ConsensusHalted')).toMatchObject({ status: 'False' })
+    // Every member heard from, but nothing final: a stuck committee is not Ready either.
+    const stuck = aggregateNetworkStatus(network, {
+      nodes: healthy(),
+      waiting: [],
+      desiredNodes: 15,
+      stalledMs: 60_000,
+      now: NOW,
+    })
+    expect(cond(stuck, 'QuorumAvailable')).toMatchObject({ status: 'False', reason: 'NotFinalizing' })
+    expect(cond(stuck, 'ConsensusHalted')).toMatchObject({ status: 'True', reason: 'NotFinalizing' })
+    expect(cond(stuck, 'Ready')?.status).toBe('False')
+  })
+
+  it('online is the union of what voters heard directly: one witness hearing 3 and another 1 make 3 online', () => {
     const { network } = exampleObjects()
     const nodes = healthy().map((n) =>
       n.node === 'witnesses-0'
@@ -122,26 +154,29 @@ describe('aggregateNetworkStatus', () => {
           : n,
     )
     const s = aggregateNetworkStatus(network, { nodes, waiting: [], desiredNodes: 15, now: NOW })
-    expect(s.powerOnline).toBe(3)
+    expect(s.powerOnline).toBe(4)
     expect(cond(s, 'QuorumAvailable')?.status).toBe('True')
   })
 
-  it('halted: any node in mode halted → ConsensusHalted=True with its reason, not Ready', () => {
+  it('a lagging node that reports halted while the network finalizes: not ConsensusHalted, but Degraded', () => {
     const { network } = exampleObjects()
     const nodes = healthy().map((n) =>
-      n.node === 'witnesses-1' ? { ...n, status: admin(n.node, { mode: 'halted', haltReason: 'QUORUM_LOST' }) } : n,
+      n.node === 'witnesses-1'
+        ? { ...n, status: admin(n.node, { mode: 'halted', haltCode: 'NOT_FINALIZING', haltReason: 'x' }) }
+        : n,
     )
-    const s = aggregateNetworkStatus(network, { nodes, waiting: [], desiredNodes: 15, now: NOW })
-    expect(cond(s, 'ConsensusHalted')).toMatchObject({ status: 'True', reason: 'Halted' })
-    expect(cond(s, 'ConsensusHalted')?.message).toContain('witnesses-1 (QUORUM_LOST)')
-    expect(cond(s, 'Ready')).toMatchObject({ status: 'False', reason: 'ConsensusHalted' })
-    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'ConsensusHalted' })
+    const s = aggregateNetworkStatus(network, { nodes, waiting: [], desiredNodes: 15, stalledMs: 0, now: NOW })
+    expect(cond(s, 'ConsensusHalted')).toMatchObject({ status: 'False', reason: 'Finalizing' })
+    expect(cond(s, 'ConsensusHalted')?.message).toContain('witnesses-1 (NOT_FINALIZING)')
+    expect(cond(s, 'Degraded')).toMatchObject({ status: 'True', reason: 'NodesHalted' })
   })
 
-  it('no witness status → QuorumAvailable Unknown; waiting → Progressing with the reason', () => {
+  it('no witness or standby status → QuorumAvailable Unknown; waiting → Progressing with the reason', () => {
     const { network } = exampleObjects()
     const nodes = healthy().map((n) =>
-      n.role === 'witness' ? { node: n.node, role: n.role, ready: false, error: 'ECONNREFUSED' } : n,
+      n.role === 'witness' || n.role === 'standby'
+        ? { node: n.node, role: n.role, ready: false, error: 'ECONNREFUSED' }
+        : n,
     )
     const s = aggregateNetworkStatus(network, {
       nodes,

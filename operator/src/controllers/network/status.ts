@@ -5,22 +5,15 @@
  * unchanged network yields an identical status and no API write.
  */
 import type { AdminStatus } from '@echonet/node/admin'
+import { HALT_WINDOW_MS } from '@echonet/node/admin'
 import { NetworkCondition, setCondition } from '../../api/v1alpha1/conditions.ts'
 import type { ConditionInput } from '../../api/v1alpha1/conditions.ts'
-import type { NodeRoleLabel } from '../../api/v1alpha1/labels.ts'
 import type { Condition, EchoNetNetwork, EchoNetNetworkStatus } from '../../api/v1alpha1/types.ts'
 import { stableJson } from '../objects.ts'
+import { committeeView } from '../shared/committee.ts'
+import type { NodeObservation } from '../shared/node-poller.ts'
 
-export interface NodeObservation {
-  readonly node: string
-  readonly role: NodeRoleLabel
-  /** The pod exists and is Ready. */
-  readonly ready: boolean
-  /** The node's admin status, when it answered. */
-  readonly status?: AdminStatus
-  /** Why the admin status is missing (unreachable, error code), when it is. */
-  readonly error?: string
-}
+export type { NodeObservation } from '../shared/node-poller.ts'
 
 export interface StatusInputs {
   readonly nodes: readonly NodeObservation[]
@@ -31,24 +24,12 @@ export interface StatusInputs {
   /** How many seeds and SSNs the spec asks for (DHTDegraded, StorageDegraded). */
   readonly desiredSeeds?: number
   readonly desiredSsns?: number
+  /**
+   * How long the network has not finalized, by the observer (shared/node-poller.ts `stalledMs`);
+   * undefined when not known yet. Finality is the truth; who is online only explains it.
+   */
+  readonly stalledMs?: number
   readonly now: Date
-}
-
-/** The witness whose view of the committee is best: most power online, then highest height. */
-export function bestWitnessView(nodes: readonly NodeObservation[]): AdminStatus | undefined {
-  let best: AdminStatus | undefined
-  for (const n of nodes) {
-    const s = n.status
-    if (n.role !== 'witness' || s === undefined) continue
-    if (
-      best === undefined ||
-      s.committee.powerOnline > best.committee.powerOnline ||
-      (s.committee.powerOnline === best.committee.powerOnline && s.finalizedHeight > best.finalizedHeight)
-    ) {
-      best = s
-    }
-  }
-  return best
 }
 
 export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusInputs): EchoNetNetworkStatus {
@@ -72,12 +53,13 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
     out.certifiedStateRoot = certified.highestCertifiedStateRoot
   }
   if (statuses.length > 0) out.epoch = Math.max(...statuses.map((s) => s.epoch))
-  const view = bestWitnessView(nodes)
+  const view = committeeView(nodes)
   if (view !== undefined) {
-    out.powerOnline = view.committee.powerOnline
-    out.powerNeeded = view.committee.powerNeeded
-    out.powerTotal = view.committee.totalPower
+    out.powerOnline = view.powerOnline
+    out.powerNeeded = view.powerNeeded
+    out.powerTotal = view.totalPower
   }
+  const stalled = view !== undefined && (inputs.stalledMs ?? 0) >= HALT_WINDOW_MS
   out.seedsReady = nodes.filter((n) => n.role === 'seed' && n.ready).length
   out.ssnsReady = nodes.filter((n) => n.role === 'ssn' && n.ready).length
   // Every SSN scans all registered content; the highest count is the least stale pessimistic view.
@@ -86,11 +68,18 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   )
   if (scans.length > 0) out.underReplicatedContent = Math.max(...scans)
 
-  // Conditions.
+  // Conditions. Messages carry no clock values, so an unchanged situation writes nothing.
   const halted = nodes.filter((n) => n.status?.mode === 'halted')
   const notReady = nodes.filter((n) => !n.ready).map((n) => n.node)
   const unreachable = nodes.filter((n) => n.status === undefined).map((n) => n.node)
   const missingPods = Math.max(0, inputs.desiredNodes - nodes.length)
+  const power =
+    view === undefined
+      ? ''
+      : `committee power online ${view.powerOnline} of ${view.totalPower}, ${view.powerNeeded} needed`
+  const silent = view?.members.filter((m) => !m.online).map((m) => m.did) ?? []
+  const quorumLost = view !== undefined && view.powerOnline < view.powerNeeded
+  const noFinality = `no block final since height ${view?.height ?? 0} for over ${HALT_WINDOW_MS / 1000} s`
   const quorum: ConditionInput =
     view === undefined
       ? {
@@ -100,37 +89,38 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
           message:
             witnesses.length === 0
               ? 'the network has no witness nodes'
-              : `no witness answered its admin API (${witnesses.length} witnesses)`,
+              : `no witness or standby answered its admin API (${witnesses.length} witnesses)`,
         }
-      : view.committee.powerOnline >= view.committee.powerNeeded
+      : stalled
         ? {
             type: NetworkCondition.QuorumAvailable,
-            status: 'True',
-            reason: 'QuorumAvailable',
-            message: `committee power online ${view.committee.powerOnline} of ${view.committee.totalPower}, ${view.committee.powerNeeded} needed`,
+            status: 'False',
+            reason: quorumLost ? 'QuorumLost' : 'NotFinalizing',
+            message: `${noFinality}; ${power}${silent.length > 0 ? `; not heard from: ${silent.join(', ')}` : ''}`,
           }
         : {
             type: NetworkCondition.QuorumAvailable,
-            status: 'False',
-            reason: 'QuorumLost',
-            message: `committee power online ${view.committee.powerOnline} of ${view.committee.totalPower}, ${view.committee.powerNeeded} needed for finality`,
+            status: 'True',
+            reason: 'QuorumAvailable',
+            message: `blocks are being finalized; ${power}`,
           }
-  const haltedCond: ConditionInput =
-    halted.length > 0
-      ? {
-          type: NetworkCondition.ConsensusHalted,
-          status: 'True',
-          reason: 'Halted',
-          message: `${halted.length} node(s) halted: ${halted
-            .map((n) => `${n.node}${n.status?.haltReason !== undefined ? ` (${n.status.haltReason})` : ''}`)
-            .join(', ')}`,
-        }
-      : {
-          type: NetworkCondition.ConsensusHalted,
-          status: 'False',
-          reason: 'NotHalted',
-          message: 'no node reports a halt',
-        }
+  const restartWait = halted.some((n) => n.status?.haltCode === 'RESTART_WAIT')
+  const haltedCond: ConditionInput = stalled
+    ? {
+        type: NetworkCondition.ConsensusHalted,
+        status: 'True',
+        reason: restartWait ? 'WaitingForSupermajority' : quorumLost ? 'QuorumLost' : 'NotFinalizing',
+        message: `${noFinality}${halted.length > 0 ? `; halted: ${haltList(halted)}` : ''}`,
+      }
+    : {
+        type: NetworkCondition.ConsensusHalted,
+        status: 'False',
+        reason: 'Finalizing',
+        message:
+          halted.length > 0
+            ? `blocks are being finalized; lagging nodes report halted: ${haltList(halted)}`
+            : 'blocks are being finalized',
+      }
   const progressing: ConditionInput =
     inputs.waiting.length > 0
       ? {
@@ -153,31 +143,29 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             message: `all ${inputs.desiredNodes} nodes exist and are ready`,
           }
   const degradedReasons: string[] = []
-  if (quorum.status === 'False') degradedReasons.push('quorum lost')
-  if (halted.length > 0) degradedReasons.push('consensus halted')
+  if (quorum.status === 'False') degradedReasons.push(quorumLost ? 'quorum lost' : 'not finalizing')
+  if (halted.length > 0) degradedReasons.push(`${halted.length} node(s) halted`)
   if (unreachable.length > 0) degradedReasons.push(`admin API unreachable on ${unreachable.join(', ')}`)
   const degraded: ConditionInput =
     degradedReasons.length > 0
       ? {
           type: NetworkCondition.Degraded,
           status: 'True',
-          reason: quorum.status === 'False' ? 'QuorumLost' : halted.length > 0 ? 'ConsensusHalted' : 'NodesUnreachable',
+          reason: quorum.status === 'False' ? quorum.reason : halted.length > 0 ? 'NodesHalted' : 'NodesUnreachable',
           message: degradedReasons.join('; '),
         }
       : { type: NetworkCondition.Degraded, status: 'False', reason: 'AsExpected', message: 'no degradation seen' }
   const readyCond: ConditionInput =
     quorum.status !== 'True'
       ? { type: NetworkCondition.Ready, status: 'False', reason: quorum.reason, message: quorum.message }
-      : halted.length > 0
-        ? { type: NetworkCondition.Ready, status: 'False', reason: 'ConsensusHalted', message: haltedCond.message }
-        : progressing.status === 'True'
-          ? { type: NetworkCondition.Ready, status: 'False', reason: 'NotAllNodesReady', message: progressing.message }
-          : {
-              type: NetworkCondition.Ready,
-              status: 'True',
-              reason: 'NetworkReady',
-              message: `quorum available, ${inputs.desiredNodes} nodes ready`,
-            }
+      : progressing.status === 'True'
+        ? { type: NetworkCondition.Ready, status: 'False', reason: 'NotAllNodesReady', message: progressing.message }
+        : {
+            type: NetworkCondition.Ready,
+            status: 'True',
+            reason: 'NetworkReady',
+            message: `quorum available, ${inputs.desiredNodes} nodes ready`,
+          }
 
   const seedsWanted = inputs.desiredSeeds ?? 0
   const seedsReady = out.seedsReady
@@ -226,6 +214,10 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   }
   out.conditions = conditions ?? []
   return out
+}
+
+function haltList(nodes: readonly NodeObservation[]): string {
+  return nodes.map((n) => `${n.node} (${n.status?.haltCode ?? 'halted'})`).join(', ')
 }
 
 /** Status fields that move with every block: live values, not state changes. */

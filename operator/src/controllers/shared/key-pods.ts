@@ -1,53 +1,9 @@
 /**
- * WitnessPool controller, pure part: the members of a pool and the "one running pod per witness
- * key" rule (DESIGN §6). A witness key must never sign from two pods: the operator creates a pod
- * for a key only when no pod object for that key exists any more — not running, not terminating.
- * (The node's durable signing record and a Lease per key are further guards; this rule is the
- * first one.)
+ * The "one running pod per witness key" rule (DESIGN §6), pure. A witness key must never sign from
+ * two pods: the operator creates a pod for a key only when no pod object for that key exists any
+ * more — not running, not terminating. (The node's durable signing record is a further guard;
+ * this rule is the first one.) Shared by every controller that creates or replaces node pods.
  */
-import type { WitnessPool } from '../../api/v1alpha1/types.ts'
-import { metaName } from '../objects.ts'
-
-export type PoolRole = 'witness' | 'standby'
-
-export interface PoolMember {
-  /** Node name `<pool>-<i>`: the identity of the key, volume and pod, stable across replacements. */
-  readonly name: string
-  readonly pool: string
-  readonly ordinal: number
-  /** Active pools vote (`witness`); Standby pools follow without voting (`standby`). */
-  readonly role: PoolRole
-}
-
-export function poolRole(pool: WitnessPool): PoolRole {
-  return pool.spec.mode === 'Standby' ? 'standby' : 'witness'
-}
-
-export function memberName(pool: string, ordinal: number): string {
-  return `${pool}-${ordinal}`
-}
-
-/** Members `<pool>-0 … <pool>-(replicas-1)`, in ordinal order. */
-export function poolMembers(pool: WitnessPool): PoolMember[] {
-  const name = metaName(pool.metadata)
-  const role = poolRole(pool)
-  const out: PoolMember[] = []
-  for (let i = 0; i < pool.spec.replicas; i++) out.push({ name: memberName(name, i), pool: name, ordinal: i, role })
-  return out
-}
-
-/**
- * Members of a pool that exist but are beyond `replicas` (after a scale-down): their pods are to
- * be deleted (their keys and volumes are kept, see the key finalizer).
- */
-export function surplusMembers(pool: WitnessPool, observedNodeNames: Iterable<string>): string[] {
-  const want = new Set(poolMembers(pool).map((m) => m.name))
-  const prefix = `${metaName(pool.metadata)}-`
-  return [...observedNodeNames]
-    .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)) && !want.has(n))
-    .sort()
-}
-
 /** What the operator sees of one pod holding (or having held) a witness key. */
 export interface ObservedKeyPod {
   readonly name: string

@@ -1,8 +1,9 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import type { WitnessPool } from '../../api/v1alpha1/types.ts'
-import { keyPodAction, poolMembers, poolRole, surplusMembers } from './desired.ts'
-import type { KeyPodAction, ObservedKeyPod } from './desired.ts'
+import { keyPodAction } from './key-pods.ts'
+import type { KeyPodAction, ObservedKeyPod } from './key-pods.ts'
+import { poolMembers, poolRole, surplusMembers } from './nodes.ts'
 
 function pool(name: string, mode: 'Active' | 'Standby', replicas: number): WitnessPool {
   return {

@@ -1,0 +1,32 @@
+/**
+ * Events a client outside the node signs (`@echonet/node/events`): the operator's recovery agent
+ * funds the keys it adds after genesis, load generators send transfers. Only what a client needs:
+ * build, sign and encode; the node checks everything again when the event arrives.
+ */
+import type { Did } from '../crypto/did.ts'
+import type { Signer } from '../crypto/ed25519.ts'
+import { sha256, toHex } from '../crypto/hash.ts'
+import { encodeEvent, signEvent } from './event.ts'
+
+export interface SignedEventBytes {
+  /** The encoded signed event, as `POST /v1/events` takes it (base64 in JSON, or DAG-CBOR). */
+  readonly bytes: Uint8Array
+  /** Its id: sha256 of the bytes, as blocks list it. */
+  readonly id: string
+}
+
+export function signedTransfer(
+  signer: Signer,
+  sender: string,
+  t: { chainId: string; nonce: number; fee: number; to: string; amount: number; memo?: string },
+): SignedEventBytes {
+  const ev = signEvent(signer, sender as Did, {
+    chainId: t.chainId,
+    type: 'accounts.transfer',
+    nonce: t.nonce,
+    fee: t.fee,
+    payload: { to: t.to as Did, amount: t.amount, ...(t.memo !== undefined ? { memo: t.memo } : {}) },
+  })
+  const bytes = encodeEvent(ev)
+  return { bytes, id: toHex(sha256(bytes)) }
+}

@@ -1,0 +1,318 @@
+/**
+ * `kubectl-echonet`: the kubectl plugin (krew naming; `kubectl echonet ...` once on PATH) through
+ * which people take part in recovery (DESIGN §6):
+ *
+ *   status [network]                 a network's health at a glance (-n, -A, -o json|yaml)
+ *   declare <scenario> --network N   scaffold a DisasterDeclaration (nonce, expiry, network id)
+ *   council keygen --out FILE        a council member's key (the file never leaves its owner)
+ *   council sign <declaration> --key FILE   sign the declaration, or the manifest it waits on
+ *   council verify <declaration>     who signed what, checked here
+ *   report <declaration>             timeline, RTO, events lost, steps, post-mortem
+ *
+ * Talks only to the API server (kubeconfig, like kubectl); prints no Secret data.
+ */
+import { readFileSync } from 'node:fs'
+import { Command, InvalidArgumentError, Option } from 'commander'
+import yaml from 'js-yaml'
+import { NodeIdentity, readKeyFile, writeKeyFile } from '@echonet/node/identity'
+import { API_VERSION, SCENARIOS } from '../api/v1alpha1/schema.ts'
+import type {
+  DisasterDeclaration,
+  DisasterDeclarationInput,
+  EchoNetNetwork,
+  WitnessPool,
+} from '../api/v1alpha1/types.ts'
+import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
+import { K8sClient, loadKubeConfig, MERGE_PATCH } from '../k8s/index.ts'
+import { sign, signTarget, verify, withSignature } from './council.ts'
+import type { SignTarget } from './council.ts'
+import { format, report, reportText, statusText, summarize } from './render.ts'
+import type { OutputFormat } from './render.ts'
+
+interface Globals {
+  namespace?: string
+  allNamespaces?: boolean
+  output: OutputFormat
+  kubeconfig?: string
+  context?: string
+}
+
+function client(g: Globals): { c: K8sClient; namespace: string } {
+  const kc = loadKubeConfig(g.kubeconfig !== undefined ? { kubeconfig: g.kubeconfig } : {})
+  if (g.context !== undefined) kc.setCurrentContext(g.context)
+  const ctxNs = kc.getContextObject(kc.getCurrentContext())?.namespace
+  return { c: new K8sClient(kc), namespace: g.namespace ?? ctxNs ?? 'default' }
+}
+
+const out = (s: string): void => {
+  process.stdout.write(s)
+}
+
+async function list<T>(c: K8sClient, kind: string, ns: string | undefined): Promise<T[]> {
+  return (await c.list<T & { metadata?: object }>(API_VERSION, kind, ns)).items
+}
+
+function duration(v: string): number {
+  const m = /^(\d+)(s|m|h|d)$/.exec(v)
+  if (m === null) throw new InvalidArgumentError('a duration like 30m, 2h or 1d')
+  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
+}
+
+function outputFormat(v: string): OutputFormat {
+  if (v !== 'json' && v !== 'yaml' && v !== 'text') throw new InvalidArgumentError('json, yaml or text')
+  return v
+}
+
+const program = new Command('kubectl-echonet')
+  .description('EchoNet networks and their disaster recovery, from kubectl')
+  .addOption(new Option('-n, --namespace <ns>', 'namespace (default: the context’s)'))
+  .addOption(new Option('-A, --all-namespaces', 'every namespace (status)'))
+  .addOption(new Option('-o, --output <format>', 'json | yaml | text').argParser(outputFormat).default('text'))
+  .option('--kubeconfig <file>', 'kubeconfig file (default $KUBECONFIG, ~/.kube/config)')
+  .option('--context <name>', 'kubeconfig context')
+  .showHelpAfterError()
+
+program
+  .command('status')
+  .description("a network's health: committee power, heights, halted or not, SSNs, pools, active declarations")
+  .argument('[network]', 'EchoNetNetwork name (default: all in the namespace)')
+  .action(async (name: string | undefined) => {
+    const g = program.opts<Globals>()
+    const { c, namespace } = client(g)
+    const ns = g.allNamespaces === true ? undefined : namespace
+    const nets = (await list<EchoNetNetwork>(c, 'EchoNetNetwork', ns)).filter(
+      (n) => name === undefined || n.metadata.name === name,
+    )
+    if (nets.length === 0)
+      throw new Error(`no EchoNetNetwork${name !== undefined ? ` ${name}` : ''} in ${ns ?? 'any namespace'}`)
+    const pools = await list<WitnessPool>(c, 'WitnessPool', ns)
+    const decls = await list<DisasterDeclaration>(c, 'DisasterDeclaration', ns)
+    const sums = nets.map((n) =>
+      summarize(
+        n,
+        pools.filter((p) => p.metadata.namespace === n.metadata.namespace),
+        decls.filter((d) => d.metadata.namespace === n.metadata.namespace),
+      ),
+    )
+    out(format(sums.length === 1 ? sums[0] : sums, g.output, () => sums.map(statusText).join('\n')))
+  })
+
+program
+  .command('declare')
+  .description('print (or --apply) a DisasterDeclaration to be signed by the council')
+  .argument('<scenario>', SCENARIOS.join(' | '))
+  .requiredOption('--network <name>', 'the EchoNetNetwork')
+  .option('--name <name>', 'declaration name (default <network>-<scenario>-<nonce>)')
+  .option('--nonce <n>', 'nonce (default: the current time in ms)', (v) => Number(v))
+  .option('--expires <duration>', 'how long the signatures stay valid', duration, 3_600_000)
+  .option('--summary <text>', 'what happened, for people')
+  .option('--promote <count>', 'WitnessLoss: standbys to promote (default: all the policy or pools allow)', (v) =>
+    Number(v),
+  )
+  .option('--dry-run', 'plan only: change nothing')
+  .option('--apply', 'create it in the cluster instead of printing it')
+  .action(
+    async (
+      scenario: string,
+      o: {
+        network: string
+        name?: string
+        nonce?: number
+        expires: number
+        summary?: string
+        promote?: number
+        dryRun?: boolean
+        apply?: boolean
+      },
+    ) => {
+      if (!(SCENARIOS as readonly string[]).includes(scenario))
+        throw new InvalidArgumentError(`scenario must be one of ${SCENARIOS.join(', ')}`)
+      const g = program.opts<Globals>()
+      const { c, namespace } = client(g)
+      const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
+      const nonce = o.nonce ?? Date.now()
+      const actions: DisasterDeclarationInput['spec']['actions'] =
+        scenario === 'WitnessLoss'
+          ? [
+              {
+                type: 'PromoteStandbys',
+                ...(o.promote !== undefined ? { promoteStandbys: { count: o.promote } } : {}),
+              },
+              { type: 'CoordinatedRestart' },
+            ]
+          : scenario === 'DataUnavailability'
+            ? [{ type: 'PausePoSRSlashing' }, { type: 'RebootstrapDHT' }, { type: 'ReplaceFailedSSNs' }]
+            : scenario === 'CriticalFlaw'
+              ? [{ type: 'PauseModules', pauseModules: { modules: ['payouts'], durationSeconds: 3600 } }]
+              : [{ type: 'RateLimits', rateLimits: { perIp: { ratePerSecond: 10, burst: 20 } } }]
+      const decl: DisasterDeclarationInput = {
+        apiVersion: API_VERSION,
+        kind: 'DisasterDeclaration',
+        metadata: { name: o.name ?? `${o.network}-${scenario.toLowerCase()}-${nonce}`, namespace },
+        spec: {
+          networkRef: { name: o.network },
+          scenario: scenario as DisasterDeclarationInput['spec']['scenario'],
+          networkId: net.spec.networkId,
+          ...(o.summary !== undefined ? { summary: o.summary } : {}),
+          actions,
+          ...(o.dryRun === true ? { dryRun: true } : {}),
+          nonce,
+          expiresAt: new Date(Date.now() + o.expires).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        },
+      }
+      const v = validateDisasterDeclaration(decl)
+      if (!v.ok) throw new Error(v.errors.map((e) => `${e.path}: ${e.message}`).join('; '))
+      if (o.apply === true) {
+        await c.create(decl)
+        process.stderr.write(
+          `created ${namespace}/${decl.metadata.name}; council members sign it with: kubectl echonet council sign ${decl.metadata.name} --key <file>\n`,
+        )
+        return
+      }
+      if (scenario !== 'WitnessLoss')
+        process.stderr.write(
+          `note: this operator version automates WitnessLoss only; a ${scenario} declaration is refused with UnsupportedScenario\n`,
+        )
+      out(g.output === 'json' ? JSON.stringify(decl, null, 2) + '\n' : yaml.dump(decl))
+    },
+  )
+
+const council = program.command('council').description('council members: keys, signatures')
+
+council
+  .command('keygen')
+  .description('a new Ed25519 council key in FILE (mode 0600); prints its DID')
+  .requiredOption('--out <file>', 'key file to write')
+  .action(async (o: { out: string }) => {
+    const id = NodeIdentity.generate()
+    await writeKeyFile(o.out, id)
+    out(`${id.did}\n`)
+  })
+
+async function declarationFrom(
+  g: Globals,
+  name: string | undefined,
+  file: string | undefined,
+): Promise<{ decl: DisasterDeclaration; c?: K8sClient; namespace: string }> {
+  if (file !== undefined) {
+    const v = validateDisasterDeclaration(yaml.load(readFileSync(file, 'utf8')))
+    if (!v.ok) throw new Error(`${file}: ${v.errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`)
+    return { decl: v.value, namespace: v.value.metadata.namespace ?? g.namespace ?? 'default' }
+  }
+  if (name === undefined) throw new InvalidArgumentError('name a declaration, or give --file')
+  const { c, namespace } = client(g)
+  return { decl: await c.get<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration', name, namespace), c, namespace }
+}
+
+async function networkIdOf(
+  c: K8sClient | undefined,
+  decl: DisasterDeclaration,
+  namespace: string,
+  given?: string,
+): Promise<string> {
+  if (given !== undefined) return given
+  if (decl.spec.networkId !== undefined) return decl.spec.networkId
+  if (c === undefined) throw new InvalidArgumentError('--network-id is needed offline when the declaration names none')
+  return (await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', decl.spec.networkRef.name, namespace)).spec
+    .networkId
+}
+
+council
+  .command('sign')
+  .description('sign a declaration (while Pending) or the restart manifest it waits on, with your key file')
+  .argument('[declaration]', 'DisasterDeclaration name')
+  .requiredOption('--key <file>', 'your council key file')
+  .option('--file <yaml>', 'sign a declaration from a file, offline: prints the signature entry')
+  .option('--network-id <id>', 'offline: the network id the declaration is for')
+  .addOption(
+    new Option('--what <target>', 'declaration | manifest (default: what it waits for)').choices([
+      'declaration',
+      'manifest',
+    ]),
+  )
+  .action(
+    async (name: string | undefined, o: { key: string; file?: string; networkId?: string; what?: SignTarget }) => {
+      const g = program.opts<Globals>()
+      const { decl, c, namespace } = await declarationFrom(g, name, o.file)
+      const key = await readKeyFile(o.key)
+      const target = o.what ?? signTarget(decl)
+      const s = sign(decl, await networkIdOf(c, decl, namespace, o.networkId), key, target)
+      process.stderr.write(`signing the ${s.what} as ${key.did}\n`)
+      if (c === undefined) {
+        out(yaml.dump({ [s.field]: [s.entry] }))
+        return
+      }
+      const next = withSignature(decl.spec[s.field], s.entry)
+      await c.request('PATCH', await c.path(API_VERSION, 'DisasterDeclaration', namespace, decl.metadata.name), {
+        body: { metadata: { resourceVersion: decl.metadata.resourceVersion }, spec: { [s.field]: next } },
+        contentType: MERGE_PATCH,
+      })
+      out(`${namespace}/${decl.metadata.name ?? ''}: ${s.field} now has ${next.length} signature(s)\n`)
+    },
+  )
+
+council
+  .command('verify')
+  .description('who signed the declaration and its manifest; each signature checked here')
+  .argument('[declaration]', 'DisasterDeclaration name')
+  .option('--file <yaml>', 'a declaration from a file')
+  .option('--network-id <id>', 'offline: the network id')
+  .option('--council <dids>', 'council DIDs, comma-separated (default: the network genesis council)')
+  .option('--threshold <m>', 'council threshold (with --council)', (v) => Number(v))
+  .action(
+    async (
+      name: string | undefined,
+      o: { file?: string; networkId?: string; council?: string; threshold?: number },
+    ) => {
+      const g = program.opts<Globals>()
+      const { decl, c, namespace } = await declarationFrom(g, name, o.file)
+      let council: { members: string[]; threshold: number }
+      if (o.council !== undefined) council = { members: o.council.split(','), threshold: o.threshold ?? 1 }
+      else {
+        if (c === undefined) throw new InvalidArgumentError('--council is needed offline')
+        const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', decl.spec.networkRef.name, namespace)
+        const gc = net.spec.genesis?.council
+        if (gc === undefined)
+          throw new InvalidArgumentError('the network has no inline genesis council: pass --council and --threshold')
+        council = { members: gc.members, threshold: gc.threshold }
+      }
+      const r = verify(decl, await networkIdOf(c, decl, namespace, o.networkId), council)
+      out(
+        format(r, g.output, () => {
+          const line = (s: { did: string; member: boolean; valid: boolean }) =>
+            `    ${s.did}  ${s.member ? 'council member' : 'NOT a member'}  ${s.valid ? 'valid' : 'INVALID'}`
+          return (
+            [
+              `Council: ${council.threshold} of ${council.members.length} (as the network's genesis names it; the operator checks against the ledger's)`,
+              `Declaration ${decl.metadata.name ?? ''}: ${r.declaration.enough ? 'enough valid signatures' : 'NOT enough valid signatures'}${r.declaration.problem !== undefined ? ` (${r.declaration.problem})` : ''}`,
+              ...r.declaration.signatures.map(line),
+              ...(r.manifest === undefined
+                ? []
+                : [
+                    `Restart manifest ${r.manifest.hash}: ${r.manifest.enough ? 'enough valid signatures' : 'NOT enough valid signatures'}`,
+                    ...r.manifest.signatures.map(line),
+                  ]),
+            ].join('\n') + '\n'
+          )
+        }),
+      )
+    },
+  )
+
+program
+  .command('report')
+  .description('what a declaration did: timeline, RTO, finalized events lost, steps, post-mortem')
+  .argument('<declaration>', 'DisasterDeclaration name')
+  .action(async (name: string) => {
+    const g = program.opts<Globals>()
+    const { c, namespace } = client(g)
+    const d = await c.get<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration', name, namespace)
+    const r = report(d)
+    out(format(r, g.output, () => reportText(r)))
+  })
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  const e = err as { code?: string; message?: string }
+  process.stderr.write(`error${e.code !== undefined ? ` ${e.code}` : ''}: ${e.message ?? String(err)}\n`)
+  process.exit(1)
+})

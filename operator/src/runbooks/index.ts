@@ -1,0 +1,17 @@
+/**
+ * One runbook per scenario (DESIGN §6). Scenarios without one yet are refused before anything
+ * runs, with a message saying so: a declaration never pretends to do what no runbook does.
+ */
+import type { DisasterDeclarationSpec } from '../api/v1alpha1/types.ts'
+import type { Runbook } from './types.ts'
+import { witnessLossRunbook } from './witness-loss.ts'
+
+export type { Runbook } from './types.ts'
+
+const RUNBOOKS: Partial<Record<DisasterDeclarationSpec['scenario'], Runbook>> = {
+  WitnessLoss: witnessLossRunbook,
+}
+
+export function runbookFor(scenario: DisasterDeclarationSpec['scenario']): Runbook | undefined {
+  return RUNBOOKS[scenario]
+}
