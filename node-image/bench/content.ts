@@ -255,7 +255,7 @@ const md = [
   '',
   `Against the targets: publish ${verdict(publish.nsPerByte, PUBLISH_TARGET)}; fetch ${verdict(fetchCost.nsPerByte, FETCH_TARGET)}.`,
   '',
-  "Where the rest goes: the shard protocol alone (docs/bench/shard-transfer.md, two bare processes) costs ~8–9 ns per transferred byte for both sides, of which SHA-256 (0.68 ns/B) and ChaCha20-Poly1305 (1.01 ns/B) are the floor and the rest is the JS stream stack (Yamux, Noise framing, events) and GC. In full nodes the same bytes cost about twice as much, whatever the number of processes (`--witnesses 2 --ssns 3` gives the same totals): the transport's fresh buffer per 64 KiB message triggers a major GC per ~64 MB of it, and a full node's major GC costs ~3× a bare process's. ADR 0008 has the profile and the next steps.",
+  "Where the rest goes: the shard protocol alone (docs/bench/shard-transfer.md, two bare processes) costs ~8–9 ns per transferred byte for both sides, of which SHA-256 (0.68 ns/B) and ChaCha20-Poly1305 (1.01 ns/B) are the floor and the rest is the JS stream stack (Yamux, Noise framing, events) and GC. In full nodes the same bytes cost about twice as much, whatever the number of processes (`--witnesses 2 --ssns 3` gives the same totals): the transport's fresh buffer per 64 KiB message triggers a major GC per ~64 MB of it, and a full node's major GC costs ~3× a bare process's. ADR 0009 has the profile and the next steps.",
   '',
 ].join('\n')
 console.log(md)
