@@ -23,8 +23,13 @@ ED25519_ADDON := node-image/native/ed25519/echonet_ed25519.node
 $(ED25519_ADDON): node-image/native/ed25519/Cargo.toml node-image/native/ed25519/Cargo.lock node-image/native/ed25519/build.rs node-image/native/ed25519/src/lib.rs
 	./scripts/build-native.sh
 
-## setup: Node 24 + npm packages + the native Ed25519 verifier (Rust, ADR 0006)
-setup: node_modules/.package-lock.json $(ED25519_ADDON)
+ERASURE_ADDON := node-image/native/erasure/echonet_erasure.node
+$(ERASURE_ADDON): node-image/native/erasure/Cargo.toml node-image/native/erasure/Cargo.lock node-image/native/erasure/build.rs node-image/native/erasure/src/lib.rs
+	./node-image/native/erasure/build.sh
+
+## setup: Node 24 + npm packages + native addons: the Ed25519 verifier (ADR 0006) and the
+## Reed-Solomon kernel (ADR 0009), both Rust from crates.io
+setup: node_modules/.package-lock.json $(ED25519_ADDON) $(ERASURE_ADDON)
 
 typecheck: setup
 	npx tsc -p tsconfig.json
@@ -59,8 +64,10 @@ test: setup typecheck lint test-unit test-testnet test-cluster
 ## bench: benchmarks; reports land in docs/bench/
 bench: setup
 	node node-image/bench/consensus.ts
-	node node-image/bench/erasure.ts
+	taskset -c 0 node node-image/bench/erasure.ts $(if $(KLAUSPOST_PARTNER),--klauspost $(KLAUSPOST_PARTNER))
 	node node-image/bench/repair.ts
+	node node-image/bench/content.ts
+	node node-image/bench/shard-transfer.ts
 	node node-image/bench/scenario-a.ts
 	$(MAKE) bench-cluster
 

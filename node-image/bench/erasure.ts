@@ -1,15 +1,19 @@
 /**
- * Reed-Solomon benchmark (DESIGN §8): encode and decode-with-2-lost throughput on one core for
- * 4+2 and 10+4, ours side by side with @digitaldefiance/reed-solomon-erasure.wasm (rust
- * reed-solomon-erasure compiled to wasm) and @ronomon/reed-solomon (native addon, Cauchy XOR codes).
+ * Reed-Solomon benchmark (DESIGN §8, issue #13): encode and decode-with-m-data-shards-lost
+ * throughput on one core for 4+2 and 10+4: ours on every native path this CPU has, on the wasm
+ * kernel and the scalar reference, side by side with @digitaldefiance/reed-solomon-erasure.wasm
+ * (rust reed-solomon-erasure compiled to wasm), @ronomon/reed-solomon (native addon, Cauchy XOR
+ * codes) and, given `--klauspost <partner>`, klauspost/reedsolomon v1.14.2 (Go) in a child process
+ * interleaved with ours (the partner program is built outside the repository; its line protocol
+ * is described at the `klauspost` option below).
  *
- *   node node-image/bench/erasure.ts [--mib 64] [--iters 7] [--warmup 2] [--no-write]
+ *   taskset -c 0 node node-image/bench/erasure.ts [--mib 64] [--iters 7] [--warmup 2] [--no-write]
+ *                                                 [--klauspost /path/to/partner]
  *
  * Prints a Markdown table and writes docs/bench/erasure.{json,md}. Throughput is data bytes
- * (k × shard size) per second, median of the timed iterations; MB = 10^6 bytes. All three run
- * single-threaded: ours and the wasm library are synchronous, and ronomon's calls (which run on
- * the libuv pool) are awaited one at a time.
- */
+ * (k × shard size) per second, median of the timed iterations; MB = 10^6 bytes. Everything runs
+ * single-threaded, round-robin (iteration i of every case before iteration i + 1 of any), so load
+ * from other processes on this shared machine falls on all implementations alike. */
 import { randomFillSync } from 'node:crypto'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
@@ -20,6 +24,9 @@ import { parseArgs } from 'node:util'
 import { ReedSolomon } from '../src/storage/erasure/index.ts'
 import { encodingMatrix, selectRows } from '../src/storage/erasure/matrix.ts'
 import { sharedWasmKernel } from '../src/storage/erasure/wasm-kernel.ts'
+import { NativeKernel, nativePaths } from '../src/storage/erasure/native-kernel.ts'
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { kernelModuleBytes, type MulFunction } from '../src/storage/erasure/wasm-module.ts'
 import { GF_NIBBLE_TABLES } from '../src/storage/erasure/gf256.ts'
 
@@ -29,6 +36,11 @@ const { values: args } = parseArgs({
     iters: { type: 'string', default: '7' },
     warmup: { type: 'string', default: '2' },
     'no-write': { type: 'boolean', default: false },
+    // A side-by-side partner built outside the repository around klauspost/reedsolomon (Go):
+    // commands on stdin, one answer line each — "init k m shardBytes" → ok, "encode k m" /
+    // "decode k m" → milliseconds of one Encode / ReconstructData (first m data shards dropped),
+    // "vector k m" → comma-separated hex parity of data byte i = (29·i + 7) mod 256, 8 B per shard.
+    klauspost: { type: 'string' },
   },
 })
 const BODY_MIB = Number(args.mib)
@@ -38,7 +50,6 @@ const CONFIGS = [
   [4, 2],
   [10, 4],
 ] as const
-const LOST = [0, 1] // two data shards: the expensive case (losing parity is just re-encoding)
 
 const require = createRequire(import.meta.url)
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -93,7 +104,7 @@ function loadRonomon(): Ronomon | string {
 
 // --- measurement ---------------------------------------------------------------------------------
 
-type Op = 'encode' | 'decode, 2 data shards lost'
+type Op = 'encode' | 'decode, m data shards lost'
 
 interface Row {
   readonly impl: string
@@ -119,7 +130,18 @@ interface Case {
   readonly note?: string
   readonly setup?: () => void
   readonly run: () => void | Promise<void>
+  /** A case timed by its own process (klauspost's partner): returns milliseconds; replaces run. */
+  readonly timed?: () => Promise<number>
   readonly check: () => boolean
+}
+
+/** `fn` on the first call only. */
+function once(fn: () => void): () => void {
+  let done = false
+  return () => {
+    if (!done) fn()
+    done = true
+  }
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {
@@ -135,10 +157,14 @@ async function measure(config: string, shardSize: number, dataBytes: number, cas
   for (let i = 0; i < WARMUP + ITERS; i++) {
     for (const [c, kase] of cases.entries()) {
       kase.setup?.()
-      const t0 = performance.now()
-      await kase.run()
-      const t1 = performance.now()
-      if (i >= WARMUP) times[c]!.push(t1 - t0)
+      let ms: number
+      if (kase.timed) ms = await kase.timed()
+      else {
+        const t0 = performance.now()
+        await kase.run()
+        ms = performance.now() - t0
+      }
+      if (i >= WARMUP) times[c]!.push(ms)
     }
   }
   return cases.map((kase, c) => {
@@ -167,8 +193,15 @@ const OURS = 'echonet (wasm SIMD)'
 const SCALAR = 'echonet (scalar JS reference)'
 const DD = '@digitaldefiance/reed-solomon-erasure.wasm'
 const RONOMON = '@ronomon/reed-solomon'
+const KLAUSPOST = 'klauspost/reedsolomon v1.14.2 (Go)'
 
-async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon | string): Promise<Row[]> {
+async function benchConfig(
+  k: number,
+  m: number,
+  dd: DdRs | string,
+  ron: Ronomon | string,
+  partner: Partner | undefined,
+): Promise<Row[]> {
   const config = `${k}+${m}`
   // One shard size for every library: ronomon needs a multiple of 8; 64 keeps all vector paths aligned.
   const shardSize = Math.ceil((BODY_MIB * 1024 * 1024) / k / 64) * 64
@@ -177,37 +210,49 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   const data = Array.from({ length: k }, () => randomFillSync(new Uint8Array(shardSize)))
   const ours = new ReedSolomon(k, m)
   const reference = ours.encode(data)
+  const natives = nativePaths().map(
+    (p) => [`echonet (native ${p})`, new ReedSolomon(k, m, { kernel: new NativeKernel(p) })] as const,
+  )
   const lostOk = (get: (i: number) => Uint8Array | undefined): boolean =>
     LOST.every((i) => {
       const s = get(i)
       return s !== undefined && equal(s, data[i]!)
     })
+  // m data shards lost: the most expensive erasure pattern (losing parity is just re-encoding).
+  const LOST = Array.from({ length: m }, (_, i) => i)
   const present = Array.from({ length: n }, (_, i) => !LOST.includes(i))
   const cases: Case[] = []
 
   // Ours (SIMD, then the scalar reference) with caller-owned buffers, then the allocating API.
   for (const [impl, rs] of [
-    [OURS, ours],
+    ...natives,
+    [OURS, new ReedSolomon(k, m, { backend: 'wasm-simd' })],
     [SCALAR, new ReedSolomon(k, m, { backend: 'scalar' })],
   ] as const) {
-    const parity = Array.from({ length: m }, () => new Uint8Array(shardSize))
+    // One stripe per implementation, used as klauspost's partner uses its shards: encode fills
+    // its parity from its data; decode rebuilds its first m data shards from the rest.
+    const stripe: Uint8Array[] = [
+      ...data.map((d) => new Uint8Array(d)),
+      ...Array.from({ length: m }, () => new Uint8Array(shardSize)),
+    ]
     cases.push({
       impl,
       op: 'encode',
       note: 'encodeInto (caller buffers)',
       run: () => {
-        rs.encodeInto(data, parity)
+        rs.encodeInto(stripe.slice(0, k), stripe.slice(k))
       },
-      check: () => parity.every((p, j) => equal(p, reference[j]!)),
+      check: () => stripe.slice(k).every((p, j) => equal(p, reference[j]!)),
     })
-    const stripe: Uint8Array[] = [...data.map((d) => new Uint8Array(d)), ...reference]
     cases.push({
       impl,
-      op: 'decode, 2 data shards lost',
+      op: 'decode, m data shards lost',
       note: 'reconstruct with present flags (reused buffers)',
-      setup: () => {
+      // Zeroed once (after the first encode): every iteration must rebuild them for the check to
+      // pass, and no iteration starts with the outputs freshly written into the cache.
+      setup: once(() => {
         for (const i of LOST) stripe[i]!.fill(0)
-      },
+      }),
       run: () => {
         rs.reconstruct(stripe, { present })
       },
@@ -216,7 +261,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   }
   let allocated: Uint8Array[] = []
   cases.push({
-    impl: OURS,
+    impl: natives[0]?.[0] ?? OURS,
     op: 'encode',
     note: 'encode() (allocates parity)',
     run: () => {
@@ -226,8 +271,8 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   })
   const sparse: (Uint8Array | undefined)[] = [...data, ...reference]
   cases.push({
-    impl: OURS,
-    op: 'decode, 2 data shards lost',
+    impl: natives[0]?.[0] ?? OURS,
+    op: 'decode, m data shards lost',
     note: 'reconstruct() (allocates missing)',
     setup: () => {
       for (const i of LOST) sparse[i] = undefined
@@ -241,7 +286,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
   // @digitaldefiance/reed-solomon-erasure.wasm: one contiguous buffer of k + m shards.
   const unavailable: Row[] = []
   if (typeof dd === 'string') {
-    for (const op of ['encode', 'decode, 2 data shards lost'] as const) {
+    for (const op of ['encode', 'decode, m data shards lost'] as const) {
       unavailable.push({ impl: DD, config, op, status: 'unavailable', note: dd })
     }
   } else {
@@ -263,10 +308,12 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     reference.forEach((p, j) => decBuf.set(p, (k + j) * shardSize))
     cases.push({
       impl: DD,
-      op: 'decode, 2 data shards lost',
-      setup: () => {
+      op: 'decode, m data shards lost',
+      // Zeroed once: every iteration must rebuild them for the check to pass, and no iteration
+      // starts with the outputs freshly written into the cache (klauspost's do not either).
+      setup: once(() => {
         for (const i of LOST) slice(decBuf, i).fill(0)
-      },
+      }),
       run: () => {
         results |= dd.reconstruct(decBuf, k, m, present)
       },
@@ -276,7 +323,7 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
 
   // @ronomon/reed-solomon: data buffer + parity buffer, sources / targets as bit masks.
   if (typeof ron === 'string') {
-    for (const op of ['encode', 'decode, 2 data shards lost'] as const) {
+    for (const op of ['encode', 'decode, m data shards lost'] as const) {
       unavailable.push({ impl: RONOMON, config, op, status: 'unavailable', note: ron })
     }
   } else {
@@ -316,18 +363,43 @@ async function benchConfig(k: number, m: number, dd: DdRs | string, ron: Ronomon
     })
     cases.push({
       impl: RONOMON,
-      op: 'decode, 2 data shards lost',
-      setup: () => {
+      op: 'decode, m data shards lost',
+      // Zeroed once: every iteration must rebuild them for the check to pass, and no iteration
+      // starts with the outputs freshly written into the cache (klauspost's do not either).
+      setup: once(() => {
         for (const i of LOST) slice(decData, i).fill(0)
-      },
+      }),
       run: () => decode((dataMask | parityMask) & ~lostMask, lostMask),
       check: () => lostOk((i) => slice(decData, i)),
     })
   }
 
+  if (partner !== undefined) {
+    // klauspost/reedsolomon in its own process, interleaved with ours like every other case.
+    const theirs = (await partner.ask(`vector ${k} ${m}`)).split(',')
+    const vector = Uint8Array.from({ length: k * 8 }, (_, i) => (i * 29 + 7) & 255)
+    const mine = ours
+      .encode(Array.from({ length: k }, (_, i) => vector.subarray(i * 8, i * 8 + 8)))
+      .map((p) => Buffer.from(p).toString('hex'))
+    const same = mine.join() === theirs.join()
+    await partner.ask(`init ${k} ${m} ${shardSize}`)
+    for (const op of ['encode', 'decode'] as const) {
+      cases.push({
+        impl: KLAUSPOST,
+        op: op === 'encode' ? 'encode' : 'decode, m data shards lost',
+        note:
+          op === 'encode'
+            ? `Go, one core; parity of the test vector ${same ? 'byte-identical to ours' : 'DIFFERS'}`
+            : 'ReconstructData, buffers reused',
+        run: () => undefined,
+        timed: async () => Number(await partner.ask(`${op} ${k} ${m}`)),
+        check: () => same,
+      })
+    }
+  }
   const rows = await measure(config, shardSize, dataBytes, cases)
   // Ours first, then the scalar reference, then the libraries.
-  const order = [OURS, SCALAR, DD, RONOMON]
+  const order = [...natives.map(([name]) => name), OURS, SCALAR, KLAUSPOST, DD, RONOMON]
   return [...rows, ...unavailable].sort((a, b) => order.indexOf(a.impl) - order.indexOf(b.impl))
 }
 
@@ -402,6 +474,31 @@ function compileRaw(): { memory: { buffer: ArrayBuffer; grow(pages: number): num
   }
 }
 
+/**
+ * klauspost/reedsolomon (Go) as a child process on the same core, answering one command per line
+ * (see the header): it times its own Encode / ReconstructData, so the pipe costs nothing.
+ */
+interface Partner {
+  ask(line: string): Promise<string>
+  close(): void
+}
+
+function startPartner(bin: string): Partner {
+  const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  return {
+    async ask(line) {
+      child.stdin.write(line + '\n')
+      const next = await lines.next()
+      if (next.done === true) throw new Error(`the klauspost partner exited (asked: ${line})`)
+      return next.value
+    },
+    close() {
+      child.stdin.end()
+    },
+  }
+}
+
 // --- report --------------------------------------------------------------------------------------
 
 function cpuModel(): string {
@@ -431,7 +528,8 @@ function markdown(report: {
     '',
     `- CPU: ${String(m.cpu)} (${String(m.cores)} cores visible); Node ${String(m.node)} (V8 ${String(m.v8)})`,
     `- Load average (1/5/15 min) at start: ${String(m.loadStart)}; at end: ${String(m.loadEnd)}`,
-    `- Body ${String(report.settings.bodyMiB)} MiB per stripe, ${String(report.settings.iterations)} timed iterations after ${String(report.settings.warmup)} warm-up, run round-robin across implementations; MB = 10^6 bytes of data (k × shard size) per second; one core; decode loses data shards ${String(report.settings.lostShards)}.`,
+    `- Body ${String(report.settings.bodyMiB)} MiB per stripe, ${String(report.settings.iterations)} timed iterations after ${String(report.settings.warmup)} warm-up, run round-robin across implementations; MB = 10^6 bytes of data (k × shard size) per second; one core (the process pinned with taskset); decode loses ${String(report.settings.lostShards)}.`,
+    `- Side by side: ${String(report.settings.partner)}`,
     `- Our kernel: ${String(report.settings.kernel)}`,
     '',
     '| Implementation | Config | Operation | MB/s (median) | MiB/s (median) | MB/s (best) | median ms | note |',
@@ -455,7 +553,12 @@ const loadStart = os.loadavg().map((x) => x.toFixed(2))
 const dd = await loadDigitalDefiance()
 const ron = loadRonomon()
 const rows: Row[] = []
-for (const [k, m] of CONFIGS) rows.push(...(await benchConfig(k, m, dd, ron)))
+const partner = args.klauspost === undefined ? undefined : startPartner(args.klauspost)
+try {
+  for (const [k, m] of CONFIGS) rows.push(...(await benchConfig(k, m, dd, ron, partner)))
+} finally {
+  partner?.close()
+}
 const parts = CONFIGS.map(([k, m]) => breakdown(k, m))
 const kernel = sharedWasmKernel()
 const report = {
@@ -476,11 +579,16 @@ const report = {
     bodyMiB: BODY_MIB,
     iterations: ITERS,
     warmup: WARMUP,
-    lostShards: LOST,
+    lostShards: 'the first m data shards',
+    partner:
+      args.klauspost === undefined
+        ? 'klauspost/reedsolomon not run (no --klauspost partner given).'
+        : 'klauspost/reedsolomon v1.14.2 (`New(k, m)`, Go, GOMAXPROCS=1) in a child process on the same core, its Encode / ReconstructData interleaved with our cases and timed inside its process; its parity of a test vector is compared with ours byte for byte.',
     kernel:
-      kernel === undefined
+      (nativePaths().length > 0 ? `native (${nativePaths().join(', ')} on this CPU); ` : 'no native addon; ') +
+      (kernel === undefined
         ? 'scalar (no wasm SIMD)'
-        : `wasm SIMD, ${kernel.relaxed ? 'relaxed_swizzle' : 'swizzle'}, ${kernel.maxOutputs} outputs/pass, ${16 * kernel.vectors} bytes/step`,
+        : `wasm SIMD, ${kernel.relaxed ? 'relaxed_swizzle' : 'swizzle'}, ${kernel.maxOutputs} outputs/pass, ${16 * kernel.vectors} bytes/step`),
   },
   rows,
   breakdown: parts,

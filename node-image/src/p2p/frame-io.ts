@@ -75,24 +75,47 @@ export class FrameIO {
   }
 
   async #waitFor(bytes: number, signal?: AbortSignal): Promise<void> {
-    while (this.#buf.byteLength < bytes) {
-      if (this.#error) throw this.#error
-      if (this.#ended) throw new FrameError('STREAM_ENDED', 'the stream ended in the middle of a frame')
-      if (this.#paused) this.#resume()
-      await new Promise<void>((resolve, reject) => {
-        this.#wake = resolve
-        if (signal) {
-          if (signal.aborted) reject(new FrameError('TIMEOUT', 'timed out reading a frame'))
-          signal.addEventListener('abort', () => reject(new FrameError('TIMEOUT', 'timed out reading a frame')), {
-            once: true,
-          })
-        }
-      })
+    if (this.#buf.byteLength >= bytes) return
+    const timedOut = (): FrameError => new FrameError('TIMEOUT', 'timed out reading a frame')
+    if (signal?.aborted === true) throw timedOut()
+    // One abort listener per wait (a 1 MiB frame arrives in ~16 messages), removed when done.
+    let fail: ((err: Error) => void) | undefined
+    const onAbort = (): void => fail?.(timedOut())
+    signal?.addEventListener('abort', onAbort, { once: true })
+    try {
+      while (this.#buf.byteLength < bytes) {
+        if (this.#error) throw this.#error
+        if (this.#ended) throw new FrameError('STREAM_ENDED', 'the stream ended in the middle of a frame')
+        if (this.#paused) this.#resume()
+        await new Promise<void>((resolve, reject) => {
+          this.#wake = resolve
+          fail = reject
+        })
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort)
     }
   }
 
-  /** The next frame's payload. */
+  /** The next frame's payload (one contiguous copy: for headers and other small frames). */
   async read(signal?: AbortSignal): Promise<Uint8Array> {
+    const pieces = await this.readPieces(signal)
+    if (pieces.length === 1) return pieces[0]!
+    const out = new Uint8Array(pieces.reduce((n, p) => n + p.length, 0))
+    let at = 0
+    for (const p of pieces) {
+      out.set(p, at)
+      at += p.length
+    }
+    return out
+  }
+
+  /**
+   * The next frame's payload as the buffers it arrived in, without copying them (data frames: a
+   * 1 MiB frame is ~16 decrypted transport messages). The buffers are the transport's fresh
+   * allocations, never reused by it, so the caller may keep them.
+   */
+  async readPieces(signal?: AbortSignal): Promise<Uint8Array[]> {
     let len = 0
     let shift = 1
     let i = 0
@@ -106,10 +129,10 @@ export class FrameIO {
     }
     if (len > this.#maxFrame) throw new FrameError('FRAME_TOO_LARGE', `frame of ${len} bytes exceeds ${this.#maxFrame}`)
     await this.#waitFor(i + 1 + len, signal)
-    const out = this.#buf.subarray(i + 1, i + 1 + len)
+    const pieces = [...this.#buf.sublist(i + 1, i + 1 + len)]
     this.#buf.consume(i + 1 + len)
     if (this.#paused && this.#buf.byteLength < this.#highWater / 2) this.#resume()
-    return out
+    return pieces
   }
 
   /** Sends one frame; waits for the stream to drain when its send buffer is full. */

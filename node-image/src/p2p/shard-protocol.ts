@@ -62,25 +62,30 @@ function codeOf(err: unknown): string {
   return typeof c === 'string' && /^[A-Z_]{1,64}$/.test(c) ? c : 'INTERNAL'
 }
 
-/** Data frames of a stream until the empty end frame; at most `max` bytes in total. */
+/**
+ * Data frames of a stream until the empty end frame; at most `max` bytes in total. Yields the
+ * buffers the bytes arrived in (no copy; several per frame), which the consumer may keep.
+ */
 async function* dataFrames(lp: FrameIO, max: number): AsyncGenerator<Uint8Array> {
   let total = 0
   for (;;) {
-    const f = await lp.read(AbortSignal.timeout(IDLE_TIMEOUT_MS))
-    if (f.length === 0) return
-    total += f.length
-    if (total > max) throw new ShardProtocolError('TOO_LARGE', `more than ${max} bytes of shard data`)
-    yield f
+    const pieces = await lp.readPieces(AbortSignal.timeout(IDLE_TIMEOUT_MS))
+    if (pieces.length === 0) return
+    for (const p of pieces) {
+      total += p.length
+      if (total > max) throw new ShardProtocolError('TOO_LARGE', `more than ${max} bytes of shard data`)
+      yield p
+    }
   }
 }
 
-async function writeData(lp: FrameIO, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+async function writeData(lp: FrameIO, chunks: AsyncIterable<Uint8Array>, end = true): Promise<void> {
   for await (const c of chunks) {
     for (let at = 0; at < c.length; at += SHARD_CHUNK_BYTES) {
       await lp.write(c.subarray(at, at + SHARD_CHUNK_BYTES), AbortSignal.timeout(IDLE_TIMEOUT_MS))
     }
   }
-  await lp.write(new Uint8Array(0))
+  if (end) await lp.write(new Uint8Array(0))
 }
 
 function lp(stream: Stream): FrameIO {
@@ -139,8 +144,27 @@ export class ShardProtocol {
             await io.write(encodeShardFrame({ ok: false, code: 'NOT_FOUND', message: 'shard not held' }))
             break
           }
-          await io.write(encodeShardFrame({ ok: true, size: got.size }))
-          await writeData(io, got.chunks)
+          await io.write(encodeShardFrame({ ok: true, size: got.size, trailer: true }))
+          // Verified while sent: a corrupt shard stops short of its end, and the trailer says why.
+          let failed: unknown
+          const source = got.chunks
+          const guarded = async function* (): AsyncGenerator<Uint8Array> {
+            try {
+              yield* source
+            } catch (err) {
+              failed = err
+            }
+          }
+          await writeData(io, guarded(), false)
+          await io.write(new Uint8Array(0))
+          if (failed !== undefined) onError?.(op, codeOf(failed))
+          await io.write(
+            encodeShardFrame(
+              failed === undefined
+                ? { ok: true }
+                : { ok: false, code: codeOf(failed), message: (failed as Error).message.slice(0, 1000) },
+            ),
+          )
           break
         }
         case 'have':
@@ -242,9 +266,12 @@ export class ShardProtocol {
       throw err
     }
     const size = res.size ?? 0
+    const trailer = res.trailer === true
+    const status = (): Promise<unknown> => this.#response(io, IDLE_TIMEOUT_MS)
     async function* chunks(): AsyncGenerator<Uint8Array> {
       try {
         yield* dataFrames(io, size)
+        if (trailer) await status()
         await stream.close()
       } catch (err) {
         stream.abort(err as Error)

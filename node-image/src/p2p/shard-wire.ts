@@ -6,7 +6,8 @@ import { WireError } from './wire.ts'
  * Frames of the shard protocol (`/echonet/shard/1.0.0`): one request per stream. The first frame
  * is a DAG-CBOR request; `put` is followed by raw data frames (≤ SHARD_CHUNK_BYTES each) and an
  * empty frame that ends the shard. The server answers with a DAG-CBOR response frame; a `get`
- * response is followed by data frames and an empty end frame the same way.
+ * response is followed by data frames and an empty end frame the same way, then (when the response
+ * says `trailer`) by a status frame: ok, or the error that cut the data short (SHARD_CORRUPT).
  */
 
 export const SHARD_PROTOCOL = '/echonet/shard/1.0.0'
@@ -32,6 +33,11 @@ export type ShardResponse =
   | {
       readonly ok: true
       readonly size?: number
+      /**
+       * get: after the data frames and the end frame comes a status frame (a ShardResponse): the
+       * SSN verifies the shard while sending it, so a failure can only be told at the end.
+       */
+      readonly trailer?: boolean
       readonly shards?: number[]
       readonly manifest?: Uint8Array
       /** Every (ContentID, shard indexes) the SSN holds. */
@@ -94,6 +100,7 @@ export function decodeShardResponse(bytes: Uint8Array): ShardResponse {
     return { ok: false, code: v.code, message: v.message }
   if (v.ok !== true) throw new WireError('MALFORMED_FRAME', 'bad shard response')
   if (v.size !== undefined && !isNat(v.size)) throw new WireError('MALFORMED_FRAME', 'bad size')
+  if (v.trailer !== undefined && typeof v.trailer !== 'boolean') throw new WireError('MALFORMED_FRAME', 'bad trailer')
   if (v.shards !== undefined && !(Array.isArray(v.shards) && v.shards.length <= 256 && v.shards.every(isIndex)))
     throw new WireError('MALFORMED_FRAME', 'bad shard list')
   if (v.manifest !== undefined && !(v.manifest instanceof Uint8Array))
@@ -119,6 +126,7 @@ export function decodeShardResponse(bytes: Uint8Array): ShardResponse {
     ok: true,
     ...(v.inventory === undefined ? {} : { inventory: v.inventory as [string, number[]][] }),
     ...(v.size === undefined ? {} : { size: v.size }),
+    ...(v.trailer === undefined ? {} : { trailer: v.trailer }),
     ...(v.shards === undefined ? {} : { shards: v.shards }),
     ...(v.manifest === undefined ? {} : { manifest: v.manifest }),
   }

@@ -5,13 +5,14 @@ import type { NodeIdentity } from '../../crypto/identity.ts'
 import {
   ContentError,
   decodeManifest,
-  encodeContent,
+  describeStream,
   encodeManifest,
   parseContentId,
   placeShards,
   placementScore,
+  spoolStripes,
 } from '../../storage/content/index.ts'
-import type { ContentManifest, ShardStore } from '../../storage/content/index.ts'
+import type { ContentManifest, ShardStore, SpooledBody } from '../../storage/content/index.ts'
 import {
   bodyFromShardFiles,
   gatherShardFiles,
@@ -28,6 +29,14 @@ import type { EventSender } from '../event-sender.ts'
 import { locate, SELF } from './locator.ts'
 import type { Holders, SsnEntry } from './locator.ts'
 import { peerIdOfDid } from './peers.ts'
+import { Channel } from './channel.ts'
+
+/** Stripe chunk: one frame of the shard protocol per shard per stripe. */
+const STRIPE_CHUNK = 1024 * 1024
+/** Shards uploaded in one pass over the spool (all of them for the usual k + m). */
+const UPLOAD_GROUP = 16
+/** Chunks queued per upload: encoding runs ahead of the slowest SSN by this much. */
+const UPLOAD_QUEUE_CHUNKS = 2
 
 /**
  * The content API of every node (DESIGN §4 "DDS"): publish, fetch, community shard submission,
@@ -149,7 +158,11 @@ export class ContentService {
     return undefined
   }
 
-  /** Publishes a body (streamed): encode, place on SSNs, register on the ledger. */
+  /**
+   * Publishes a body (streamed): spool and describe it (manifest, ContentID), then stream its
+   * stripes to the SSNs as they are encoded, every shard to its first candidate at once; shards
+   * whose SSN failed go to the next candidate in another pass. Register on the ledger.
+   */
   async publish(body: AsyncIterable<Uint8Array>, opts: { k?: number; m?: number } = {}): Promise<PublishResult> {
     const params = this.#d.ledger().params()
     const k = opts.k ?? params.erasureK
@@ -159,14 +172,17 @@ export class ContentService {
     const work = await this.#work()
     const t0 = performance.now()
     try {
-      const enc = await encodeContent(body, {
-        k,
-        m,
-        signer: this.#d.identity.signer,
-        creator: this.#d.identity.did,
-        tmpDir: work,
-        chunkSize: 1024 * 1024,
-      })
+      const enc = await describeStream(
+        body,
+        {
+          k,
+          m,
+          signer: this.#d.identity.signer,
+          creator: this.#d.identity.did,
+          chunkSize: STRIPE_CHUNK,
+        },
+        work,
+      )
       const { manifest } = enc
       let cid = enc.cid
       let target = manifest
@@ -197,20 +213,39 @@ export class ContentService {
       const holders = matched ? await this.#locate(cid, k + m) : undefined
       const placement = placeShards(cid, k + m, live)
       let stored = 0
-      // All shards go out at once (≤ 1 MiB in flight each): each upload mostly waits on the SSN's fsyncs.
-      const queue = enc.shardPaths.map((p, i) => ({ p, i }))
-      const worker = async (): Promise<void> => {
-        for (let job = queue.shift(); job !== undefined; job = queue.shift()) {
-          if ((holders?.byIndex.get(job.i)?.length ?? 0) > 0) {
+      // Candidates per shard, in order: its rendezvous SSN, then the others by score.
+      const pending = new Map<number, string[]>()
+      for (let i = 0; i < k + m; i++) {
+        if ((holders?.byIndex.get(i)?.length ?? 0) > 0) {
+          stored++
+          continue
+        }
+        const first = placement[i]!
+        pending.set(i, [first, ...live.filter((s) => s !== first).sort((a, b) => scoreCmp(cid, i, a, b))])
+      }
+      while (pending.size > 0) {
+        // At most UPLOAD_GROUP shards stream at once (one pass over the spool per group).
+        const group = [...pending.keys()].slice(0, UPLOAD_GROUP)
+        const jobs = group.map((i) => ({ index: i, did: pending.get(i)!.shift()! }))
+        const results = await this.#streamShards(enc.spooled, cid, target, enc.chunk, jobs)
+        for (const [j, job] of jobs.entries()) {
+          const r = results[j]!
+          if (r.status === 'fulfilled') {
             stored++
+            pending.delete(job.index)
             continue
           }
-          const first = placement[job.i]!
-          const rest = live.filter((s) => s !== first).sort((a, b) => scoreCmp(cid, job.i, a, b))
-          if ((await this.placeShard(cid, target, job.i, job.p, [first, ...rest])) !== undefined) stored++
+          const err = r.reason as { code?: string; message?: string }
+          this.#d.log('warn', 'shard placement failed; trying the next SSN', {
+            cid,
+            index: job.index,
+            ssn: job.did,
+            code: err.code,
+            err: err.message,
+          })
+          if (pending.get(job.index)!.length === 0) pending.delete(job.index)
         }
       }
-      await Promise.all(Array.from({ length: Math.min(k + m, 8) }, () => worker()))
       if (stored < k) throw new DdsError('PLACEMENT_FAILED', `only ${stored} of ${k + m} shards could be stored`)
       let registered = false
       if (this.#d.ledger().content(cid) === undefined) {
@@ -229,6 +264,55 @@ export class ContentService {
     } finally {
       await rm(work, { recursive: true, force: true })
     }
+  }
+
+  /**
+   * One pass over the spooled body: each stripe's chunk of shard `index` goes to its job's SSN as
+   * soon as it is encoded (a few chunks queued per upload, so the slowest SSN sets the pace and
+   * memory stays bounded). Settles per job.
+   */
+  async #streamShards(
+    spooled: SpooledBody,
+    cid: string,
+    manifest: ContentManifest,
+    chunk: number,
+    jobs: readonly { index: number; did: string }[],
+  ): Promise<PromiseSettledResult<void>[]> {
+    const channels = jobs.map(() => new Channel<Uint8Array>(UPLOAD_QUEUE_CHUNKS))
+    const uploads = jobs.map((job, j) => {
+      const ch = channels[j]!
+      const p = this.#pushStream(job.did, cid, manifest, job.index, ch)
+      // A failed upload stops taking chunks; the others go on.
+      p.catch(() => undefined).finally(() => ch.close())
+      return p
+    })
+    const want = new Set(jobs.map((j) => j.index))
+    try {
+      for await (const stripe of spoolStripes(spooled, manifest.k, manifest.m, chunk, want)) {
+        if (channels.every((c) => c.closed)) break
+        await Promise.all(jobs.map((job, j) => channels[j]!.push(stripe[job.index]!)))
+      }
+    } finally {
+      for (const c of channels) c.end()
+    }
+    return Promise.allSettled(uploads)
+  }
+
+  /** Stores one shard, streamed, on SSN `did` (locally if that is this node). */
+  async #pushStream(
+    did: string,
+    cid: string,
+    manifest: ContentManifest,
+    index: number,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<void> {
+    if (did === this.#d.identity.did && this.#d.holdsShards) {
+      await this.#d.store.putManifest(manifest)
+      await this.#d.store.putStream(cid, index, chunks)
+      this.#d.onStored(cid)
+      return
+    }
+    await this.#d.shards.put(peerIdOfDid(did), cid, index, encodeManifest(manifest), chunks)
   }
 
   /** The manifest of `cid`: from the local store, else from a holder (verified against the cid). */

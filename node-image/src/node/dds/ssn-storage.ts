@@ -10,7 +10,8 @@ import { MAX_INVENTORY } from '../../p2p/shard-wire.ts'
 /**
  * The SSN side of the shard protocol: shards land in the node's ShardStore only after they match
  * the manifest (the store checks length and hash before the atomic rename), every served shard is
- * re-verified on the way out (a corrupt one is quarantined, reported, never served), and PoSR
+ * re-verified on the way out (a corrupt one is quarantined, reported, never delivered whole: its
+ * last chunk is held back and the stream ends with SHARD_CORRUPT), and PoSR
  * challenges are answered with the segment, its Merkle path and a signature over what was served.
  */
 
@@ -72,12 +73,28 @@ export class SsnStorage implements ShardServerPort {
   async get(cid: string, index: number): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> } | undefined> {
     if ((await this.#store.getManifest(cid)) === undefined) return undefined
     this.#countRead(cid)
-    try {
-      return await this.#store.readVerified(cid, index)
-    } catch (err) {
+    const reportCorrupt = (err: unknown): void => {
       if (err instanceof ContentError && err.code === 'SHARD_CORRUPT') this.#hooks.onCorrupt(cid, index)
+    }
+    let got: { size: number; chunks: AsyncIterable<Uint8Array> } | undefined
+    try {
+      got = await this.#store.readVerified(cid, index)
+    } catch (err) {
+      reportCorrupt(err)
       throw err
     }
+    if (got === undefined) return undefined
+    // The shard is read once, hashed on the way out: corruption can also show at its end.
+    const inner = got.chunks
+    async function* chunks(): AsyncGenerator<Uint8Array> {
+      try {
+        yield* inner
+      } catch (err) {
+        reportCorrupt(err)
+        throw err
+      }
+    }
+    return { size: got.size, chunks: chunks() }
   }
 
   async have(cid: string): Promise<{ shards: number[]; manifest?: Uint8Array }> {

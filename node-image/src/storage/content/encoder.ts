@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto'
-import type { Hash } from 'node:crypto'
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -20,24 +18,23 @@ import {
   signManifest,
 } from './manifest.ts'
 import type { ContentManifest, ShardDescriptor } from './manifest.ts'
-import { leafHash, rootOfLeaves, segmentLeaves, shardRoot } from './merkle.ts'
+import { shardRoot } from './merkle.ts'
+import { describeSpool, spoolBody, spoolStripes } from './stripe-encoder.ts'
+import type { SpooledBody } from './stripe-encoder.ts'
 
 /**
  * Publishing: body → k data + m parity shards + signed manifest.
  *
  * Two entry points with one layout:
  *  - a Uint8Array body is encoded in memory (small content; shards returned as buffers);
- *  - an AsyncIterable body is encoded with bounded memory, to files. The bodyHash (and the size,
- *    hence shardSize) are only known after the last byte, and data shard i is the byte range
- *    [i·shardSize, (i+1)·shardSize) of the body, so the stream is first spooled to a temp file
- *    (hashed on the way, fsynced). The file is then encoded stripe by stripe: for each offset o
- *    of a chunk of C bytes (C = max(segmentSize, 64 KiB), a multiple of segmentSize), read bytes
- *    [i·shardSize + o, +C) for each data shard i (zero past the end of the body), compute the m
- *    parity chunks (RS works per byte position), and append each of the k + m chunks to its shard
- *    file while hashing it and its segments. Working buffers are (k + m)·C bytes whatever the body
- *    size; besides them only the segment leaf hashes are kept (32 bytes per segment per shard,
- *    e.g. 6 × 4096 × 32 B = 768 KiB for a 1 GiB body at 4+2 with 64 KiB segments). Shard files
- *    are fsynced before returning; the spool file is deleted.
+ *  - an AsyncIterable body is encoded with bounded memory (stripe-encoder.ts): spooled to a temp
+ *    file while hashed, then described stripe by stripe (shard hashes and Merkle roots → signed
+ *    manifest), then its stripes are produced again for whoever moves the shards: to shard files
+ *    here, straight to the SSNs in the node's publish (describeStream + spoolStripes). Working
+ *    buffers are (k + m)·C bytes whatever the body size (C = max(segmentSize, 64 KiB) by default,
+ *    a multiple of segmentSize); besides them only the segment leaf hashes are kept (32 bytes per
+ *    segment per shard, e.g. 6 × 4096 × 32 B = 768 KiB for a 1 GiB body at 4+2 with 64 KiB
+ *    segments).
  */
 
 export interface EncodeOptions {
@@ -148,82 +145,38 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   }
 }
 
-async function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
-  for (let at = 0; at < into.length;) {
-    const { bytesRead } = await fh.read(into, at, into.length - at, position + at)
-    if (bytesRead === 0) throw new Error('spool file ended early')
-    at += bytesRead
-  }
+/** Spool + describe (stripe-encoder.ts): the signed manifest of a streamed body, spooled in `dir`. */
+export async function describeStream(
+  source: AsyncIterable<Uint8Array>,
+  o: StreamEncodeOptions,
+  dir: string,
+): Promise<{ cid: string; manifest: ContentManifest; spooled: SpooledBody; chunk: number }> {
+  const segmentSize = checkOptions(o)
+  const chunk = Math.ceil(Math.max(o.chunkSize ?? DEFAULT_CHUNK, segmentSize) / segmentSize) * segmentSize
+  const spooled = await spoolBody(source, join(dir, 'body'))
+  const shards = await describeSpool(spooled, o.k, o.m, segmentSize, chunk)
+  return { ...finish(o, segmentSize, spooled.bodyHash, spooled.size, shards), spooled, chunk }
 }
 
 async function encodeStream(source: AsyncIterable<Uint8Array>, o: StreamEncodeOptions): Promise<EncodedContentFiles> {
-  const segmentSize = checkOptions(o)
+  checkOptions(o)
   const total = o.k + o.m
-  const chunk = Math.ceil(Math.max(o.chunkSize ?? DEFAULT_CHUNK, segmentSize) / segmentSize) * segmentSize
   const dir = await mkdtemp(join(o.tmpDir ?? tmpdir(), 'echonet-encode-'))
   const cleanup = () => rm(dir, { recursive: true, force: true })
   const handles: FileHandle[] = []
   try {
-    // 1. Spool, hashing and counting.
-    const spoolPath = join(dir, 'body')
-    const spool = await open(spoolPath, 'wx+', 0o600)
-    handles.push(spool)
-    const bodyHasher = createHash('sha256')
-    let size = 0
-    for await (const piece of source) {
-      bodyHasher.update(piece)
-      size += piece.length
-      await writeAll(spool, piece)
-    }
-    await spool.sync()
-    const bodyHash = bodyHasher.digest('hex')
-
-    // 2. Stripe by stripe into k + m shard files.
-    const shardSize = Math.ceil(size / o.k)
+    const { cid, manifest, spooled, chunk } = await describeStream(source, o, dir)
+    // Shard files for callers that want them (the node's publish streams the stripes instead).
+    // Scratch files like the spool: not fsynced; the stores they are copied into fsync.
     const shardPaths = Array.from({ length: total }, (_, i) => join(dir, `shard-${i}`))
-    const outs: FileHandle[] = []
-    for (const p of shardPaths) {
-      const fh = await open(p, 'wx', 0o600)
-      handles.push(fh)
-      outs.push(fh)
-    }
-    const hashers: Hash[] = shardPaths.map(() => createHash('sha256'))
-    const leaves: Uint8Array[][] = shardPaths.map(() => [])
-    const buffers = Array.from({ length: total }, () => new Uint8Array(chunk))
-    const rs = new ReedSolomon(o.k, o.m)
-    for (let offset = 0; offset < shardSize; offset += chunk) {
-      const len = Math.min(chunk, shardSize - offset)
-      const views = buffers.map((b) => b.subarray(0, len))
-      for (let i = 0; i < o.k; i++) {
-        const view = views[i]!
-        const start = i * shardSize + offset
-        const have = Math.max(0, Math.min(len, size - start))
-        view.fill(0, have)
-        if (have > 0) await readExactly(spool, view.subarray(0, have), start)
-      }
-      rs.encodeInto(views.slice(0, o.k), views.slice(o.k))
-      for (let s = 0; s < total; s++) {
-        const view = views[s]!
-        hashers[s]!.update(view)
-        leaves[s]!.push(...segmentLeaves(view, segmentSize))
-        await writeAll(outs[s]!, view)
-      }
-    }
-    const shards: ShardDescriptor[] = []
-    for (let s = 0; s < total; s++) {
-      await outs[s]!.sync()
-      const shardLeaves = leaves[s]!.length > 0 ? leaves[s]! : [leafHash(new Uint8Array())]
-      shards.push({ hash: hashers[s]!.digest('hex'), root: toHex(rootOfLeaves(shardLeaves)) })
+    for (const p of shardPaths) handles.push(await open(p, 'wx', 0o600))
+    const all = new Set(shardPaths.map((_, i) => i))
+    for await (const stripe of spoolStripes(spooled, o.k, o.m, chunk, all)) {
+      for (let s = 0; s < total; s++) await writeAll(handles[s]!, stripe[s]!)
     }
     for (const fh of handles.splice(0)) await fh.close()
-    await rm(spoolPath, { force: true })
-    return {
-      ...finish(o, segmentSize, bodyHash, size, shards),
-      shardPaths,
-      dir,
-      workingBufferBytes: total * chunk,
-      cleanup,
-    }
+    await rm(spooled.path, { force: true })
+    return { cid, manifest, shardPaths, dir, workingBufferBytes: total * chunk, cleanup }
   } catch (err) {
     await Promise.allSettled(handles.map((fh) => fh.close()))
     await cleanup()

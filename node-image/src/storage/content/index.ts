@@ -21,7 +21,9 @@ export {
   type UnsignedContentManifest,
 } from './manifest.ts'
 export { segmentCount, segmentLength, shardRoot } from './merkle.ts'
+export { spoolBody, spoolStripes, type SpooledBody } from './stripe-encoder.ts'
 export {
+  describeStream,
   encodeContent,
   type EncodeOptions,
   type EncodedContent,

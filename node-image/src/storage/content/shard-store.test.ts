@@ -119,6 +119,39 @@ describe('ShardStore', () => {
     expect(await store.get(cid, 3)).toEqual(shards[3])
   })
 
+  it('readVerified reads a shard once: intact bytes stream out whole, rot is caught at the end with the last chunk held back', async () => {
+    const store = await ShardStore.open(root)
+    await store.putManifest(manifest)
+    await store.put(cid, 3, shards[3]!)
+    const collect = async (chunkSize: number): Promise<{ bytes: number[]; code?: ContentErrorCode }> => {
+      const got = await store.readVerified(cid, 3, chunkSize)
+      const bytes: number[] = []
+      try {
+        for await (const c of got!.chunks) bytes.push(...c)
+      } catch (err) {
+        if (err instanceof ContentError) return { bytes, code: err.code }
+        throw err
+      }
+      return { bytes }
+    }
+    const whole = await collect(64)
+    expect(whole.code).toBeUndefined()
+    expect(Uint8Array.from(whole.bytes)).toEqual(shards[3])
+    const path = join(root, 'shards', cid, '3')
+    const bytes = await readFile(path)
+    bytes[bytes.length - 1]! ^= 1 // rot in the very last byte
+    await writeFile(path, bytes)
+    const rotten = await collect(64)
+    expect(rotten.code).toBe('SHARD_CORRUPT')
+    expect(rotten.bytes.length).toBeLessThan(shards[3]!.length) // never delivered whole
+    expect(await store.has(cid, 3)).toBe(false)
+    expect((await tree(root)).filter((f) => f.startsWith('quarantine/'))).toHaveLength(1)
+    // A wrong size is caught before anything is read.
+    await store.put(cid, 3, shards[3]!)
+    await writeFile(path, shards[3]!.subarray(1))
+    expect(await code(store.readVerified(cid, 3))).toBe('SHARD_CORRUPT')
+  })
+
   it('a corrupted manifest on disk is quarantined (MANIFEST_CORRUPT)', async () => {
     await (await ShardStore.open(root)).putManifest(manifest)
     const path = join(root, 'manifests', cid)

@@ -25,6 +25,8 @@ import type { ContentManifest } from './manifest.ts'
 /** What the store needs for writing; injectable so tests can simulate a full disk. */
 export interface WritableFile {
   write(bytes: Uint8Array): Promise<void>
+  /** Several buffers in one call (one syscall where the platform allows); optional. */
+  writev?(chunks: readonly Uint8Array[]): Promise<void>
   sync(): Promise<void>
   close(): Promise<void>
 }
@@ -42,6 +44,21 @@ export const nodeStoreFs: StoreFs = {
         for (let at = 0; at < bytes.length;) {
           const { bytesWritten } = await fh.write(bytes, at, bytes.length - at)
           at += bytesWritten
+        }
+      },
+      async writev(chunks) {
+        const total = chunks.reduce((n, c) => n + c.length, 0)
+        let done = (await fh.writev(chunks as Uint8Array[])).bytesWritten
+        // A short write (rare on regular files) continues buffer by buffer from where it stopped.
+        for (let i = 0, start = 0; done < total && i < chunks.length; start += chunks[i]!.length, i++) {
+          const c = chunks[i]!
+          const end = start + c.length
+          if (done >= end) continue
+          for (let at = done - start; at < c.length;) {
+            const { bytesWritten } = await fh.write(c, at, c.length - at)
+            at += bytesWritten
+            done += bytesWritten
+          }
         }
       },
       sync: () => fh.sync(),
@@ -66,6 +83,9 @@ export interface ShardRef {
   readonly cid: string
   readonly index: number
 }
+
+/** Bytes gathered per write call when storing a stream. */
+const WRITE_BATCH_BYTES = 1024 * 1024
 
 function errCode(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined
@@ -143,12 +163,28 @@ export class ShardStore {
       file = await this.#fs.openForWrite(tmp)
       const hasher = createHash('sha256')
       let length = 0
+      // Pieces off the network are ~64 KiB: gather ~1 MiB of them per write call. The pieces are
+      // the transport's own buffers (never reused), so holding them until the write is safe.
+      let batch: Uint8Array[] = []
+      let batched = 0
+      const flush = async (f: WritableFile): Promise<void> => {
+        if (batch.length === 1) await f.write(batch[0]!)
+        else if (batch.length > 1) {
+          if (f.writev) await f.writev(batch)
+          else for (const b of batch) await f.write(b)
+        }
+        batch = []
+        batched = 0
+      }
       for await (const c of chunks) {
         length += c.length
         onChunk?.(length)
         hasher.update(c)
-        await file.write(c)
+        batch.push(c)
+        batched += c.length
+        if (batched >= WRITE_BATCH_BYTES) await flush(file)
       }
+      await flush(file)
       check(hasher.digest('hex'), length)
       await file.sync()
       const f = file
@@ -303,32 +339,64 @@ export class ShardStore {
   }
 
   /**
-   * Streams a stored shard with bounded memory, verified first (verify above), so corrupt bytes
-   * never leave. Undefined if not stored. Files are only ever replaced by atomic renames of
-   * verified bytes, so the second read sees what the first one hashed (barring disk rot in
-   * between, which the next read or PoSR catches).
+   * Streams a stored shard with bounded memory, reading it once: the bytes are hashed as they go
+   * out and the last chunk is held back until the whole shard matched, so a corrupt shard is
+   * never delivered whole. A wrong size is caught before anything is sent; a wrong hash when the
+   * end is reached: either way the file is quarantined and SHARD_CORRUPT is thrown (for a wrong
+   * hash, by the iteration). Undefined if not stored. Each chunk is a fresh buffer the consumer
+   * may keep (it goes to the network, whose stack keeps references).
    */
   async readVerified(
     cid: string,
     index: number,
     chunkSize = 1024 * 1024,
   ): Promise<{ size: number; chunks: AsyncIterable<Uint8Array> } | undefined> {
-    if (!(await this.verify(cid, index, chunkSize))) return undefined
-    const size = (await this.#expect(cid, index)).size
+    const want = await this.#expect(cid, index)
     const path = this.#shardPath(cid, index)
+    let fh: FileHandle
+    try {
+      fh = await open(path, 'r')
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined
+      throw err
+    }
+    const corrupt = async (): Promise<never> => {
+      await this.#quarantine(path, `shard-${cid}-${index}`)
+      throw new ContentError('SHARD_CORRUPT', `stored shard ${index} of ${cid} is corrupt; quarantined`)
+    }
+    try {
+      if ((await fh.stat()).size !== want.size) {
+        await fh.close()
+        return await corrupt()
+      }
+    } catch (err) {
+      await fh.close().catch(() => undefined)
+      throw err
+    }
+    const size = want.size
     async function* chunks(): AsyncGenerator<Uint8Array> {
-      const fh = await open(path, 'r')
+      const hasher = createHash('sha256')
+      let held: Uint8Array | undefined
       try {
         for (let at = 0; at < size;) {
           const buf = new Uint8Array(Math.min(chunkSize, size - at))
-          const { bytesRead } = await fh.read(buf, 0, buf.length, at)
-          if (bytesRead === 0) throw new ContentError('SHARD_CORRUPT', `shard ${index} of ${cid} shrank while read`)
-          at += bytesRead
-          yield buf.subarray(0, bytesRead)
+          let got = 0
+          while (got < buf.length) {
+            const { bytesRead } = await fh.read(buf, got, buf.length - got, at + got)
+            if (bytesRead === 0) break
+            got += bytesRead
+          }
+          if (got < buf.length) break // shrank while read: the hash check below fails
+          at += got
+          hasher.update(buf)
+          if (held) yield held
+          held = buf
         }
       } finally {
         await fh.close()
       }
+      if (hasher.digest('hex') !== want.hash) await corrupt()
+      if (held) yield held
     }
     return { size, chunks: chunks() }
   }

@@ -22,6 +22,19 @@ async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
   for (let at = 0; at < bytes.length;) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten
 }
 
+async function writevAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
+  let done = (await fh.writev(chunks)).bytesWritten
+  for (let i = 0, start = 0; done < total && i < chunks.length; start += chunks[i]!.length, i++) {
+    const c = chunks[i]!
+    if (done >= start + c.length) continue
+    for (let at = done - start; at < c.length;) {
+      const { bytesWritten } = await fh.write(c, at, c.length - at)
+      at += bytesWritten
+      done += bytesWritten
+    }
+  }
+}
+
 async function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
   for (let at = 0; at < into.length;) {
     const { bytesRead } = await fh.read(into, at, into.length - at, position + at)
@@ -50,12 +63,22 @@ export async function spoolShard(
     fh = await open(path, 'w', 0o600)
     const hasher = createHash('sha256')
     let length = 0
+    // Network pieces (~64 KiB, never reused by the transport) are written ~1 MiB per call.
+    let batch: Uint8Array[] = []
+    let batched = 0
     for await (const c of chunks) {
       length += c.length
       if (length > manifest.shardSize) throw new ContentError('SHARD_MISMATCH', `shard ${index} is too long`)
       hasher.update(c)
-      await writeAll(fh, c)
+      batch.push(c)
+      batched += c.length
+      if (batched >= STRIPE) {
+        await writevAll(fh, batch, batched)
+        batch = []
+        batched = 0
+      }
     }
+    if (batched > 0) await writevAll(fh, batch, batched)
     if (length !== manifest.shardSize || hasher.digest('hex') !== manifest.shards[index]?.hash) {
       throw new ContentError('SHARD_MISMATCH', `shard ${index} does not match the manifest`)
     }
@@ -147,13 +170,15 @@ export async function rebuildShardFiles(
  * so nothing is yielded unless the whole body is the one the manifest names.
  */
 export async function bodyFromShardFiles(manifest: ContentManifest, dir: string): Promise<AsyncIterable<Uint8Array>> {
-  const pieces = async function* (): AsyncGenerator<Uint8Array> {
+  /** The body in pieces: into `reuse` (the hashing pass) or fresh buffers the consumer may keep. */
+  const pieces = async function* (reuse?: Uint8Array): AsyncGenerator<Uint8Array> {
     let remaining = manifest.size
     for (let i = 0; i < manifest.k && remaining > 0; i++) {
       const fh = await open(shardFile(dir, i), 'r')
       try {
         for (let at = 0; at < manifest.shardSize && remaining > 0;) {
-          const buf = new Uint8Array(Math.min(STRIPE, manifest.shardSize - at, remaining))
+          const n = Math.min(STRIPE, manifest.shardSize - at, remaining)
+          const buf = reuse ? reuse.subarray(0, n) : new Uint8Array(n)
           await readExactly(fh, buf, at)
           at += buf.length
           remaining -= buf.length
@@ -165,7 +190,7 @@ export async function bodyFromShardFiles(manifest: ContentManifest, dir: string)
     }
   }
   const hasher = createHash('sha256')
-  for await (const p of pieces()) hasher.update(p)
+  for await (const p of pieces(new Uint8Array(Math.min(STRIPE, Math.max(1, manifest.shardSize))))) hasher.update(p)
   if (hasher.digest('hex') !== manifest.bodyHash) {
     throw new ContentError('BODY_MISMATCH', 'reassembled body does not match the manifest’s bodyHash')
   }

@@ -9,7 +9,7 @@ export const ERASURE_ERROR_CODES = [
   'SHARD_COUNT_MISMATCH',
   /** joinBody was asked for a body size that the data shards cannot hold (or not a byte count). */
   'INVALID_SIZE',
-  /** The WebAssembly SIMD backend was requested explicitly but this engine cannot run it. */
+  /** A backend (native, WebAssembly SIMD) was requested explicitly but cannot run here. */
   'BACKEND_UNAVAILABLE',
 ] as const
 

@@ -13,6 +13,6 @@ import type { Matrix } from './matrix.ts'
  * objects (the codec caches them) and must never mutate one after passing it in.
  */
 export interface GfKernel {
-  readonly name: 'wasm-simd' | 'scalar'
+  readonly name: 'native' | 'wasm-simd' | 'scalar'
   apply(matrix: Matrix, inputs: readonly Uint8Array[], outputs: readonly Uint8Array[]): void
 }

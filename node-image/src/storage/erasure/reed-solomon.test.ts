@@ -98,7 +98,9 @@ function pickErasures(n: number, count: number, keys: readonly number[]): number
   return idx.slice(0, count)
 }
 
-const backends = ['wasm-simd', 'scalar'] as const
+// 'native' is the addon where it was built (native-kernel.test.ts checks that it was); otherwise the
+// codec falls back to wasm and these runs repeat the wasm ones.
+const backends = ['native', 'wasm-simd', 'scalar'] as const
 
 // Mostly realistic stripes, sometimes very wide ones (k + m up to 256) with short shards.
 const config = fc.oneof(
@@ -113,10 +115,13 @@ const config = fc.oneof(
 
 // ReedSolomon construction (and its cached decode matrices) is reused across runs per (k, m, backend).
 const codecs = new Map<string, ReedSolomon>()
+function pick(b: (typeof backends)[number]): (typeof backends)[number] {
+  return b === 'native' && process.env.ECHONET_SKIP_NATIVE === '1' ? 'wasm-simd' : b
+}
 function codec(k: number, m: number, backend: (typeof backends)[number]): ReedSolomon {
   const key = `${k}+${m}/${backend}`
   let rs = codecs.get(key)
-  if (rs === undefined) codecs.set(key, (rs = new ReedSolomon(k, m, { backend })))
+  if (rs === undefined) codecs.set(key, (rs = new ReedSolomon(k, m, { backend: pick(backend) })))
   return rs
 }
 
@@ -158,8 +163,9 @@ describe('ReedSolomon known vectors', () => {
 })
 
 describe('ReedSolomon encode / reconstruct', () => {
-  it('uses the WebAssembly SIMD backend by default on Node 24', () => {
-    expect(new ReedSolomon(4, 2).backend).toBe('wasm-simd')
+  it('uses the native backend by default where it was built, else WebAssembly SIMD', () => {
+    expect(new ReedSolomon(4, 2).backend).toBe(process.env.ECHONET_SKIP_NATIVE === '1' ? 'wasm-simd' : 'native')
+    expect(new ReedSolomon(4, 2, { backend: 'wasm-simd' }).backend).toBe('wasm-simd')
     expect(new ReedSolomon(4, 2, { backend: 'scalar' }).backend).toBe('scalar')
   })
 
@@ -191,12 +197,14 @@ describe('ReedSolomon encode / reconstruct', () => {
     )
   })
 
-  it('SIMD and scalar backends produce identical parity', () => {
+  it('native, SIMD and scalar backends produce identical parity', () => {
     fc.assert(
       fc.property(config, fc.integer({ min: 0, max: 2000 }), fc.integer(), ({ k, m }, len0, seed) => {
         const len = k + m > 64 ? len0 % 64 : len0
         const data = randomShards(k, len, seed)
-        expect(diffShards(codec(k, m, 'wasm-simd').encode(data), codec(k, m, 'scalar').encode(data))).toBeUndefined()
+        const want = codec(k, m, 'scalar').encode(data)
+        expect(diffShards(codec(k, m, 'wasm-simd').encode(data), want)).toBeUndefined()
+        expect(diffShards(codec(k, m, 'native').encode(data), want)).toBeUndefined()
       }),
       { numRuns: 80 },
     )

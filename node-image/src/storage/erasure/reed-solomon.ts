@@ -7,24 +7,26 @@
  * reed-solomon-erasure's for the same k, m. Decoding builds E[targets] · E[sources]^-1 for the
  * erasure pattern and caches it (LRU), since repair decodes many stripes with the same pattern.
  *
- * The byte work runs in a WebAssembly SIMD kernel (wasm-module.ts) where the engine supports it and
- * in a plain scalar kernel otherwise; both produce identical bytes.
+ * The byte work runs in the native kernel (native-kernel.ts: GFNI or AVX2, on the caller's buffers)
+ * where it was built, else in a WebAssembly SIMD kernel (wasm-module.ts) where the engine supports
+ * it, else in a plain scalar kernel; all produce identical bytes.
  */
 import { Buffer } from 'node:buffer'
 import { ErasureError } from './errors.ts'
 import type { GfKernel } from './kernel.ts'
 import { Lru } from './lru.ts'
 import { encodingMatrix, invert, multiply, selectRows, type Matrix } from './matrix.ts'
+import { sharedNativeKernel } from './native-kernel.ts'
 import { scalarKernel } from './scalar-kernel.ts'
 import { sharedWasmKernel } from './wasm-kernel.ts'
 
 /** GF(2^8) has 256 distinct evaluation points, so at most 256 shards per stripe. */
 export const MAX_TOTAL_SHARDS = 256
 
-export type ErasureBackend = 'wasm-simd' | 'scalar'
+export type ErasureBackend = 'native' | 'wasm-simd' | 'scalar'
 
 export interface ReedSolomonOptions {
-  /** 'auto' (default): WebAssembly SIMD if the engine supports it, else scalar. */
+  /** 'auto' (default): native if built and the CPU has a path for it, else WebAssembly SIMD, else scalar. */
   readonly backend?: ErasureBackend | 'auto'
   /** Decoding matrices kept for reuse, one per erasure pattern (default 64). */
   readonly decodeCacheSize?: number
@@ -54,6 +56,12 @@ function pickKernel(options: ReedSolomonOptions): GfKernel {
   if (options.kernel !== undefined) return options.kernel
   const want = options.backend ?? 'auto'
   if (want === 'scalar') return scalarKernel
+  if (want === 'native' || want === 'auto') {
+    const native = sharedNativeKernel()
+    if (native !== undefined) return native
+    if (want === 'native')
+      throw new ErasureError('BACKEND_UNAVAILABLE', 'the native erasure kernel is not built or not supported here')
+  }
   const wasm = sharedWasmKernel()
   if (wasm !== undefined) return wasm
   if (want === 'wasm-simd') {

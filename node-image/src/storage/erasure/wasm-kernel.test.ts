@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { matrix, type Matrix } from './matrix.ts'
+import type { Matrix } from './matrix.ts'
 import { scalarKernel } from './scalar-kernel.ts'
-import { diffShards } from './test-bytes.ts'
+import { diffShards, materialize } from './test-bytes.ts'
 import { WasmKernel, sharedWasmKernel } from './wasm-kernel.ts'
 import { kernelModuleBytes } from './wasm-module.ts'
 
@@ -30,29 +30,6 @@ const shape = fc.record({
   offset: fc.integer({ min: 0, max: 15 }), // misaligned views of a larger buffer
   seed: fc.integer(),
 })
-
-function materialize(s: { rows: number; cols: number; len: number; offset: number; seed: number }): {
-  m: Matrix
-  inputs: Uint8Array[]
-} {
-  // Cheap deterministic bytes from the seed (fast-check shrinks the seed, not megabytes of arrays).
-  let x = s.seed | 1
-  const next = (): number => {
-    x ^= x << 13
-    x ^= x >>> 17
-    x ^= x << 5
-    return x & 0xff
-  }
-  const data = new Uint8Array(s.rows * s.cols)
-  // Bias towards 0 and 1, which kernels are tempted to special-case.
-  for (let i = 0; i < data.length; i++) data[i] = next() < 32 ? next() & 1 : next()
-  const inputs = Array.from({ length: s.cols }, () => {
-    const backing = new Uint8Array(s.len + s.offset)
-    for (let i = 0; i < backing.length; i++) backing[i] = next()
-    return backing.subarray(s.offset)
-  })
-  return { m: matrix(s.rows, s.cols, data), inputs }
-}
 
 describe('WebAssembly SIMD kernel', () => {
   it('compiles on this engine (Node 24 has SIMD and relaxed SIMD)', () => {
