@@ -149,7 +149,10 @@ export function parseConfig(
     statusPollMs: parseDuration('ECHONET_STATUS_POLL', env.ECHONET_STATUS_POLL ?? '10s'),
     heightRefreshMs: parseDuration('ECHONET_HEIGHT_REFRESH', env.ECHONET_HEIGHT_REFRESH ?? '5m'),
     nodePollMs: parseDuration('ECHONET_NODE_POLL', env.ECHONET_NODE_POLL ?? '2s'),
-    replaceNotReadyAfterMs: parseDuration('ECHONET_REPLACE_NOT_READY_AFTER', env.ECHONET_REPLACE_NOT_READY_AFTER ?? '5m'),
+    replaceNotReadyAfterMs: parseDuration(
+      'ECHONET_REPLACE_NOT_READY_AFTER',
+      env.ECHONET_REPLACE_NOT_READY_AFTER ?? '5m',
+    ),
     forceDeleteAfterMs: parseDuration('ECHONET_FORCE_DELETE_AFTER', env.ECHONET_FORCE_DELETE_AFTER ?? '2m'),
     workers: positiveInt('ECHONET_WORKERS', env.ECHONET_WORKERS, 2),
   }
