@@ -7,7 +7,9 @@ import { CodedError } from '../util/coded-error.ts'
  * sides*. @libp2p/utils' lpStream buffers whatever arrives and resets the stream past 4 MiB
  * instead of slowing the sender; here the reader pauses the stream when `highWater` bytes are
  * waiting (yamux then stops granting send window, so the sender's writes wait for 'drain') and
- * resumes once the consumer has taken them. Memory per stream: about highWater + one frame.
+ * resumes once the consumer has taken them. Memory per stream: highWater + one frame + at most
+ * two yamux receive windows (the one in flight when it pauses, and the one a resume grants while
+ * the backlog it delivers is still being read): ~35 MiB on a fast link.
  */
 
 export class FrameError extends CodedError {}
@@ -47,7 +49,12 @@ export class FrameIO {
       this.#buf.append(evt.data)
       if (this.#buf.byteLength > this.#highWater && !this.#paused) {
         this.#paused = true
-        stream.pause()
+        // Not inside this event: stream.resume() delivers what it held *before* it tells yamux to
+        // send window again, so a pause from here would be undone at once and the peer would send
+        // without limit (the stream then resets at maxReadBufferLength).
+        queueMicrotask(() => {
+          if (this.#paused && stream.readStatus === 'readable') stream.pause()
+        })
       }
       this.#notify()
     })
@@ -60,6 +67,11 @@ export class FrameIO {
       this.#ended = true
       this.#notify()
     })
+  }
+
+  /** Bytes received and not yet taken by the consumer (this reader's part of the stream's memory). */
+  get bufferedBytes(): number {
+    return this.#buf.byteLength
   }
 
   /** Lets the peer send again (and delivers what the stream held while paused). */
