@@ -49,7 +49,7 @@ describe('FrameIO backpressure over yamux', () => {
           await stream.close()
           resolve()
         } catch (err) {
-          reject(err)
+          reject(err instanceof Error ? err : new Error(String(err)))
         }
       })
     })
