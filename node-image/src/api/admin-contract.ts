@@ -195,6 +195,14 @@ export const adminPaths = {
   restartPlan: '/admin/v1/restart/plan',
   /** POST application/cbor {manifest, authorization}: adopt a signed restart manifest. */
   restart: '/admin/v1/restart',
+  /** GET: limits in force, the override and its expiry, the blocklist (DefencesView). */
+  defences: '/admin/v1/defences',
+  /** POST {entries: [{kind, value, expiresAtMs | ttlSeconds, reason?}]}: block (persisted). */
+  blocklist: '/admin/v1/blocklist',
+  /** POST {entries: [{kind, value}]}: unblock. */
+  blocklistRemove: '/admin/v1/blocklist/remove',
+  /** PUT {limits: Partial<RateLimits>, expiresAtMs | ttlSeconds, reason?}: override; DELETE lifts it. */
+  limits: '/admin/v1/limits',
 } as const
 
 /**
@@ -234,6 +242,13 @@ export const ADMIN_ERROR_CODES = [
   'BAD_SIGNATURE',
   'COUNCIL_THRESHOLD_NOT_MET',
   'POLICY_VIOLATION',
+  // defences (DESIGN §4 "Attack defenses")
+  'RATE_LIMITED',
+  'BLOCKED',
+  'INVALID_BLOCKLIST_ENTRY',
+  'BLOCKLIST_FULL',
+  'INVALID_LIMITS',
+  'DEFENCES_UNREADABLE',
 ] as const
 export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
 
@@ -357,3 +372,8 @@ export class AdminClient {
 export function powerNeededFor(totalPower: number): number {
   return Math.floor((2 * totalPower) / 3) + 1
 }
+
+// The defences' shapes (admin API bodies), from the module that enforces them.
+export type { DefencesView, LimitsOverride } from '../defence/defences.ts'
+export type { BlocklistEntry, BlocklistKind } from '../defence/blocklist.ts'
+export type { RateLimits } from '../defence/limits.ts'

@@ -133,6 +133,11 @@ export interface EngineOptions<E> {
   readonly mempool?: Mempool<E>
   /** The DID behind a transport peer id (the same key makes both), for peers' height claims. */
   readonly didOfPeer?: (peer: string) => string | undefined
+  /**
+   * Local admission policy for the mempool (rate limits and blocklist by sender): a code refuses
+   * the event. Never applied to events in a proposed block, which every node must judge alike.
+   */
+  readonly admit?: (sender: string) => string | undefined
 }
 
 interface Candidate<E> {
@@ -300,6 +305,11 @@ export class ConsensusEngine<E> {
         event = this.#o.ledger.decode(bytes)
       } catch (err) {
         results[at] = { ok: false, id, code: errorCode(err, 'MALFORMED_EVENT') }
+        continue
+      }
+      const refused = this.#o.admit?.(this.#o.ledger.describe(event).sender)
+      if (refused !== undefined) {
+        results[at] = { ok: false, id, code: refused }
         continue
       }
       const code = this.#o.ledger.precheck(event)
