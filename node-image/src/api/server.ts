@@ -186,6 +186,8 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
       const events = parseSubmission(req, await readBody(req, MAX_SUBMIT_BYTES, bodyMs))
       if (events.length > MAX_SUBMIT_EVENTS)
         throw new ApiError(413, 'TOO_MANY_EVENTS', `at most ${MAX_SUBMIT_EVENTS} events per request`)
+      const v = d?.admitSubmission(req.socket.remoteAddress, events.length)
+      if (v !== undefined && !v.ok) throw v.error
       const results = node.submit(events)
       const accepted = results.filter((r) => r.ok).length
       return sendJson(res, accepted > 0 || results.length === 0 ? 202 : 400, { accepted, results })

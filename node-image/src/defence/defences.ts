@@ -12,9 +12,9 @@ import { KeyedLimiter } from './token-bucket.ts'
 import type { BucketRate } from './token-bucket.ts'
 
 /** Where a request, frame or connection was throttled or refused (a metrics label). */
-export type Surface = 'http' | 'events' | 'frames' | 'sync' | 'shard' | 'uploads' | 'connections'
+export type Surface = 'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard' | 'uploads' | 'connections'
 
-type BucketSurface = 'http' | 'events' | 'frames' | 'sync' | 'shard'
+type BucketSurface = 'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard'
 
 export interface DefenceCounters {
   throttled(surface: Surface): void
@@ -91,6 +91,7 @@ export class Defences {
     const l = this.limits
     this.#buckets = {
       http: new KeyedLimiter(l.httpPerIp),
+      submit: new KeyedLimiter(l.eventsPerIp),
       events: new KeyedLimiter(l.eventsPerDid),
       frames: new KeyedLimiter(l.framesPerPeer, 4_096),
       sync: new KeyedLimiter(l.syncPerPeer, 4_096),
@@ -169,6 +170,12 @@ export class Defences {
     if (ip === undefined) return OK
     if (this.#blocklist.blocksIp(ip, this.#now())) return this.#blocked('http', `address ${ip} is blocked`)
     return this.#take('http', ipKey(ip), 1, `too many requests from ${ipKey(ip)}`)
+  }
+
+  /** A batch of `n` events submitted by a client at `ip` (before any is decoded). */
+  admitSubmission(ip: string | undefined, n: number): Verdict {
+    if (ip === undefined || n === 0) return OK
+    return this.#take('submit', ipKey(ip), n, `too many events from ${ipKey(ip)}`)
   }
 
   /** An event by `did` offered for the mempool (by a client, or gossiped by `fromPeer`). */
@@ -269,6 +276,7 @@ export class Defences {
     const l = this.limits
     const rates: Record<BucketSurface, BucketRate> = {
       http: l.httpPerIp,
+      submit: l.eventsPerIp,
       events: l.eventsPerDid,
       frames: l.framesPerPeer,
       sync: l.syncPerPeer,

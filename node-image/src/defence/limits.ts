@@ -11,6 +11,8 @@ import { DefenceError } from './errors.ts'
 export interface RateLimits {
   /** Public API requests per client IP (IPv6: per /64). */
   readonly httpPerIp: BucketRate
+  /** Events submitted per client IP on the public API (a batch takes one token per event). */
+  readonly eventsPerIp: BucketRate
   /** Events admitted per creator DID, from clients and from gossip alike. */
   readonly eventsPerDid: BucketRate
   /** Consensus-protocol frames per peer (votes, proposals, event batches). */
@@ -27,6 +29,7 @@ export interface RateLimits {
 
 export const DEFAULT_LIMITS: RateLimits = {
   httpPerIp: { ratePerSec: 200, burst: 1_000 },
+  eventsPerIp: { ratePerSec: 5_000, burst: 20_000 },
   eventsPerDid: { ratePerSec: 100, burst: 1_000 },
   framesPerPeer: { ratePerSec: 2_000, burst: 4_000 },
   syncPerPeer: { ratePerSec: 20, burst: 100 },
@@ -39,6 +42,7 @@ const BIG = 1_000_000_000
 /** What "defences off" means (for side-by-side benchmarks only). */
 export const NO_LIMITS: RateLimits = {
   httpPerIp: { ratePerSec: BIG, burst: BIG },
+  eventsPerIp: { ratePerSec: BIG, burst: BIG },
   eventsPerDid: { ratePerSec: BIG, burst: BIG },
   framesPerPeer: { ratePerSec: BIG, burst: BIG },
   syncPerPeer: { ratePerSec: BIG, burst: BIG },
@@ -47,7 +51,7 @@ export const NO_LIMITS: RateLimits = {
   connectionsPerIp: BIG,
 }
 
-const BUCKETS = ['httpPerIp', 'eventsPerDid', 'framesPerPeer', 'syncPerPeer', 'shardPerPeer'] as const
+const BUCKETS = ['httpPerIp', 'eventsPerIp', 'eventsPerDid', 'framesPerPeer', 'syncPerPeer', 'shardPerPeer'] as const
 const COUNTS = ['uploadsPerIp', 'connectionsPerIp'] as const
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
