@@ -21,7 +21,12 @@ import type { TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { runFlood } from '../../node-image/src/cli/flood.ts'
 import { adminPaths } from '../../node-image/src/api/admin-contract.ts'
-import type { DefencesView } from '../../node-image/src/api/admin-contract.ts'
+import type { AdminStatus, DefencesView, DhtStatus } from '../../node-image/src/api/admin-contract.ts'
+import { councilSign } from '../../node-image/src/cli/testnet.ts'
+import { COUNCIL_ACTION_DOMAIN, signCouncilAction } from '../../node-image/src/ledger/governance-payloads.ts'
+import type { CouncilAction } from '../../node-image/src/ledger/governance-payloads.ts'
+import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
+import { encode } from '../../node-image/src/crypto/encoding.ts'
 
 /**
  * Scenario D on a real 4-witness testnet (issue #10), with the limits nodes ship with except a
@@ -55,7 +60,12 @@ afterAll(async () => {
   if (dir !== undefined) await downTestnet(dir, true)
 })
 
-async function admin<T>(node: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+async function admin<T>(
+  node: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const r = await fetch(`${nodeNamed(s, node).admin}${path}`, {
     method,
     headers: { authorization: `Bearer ${s.adminToken}`, 'content-type': 'application/json' },
@@ -194,7 +204,9 @@ describe('a connection flood from one address', () => {
       // The dials that got through, and whether the node still holds them.
       await new Promise((r) => setTimeout(r, 500))
       const stillOpen = clients.filter((c) => c.getConnections().length > 0).length
-      console.log(`connection flood: 40 libp2p clients from 127.0.77.9, ${connected} connected, ${stillOpen} still open`)
+      console.log(
+        `connection flood: 40 libp2p clients from 127.0.77.9, ${connected} connected, ${stillOpen} still open`,
+      )
       expect(stillOpen).toBeLessThanOrEqual(CONNECTIONS_PER_IP)
       expect(stillOpen).toBeGreaterThan(0)
       expect(await metric('w1', 'echonet_ratelimit_throttled_total', 'surface="connections"')).toBeGreaterThan(0)
@@ -214,4 +226,60 @@ describe('a connection flood from one address', () => {
       await Promise.all(clients.map((c) => c.stop()))
     }
   }, 120_000)
+})
+
+describe('emergency parameters with an expiry (council set-params)', () => {
+  it('a shorter DHT refresh interval is read and applied while in force, listed in status with its expiry, and lapses', async () => {
+    const st0 = await statusOf(s, 'w2')
+    const expiresAtMs = (st0?.lastBlockTimeMs ?? Date.now()) + 15_000
+    const action: CouncilAction = {
+      domain: COUNCIL_ACTION_DOMAIN,
+      chainId: s.chainId,
+      nonce: 1,
+      expiresAtMs,
+      action: { kind: 'set-params', params: { dhtRefreshSeconds: 1 }, expiresAtMs, reason: 'routing tables poisoned' },
+    }
+    const signatures = await councilSign(s, ['w0', 'w1'], (id) => signCouncilAction(id.signer, id.did, action))
+    const submitter = testnetAccount(18)
+    const ev = signEvent(submitter.signer, submitter.did, {
+      chainId: s.chainId,
+      type: 'governance.council-action',
+      nonce: 1,
+      fee: 1,
+      payload: { action, signatures },
+    })
+    const r = await fetch(`${nodeNamed(s, 'w2').api}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/cbor' },
+      body: encode([encodeEvent(ev)]),
+    })
+    expect(((await r.json()) as { accepted: number }).accepted).toBe(1)
+    const listed = await waitFor('the override to be in force on w2', async () => {
+      const o = (await statusOf(s, 'w2'))?.governance?.paramOverrides ?? []
+      return o.length > 0 ? o : undefined
+    })
+    expect(listed).toEqual([
+      { name: 'dhtRefreshSeconds', value: 1, expiresAtMs, setAtHeight: expect.any(Number) as number },
+    ])
+    const dht = async (): Promise<DhtStatus> => (await admin<DhtStatus>('w2', 'GET', adminPaths.dht)).body
+    const before = await dht()
+    expect(before.refreshSeconds).toBe(1)
+    await waitFor(
+      'two more DHT refreshes on w2',
+      async () => ((await dht()).refreshes ?? 0) >= (before.refreshes ?? 0) + 2,
+      20_000,
+    )
+    // Past the expiry (block time), the default interval (600 s) is back and the override is gone.
+    await waitFor(
+      'the override to lapse',
+      async () => {
+        const st: AdminStatus | undefined = await statusOf(s, 'w2')
+        return (
+          st !== undefined && st.lastBlockTimeMs > expiresAtMs && (st.governance?.paramOverrides ?? []).length === 0
+        )
+      },
+      40_000,
+    )
+    expect((await dht()).refreshSeconds).toBe(600)
+  }, 90_000)
 })

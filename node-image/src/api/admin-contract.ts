@@ -103,6 +103,8 @@ export interface GovernanceView {
   readonly committeeSize: number
   /** The fee one event pays now. */
   readonly eventFee: number
+  /** Temporary parameter overrides in force (scenario D emergency parameters), with their expiry. */
+  readonly paramOverrides?: readonly { name: string; value: number; expiresAtMs: number; setAtHeight: number }[]
 }
 
 export interface SelfRegistration {
@@ -160,6 +162,10 @@ export interface DhtStatus {
   readonly routingTableSize: number
   readonly providedCount: number
   readonly seeds: readonly DhtPeerInfo[]
+  /** The ledger's dhtRefreshSeconds in force, periodic refreshes done, and the last one's time. */
+  readonly refreshSeconds?: number
+  readonly refreshes?: number
+  readonly lastRefreshMs?: number
 }
 
 export interface DhtRebootstrapResult {

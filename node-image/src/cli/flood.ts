@@ -42,11 +42,7 @@ function isLoopback(host: string): boolean {
   return isIP(host) === 4 && host.startsWith('127.')
 }
 
-function post(
-  url: URL,
-  sourceIp: string,
-  body: Uint8Array,
-): Promise<{ status: number; json: unknown } | undefined> {
+function post(url: URL, sourceIp: string, body: Uint8Array): Promise<{ status: number; json: unknown } | undefined> {
   return new Promise((resolve) => {
     const req = request(
       {

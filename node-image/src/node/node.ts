@@ -225,7 +225,12 @@ export class EchoNode implements NodeApiPort {
       dhtServer: this.config.role === 'seed' || this.config.role === 'ssn',
       inbound: inboundPolicy(defences),
     })
-    this.#dht = new DhtManager(this.#host.node, this.config.dataDir, (level, msg, data) => log[level](data ?? {}, msg))
+    this.#dht = new DhtManager(
+      this.#host.node,
+      this.config.dataDir,
+      (level, msg, data) => log[level](data ?? {}, msg),
+      () => this.#ledger.params().dhtRefreshSeconds,
+    )
     await this.#dht.start()
     this.#sender = new EventSender(
       this.identity,
@@ -584,9 +589,18 @@ export class EchoNode implements NodeApiPort {
         standbys: this.#ledger.standbys().map((sb) => sb.did),
         committeeSize: this.#ledger.params().committeeSize,
         eventFee: requiredFee(this.#ledger.params()),
+        paramOverrides: this.#paramOverrides(),
       },
       self: this.#ledger.registration(this.identity.did),
     }
+  }
+
+  /** Overrides still in force at the last block's time (expired ones no longer apply). */
+  #paramOverrides(): NonNullable<AdminStatus['governance']>['paramOverrides'] {
+    const now = this.#ledger.timeMs
+    return Object.entries(this.#ledger.paramOverrides())
+      .filter(([, o]) => o.expiresAtMs > now)
+      .map(([name, o]) => ({ name, value: o.value, expiresAtMs: o.expiresAtMs, setAtHeight: o.setAtHeight }))
   }
 
   #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason' | 'haltCode'> {
@@ -884,6 +898,7 @@ export class EchoNode implements NodeApiPort {
       routingTableSize: this.#dht.routingTableSize(),
       providedCount: this.#dht.providedCount(),
       seeds: this.#dht.seeds(),
+      ...this.#dht.refreshInfo(),
     }
   }
 
