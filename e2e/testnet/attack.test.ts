@@ -60,19 +60,19 @@ afterAll(async () => {
   if (dir !== undefined) await downTestnet(dir, true)
 })
 
-async function admin<T>(
+async function admin(
   node: string,
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: T }> {
+): Promise<{ status: number; body: unknown }> {
   const r = await fetch(`${nodeNamed(s, node).admin}${path}`, {
     method,
     headers: { authorization: `Bearer ${s.adminToken}`, 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   })
-  return { status: r.status, body: (await r.json()) as T }
+  return { status: r.status, body: (await r.json()) }
 }
 
 /** A counter from a node's /metrics (sum over label sets matching `labels`). */
@@ -124,7 +124,7 @@ describe('an event flood from one DID and one address (10x the honest load)', ()
   it('blocklisted on every node by DID and address: refused with BLOCKED; honest load unaffected', async () => {
     const attacker = testnetAccount(ATTACKER_ACCOUNT).did
     for (const w of ['w0', 'w1', 'w2', 'w3']) {
-      const r = await admin<{ added: unknown[] }>(w, 'POST', adminPaths.blocklist, {
+      const r = await admin(w, 'POST', adminPaths.blocklist, {
         entries: [
           { kind: 'did', value: attacker, ttlSeconds: 600, reason: 'event flood' },
           { kind: 'ip', value: '127.0.75.0/24', ttlSeconds: 600, reason: 'event flood' },
@@ -164,8 +164,8 @@ describe('an event flood from one DID and one address (10x the honest load)', ()
     await killNode(s, 'w0', 'SIGTERM')
     await startNode(s, 'w0')
     await waitFor('w0 back and running', async () => (await statusOf(s, 'w0'))?.mode === 'running', 30_000)
-    const view = await admin<DefencesView>('w0', 'GET', adminPaths.defences)
-    expect(view.body.blocklist.map((e) => `${e.kind} ${e.value}`).sort()).toEqual([
+    const view = (await admin('w0', 'GET', adminPaths.defences)).body as DefencesView
+    expect(view.blocklist.map((e) => `${e.kind} ${e.value}`).sort()).toEqual([
       `did ${testnetAccount(ATTACKER_ACCOUNT).did}`,
       'ip 127.0.75.0/24',
     ])
@@ -223,7 +223,7 @@ describe('a connection flood from one address', () => {
         30_000,
       )
     } finally {
-      await Promise.all(clients.map((c) => c.stop()))
+      for (const c of clients) await c.stop()
     }
   }, 120_000)
 })
@@ -261,7 +261,7 @@ describe('emergency parameters with an expiry (council set-params)', () => {
     expect(listed).toEqual([
       { name: 'dhtRefreshSeconds', value: 1, expiresAtMs, setAtHeight: expect.any(Number) as number },
     ])
-    const dht = async (): Promise<DhtStatus> => (await admin<DhtStatus>('w2', 'GET', adminPaths.dht)).body
+    const dht = async (): Promise<DhtStatus> => (await admin('w2', 'GET', adminPaths.dht)).body as DhtStatus
     const before = await dht()
     expect(before.refreshSeconds).toBe(1)
     await waitFor(
