@@ -72,7 +72,7 @@ async function admin(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     signal: AbortSignal.timeout(10_000),
   })
-  return { status: r.status, body: (await r.json()) }
+  return { status: r.status, body: await r.json() }
 }
 
 /** A counter from a node's /metrics (sum over label sets matching `labels`). */

@@ -274,6 +274,10 @@ export class AdminApiError extends Error {
   }
 }
 
+import type { DefencesView } from '../defence/defences.ts'
+import type { BlocklistEntry, BlocklistKind } from '../defence/blocklist.ts'
+import type { RateLimits } from '../defence/limits.ts'
+
 /** Minimal client; `fetchImpl` lets tests and the operator inject timeouts or agents. */
 export class AdminClient {
   readonly #base: string
@@ -286,7 +290,7 @@ export class AdminClient {
     this.#timeoutMs = opts.timeoutMs ?? 3_000
   }
 
-  async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async #request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const bytes = body instanceof Uint8Array
     const init: RequestInit = {
       method,
@@ -372,6 +376,38 @@ export class AdminClient {
   restart(record: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
     return this.#request('POST', adminPaths.restart, record)
   }
+
+  /** Limits in force, the override, the blocklist, and what was throttled or refused. */
+  defences(): Promise<DefencesView> {
+    return this.#request('GET', adminPaths.defences)
+  }
+
+  /** Adds (or renews) blocklist entries; the node persists them before it answers. */
+  block(entries: readonly BlocklistRequestEntry[]): Promise<{ added: BlocklistEntry[] }> {
+    return this.#request('POST', adminPaths.blocklist, { entries })
+  }
+
+  unblock(entries: readonly { kind: BlocklistKind; value: string }[]): Promise<{ removed: number }> {
+    return this.#request('POST', adminPaths.blocklistRemove, { entries })
+  }
+
+  /** Overrides limits until `expiresAtMs`; replaces any previous override. */
+  setLimits(limits: Partial<RateLimits>, expiresAtMs: number, reason?: string): Promise<DefencesView> {
+    return this.#request('PUT', adminPaths.limits, { limits, expiresAtMs, ...(reason === undefined ? {} : { reason }) })
+  }
+
+  clearLimits(): Promise<DefencesView> {
+    return this.#request('DELETE', adminPaths.limits)
+  }
+}
+
+/** A blocklist entry as the admin API takes it: an absolute expiry or a TTL. */
+export interface BlocklistRequestEntry {
+  readonly kind: BlocklistKind
+  readonly value: string
+  readonly expiresAtMs?: number
+  readonly ttlSeconds?: number
+  readonly reason?: string
 }
 
 /** Smallest power that is > 2/3 of total. */
@@ -380,6 +416,6 @@ export function powerNeededFor(totalPower: number): number {
 }
 
 // The defences' shapes (admin API bodies), from the module that enforces them.
-export type { DefencesView, LimitsOverride } from '../defence/defences.ts'
+export type { DefencesView, LimitsOverride, Surface } from '../defence/defences.ts'
 export type { BlocklistEntry, BlocklistKind } from '../defence/blocklist.ts'
 export type { RateLimits } from '../defence/limits.ts'

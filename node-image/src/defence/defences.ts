@@ -34,6 +34,9 @@ export interface DefencesView {
   readonly limits: RateLimits
   readonly override?: LimitsOverride
   readonly blocklist: readonly BlocklistEntry[]
+  /** Since the node started: refusals by a limit (throttled) and by the blocklist (blocked), by surface. */
+  readonly throttled: Readonly<Partial<Record<Surface, number>>>
+  readonly blocked: Readonly<Partial<Record<Surface, number>>>
 }
 
 /** The file the blocklist and the limits override survive restarts in (under the data dir). */
@@ -68,10 +71,12 @@ export class Defences {
   #override: LimitsOverride | undefined
   readonly #blocklist: Blocklist
   readonly #file: string | undefined
-  readonly #counters: DefenceCounters | undefined
+  readonly #counters: DefenceCounters
   readonly #now: () => number
   readonly #buckets: Record<BucketSurface, KeyedLimiter>
   readonly #uploads = new Map<string, number>()
+  readonly #throttled: Partial<Record<Surface, number>> = {}
+  readonly #blockedCounts: Partial<Record<Surface, number>> = {}
   #saving: Promise<void> = Promise.resolve()
 
   private constructor(o: {
@@ -86,7 +91,18 @@ export class Defences {
     this.#override = o.override
     this.#blocklist = o.blocklist
     this.#file = o.file
-    this.#counters = o.counters
+    const sink = o.counters
+    this.#counters = {
+      throttled: (surface) => {
+        this.#throttled[surface] = (this.#throttled[surface] ?? 0) + 1
+        sink?.throttled(surface)
+      },
+      blocked: (surface) => {
+        this.#blockedCounts[surface] = (this.#blockedCounts[surface] ?? 0) + 1
+        sink?.blocked(surface)
+      },
+      changed: (v) => sink?.changed(v),
+    }
     this.#now = o.now
     const l = this.limits
     this.#buckets = {
@@ -97,7 +113,7 @@ export class Defences {
       sync: new KeyedLimiter(l.syncPerPeer, 4_096),
       shard: new KeyedLimiter(l.shardPerPeer, 4_096),
     }
-    this.#counters?.changed(this.view())
+    this.#counters.changed(this.view())
   }
 
   /** In memory only (tests, tools). */
@@ -160,6 +176,8 @@ export class Defences {
       limits: this.limits,
       ...(o !== undefined && o.expiresAtMs > now ? { override: o } : {}),
       blocklist: this.#blocklist.entries(now),
+      throttled: { ...this.#throttled },
+      blocked: { ...this.#blockedCounts },
     }
   }
 
@@ -181,7 +199,7 @@ export class Defences {
   /** An event by `did` offered for the mempool (by a client, or gossiped by `fromPeer`). */
   admitEvent(did: string): string | undefined {
     if (this.#blocklist.blocksDid(did, this.#now())) {
-      this.#counters?.blocked('events')
+      this.#counters.blocked('events')
       return 'BLOCKED'
     }
     const v = this.#take('events', did, 1, '')
@@ -211,8 +229,8 @@ export class Defences {
 
   /** Counts a refused connection (the gater decides; this only records it). */
   refusedConnection(reason: 'blocked' | 'limit'): void {
-    if (reason === 'blocked') this.#counters?.blocked('connections')
-    else this.#counters?.throttled('connections')
+    if (reason === 'blocked') this.#counters.blocked('connections')
+    else this.#counters.throttled('connections')
   }
 
   /** Starts an upload from `ip`; the returned release must be called when it ends, however it ends. */
@@ -220,7 +238,7 @@ export class Defences {
     const key = ip === undefined ? '?' : ipKey(ip)
     const n = this.#uploads.get(key) ?? 0
     if (n >= this.limits.uploadsPerIp) {
-      this.#counters?.throttled('uploads')
+      this.#counters.throttled('uploads')
       return new DefenceError(
         'TOO_MANY_UPLOADS',
         `${key} has ${n} uploads in progress (at most ${this.limits.uploadsPerIp})`,
@@ -291,17 +309,17 @@ export class Defences {
     if (this.#override !== undefined && this.#override.expiresAtMs <= this.#now()) this.#applyRates()
     const r = lim.take(key, n, this.#now())
     if (r.ok) return OK
-    this.#counters?.throttled(surface)
+    this.#counters.throttled(surface)
     return { ok: false, error: new DefenceError('RATE_LIMITED', why, r.retryAfterMs) }
   }
 
   #blocked(surface: Surface, why: string): Verdict {
-    this.#counters?.blocked(surface)
+    this.#counters.blocked(surface)
     return { ok: false, error: new DefenceError('BLOCKED', why) }
   }
 
   #save(): Promise<void> {
-    this.#counters?.changed(this.view())
+    this.#counters.changed(this.view())
     const file = this.#file
     if (file === undefined) return Promise.resolve()
     const text = JSON.stringify({
