@@ -27,6 +27,10 @@ import { COUNCIL_ACTION_DOMAIN, signCouncilAction } from '../../node-image/src/l
 import type { CouncilAction } from '../../node-image/src/ledger/governance-payloads.ts'
 import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
 import { encode } from '../../node-image/src/crypto/encoding.ts'
+import { randomBytes } from 'node:crypto'
+import { lpStream } from '@libp2p/utils'
+import { CONSENSUS_PROTOCOL } from '../../node-image/src/p2p/host.ts'
+import { encodeMessage } from '../../node-image/src/p2p/wire.ts'
 
 /**
  * Scenario D on a real 4-witness testnet (issue #10), with the limits nodes ship with except a
@@ -281,5 +285,61 @@ describe('emergency parameters with an expiry (council set-params)', () => {
       40_000,
     )
     expect((await dht()).refreshSeconds).toBe(600)
+  }, 90_000)
+})
+
+describe('a peer that gossips invalid events', () => {
+  it('is scored down, cut off and blocklisted; it cannot dial back in', async () => {
+    const target = nodeNamed(s, 'w3')
+    const addr = multiaddr(`/ip4/${target.ip}/tcp/7000/p2p/${target.peerId}`)
+    const liar = await createLibp2p({
+      transports: [tcp({ dialOpts: { noDelay: true, ...{ localAddress: '127.0.78.1' } } })],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: { denyDialMultiaddr: () => false },
+    })
+    try {
+      const liarId = liar.peerId.toString()
+      const stream = await liar.dialProtocol(addr, CONSENSUS_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+      const lp = lpStream(stream)
+      // Well-formed frames, each carrying 32 events that are not events (garbage bytes).
+      for (let i = 0; i < 4; i++) {
+        await lp.write(encodeMessage({ t: 'events', events: Array.from({ length: 32 }, () => randomBytes(120)) }))
+      }
+      const view = await waitFor(
+        "the liar on w3's blocklist",
+        async () => {
+          const v = (await admin('w3', 'GET', adminPaths.defences)).body as DefencesView
+          return v.blocklist.some((e) => e.kind === 'peer' && e.value === liarId) ? v : undefined
+        },
+        20_000,
+      )
+      expect(view.blocklist.find((e) => e.value === liarId)?.reason).toBe('sent invalid events')
+      await waitFor(
+        "w3 to close the liar's connection",
+        () =>
+          Promise.resolve(liar.getConnections().every((c) => c.remotePeer.toString() !== target.peerId) || undefined),
+        10_000,
+      )
+      // Dialling back: refused during the handshake (the gater knows the peer id after Noise).
+      const refusedBefore = await metric('w3', 'echonet_ratelimit_blocked_total', 'surface="connections"')
+      const again = await liar.dialProtocol(addr, CONSENSUS_PROTOCOL, { signal: AbortSignal.timeout(5_000) }).then(
+        async (st) => {
+          await new Promise((r) => setTimeout(r, 1_000))
+          return `opened; stream ${st.status}, connections ${liar.getConnections().length}`
+        },
+        (err: unknown) => `refused: ${(err as Error).message}`,
+      )
+      console.log(`invalid-events peer dials back: ${again}`)
+      expect(again).toMatch(/^refused/)
+      expect(await metric('w3', 'echonet_ratelimit_blocked_total', 'surface="connections"')).toBeGreaterThan(
+        refusedBefore,
+      )
+      // w3 still finalizes with its committee.
+      const h = (await statusOf(s, 'w3'))?.finalizedHeight ?? 0
+      await waitFor('w3 to finalize', async () => ((await statusOf(s, 'w3'))?.finalizedHeight ?? 0) > h + 1, 30_000)
+    } finally {
+      await liar.stop()
+    }
   }, 90_000)
 })

@@ -114,6 +114,8 @@ export interface EngineObserver {
   ): void
   onEvidence?(kind: string, first: Proposal | Vote, second: Proposal | Vote): void
   onVoteSeen?(vote: Vote): void
+  /** The admission verdicts of events a peer gossiped (codes of the refused ones), for peer scoring. */
+  onGossipAdmitted?(peer: string, codes: readonly (string | undefined)[]): void
   onLog?(level: 'info' | 'warn' | 'error' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -387,7 +389,11 @@ export class ConsensusEngine<E> {
       const take = head.events.slice(0, 64)
       head.events = head.events.slice(take.length)
       if (head.events.length === 0) this.#gossipBacklog.shift()
-      this.submit(take, head.peer)
+      const results = this.submit(take, head.peer)
+      this.#o.observer?.onGossipAdmitted?.(
+        head.peer,
+        results.map((r) => (r.ok ? undefined : r.code)),
+      )
     }
     if (this.#gossipBacklog.length > 0 && !this.#stopped) setImmediate(() => this.#admitSlice())
     else this.#admitting = false

@@ -10,6 +10,7 @@ import { DEFAULT_LIMITS, limitsFromEnv, NO_LIMITS, parseLimits } from './limits.
 import { DEFENCES_FILE, Defences, ipKey } from './defences.ts'
 import type { DefenceCounters, Surface } from './defences.ts'
 import { DefenceError } from './errors.ts'
+import { PeerScore } from './peer-score.ts'
 import { NodeIdentity } from '../crypto/identity.ts'
 
 const DID = NodeIdentity.generate().did
@@ -241,5 +242,20 @@ describe('Defences', () => {
     await writeFile(join(dir, DEFENCES_FILE), 'garbage')
     await expect(Defences.open(dir, DEFAULT_LIMITS)).rejects.toMatchObject({ code: 'DEFENCES_UNREADABLE' })
     expect(await readFile(join(dir, DEFENCES_FILE), 'utf8')).toBe('garbage')
+  })
+})
+
+describe('PeerScore', () => {
+  it('cuts off a peer after enough invalid events within the window; other refusals do not count', () => {
+    const s = new PeerScore({ maxInvalid: 10, windowMs: 1_000, maxPeers: 100 })
+    // Stale or unfunded events are what honest relays produce under load: never held against them.
+    expect(s.record('p', Array<string>(50).fill('NONCE_GAP'), T0)).toBe(false)
+    expect(s.record('p', [...Array<string>(9).fill('BAD_SIGNATURE'), undefined], T0)).toBe(false)
+    expect(s.invalid('p')).toBe(9)
+    // The window passed: the count starts over.
+    expect(s.record('p', ['MALFORMED_EVENT'], T0 + 2_000)).toBe(false)
+    expect(s.invalid('p')).toBe(1)
+    expect(s.record('p', Array<string>(9).fill('WRONG_CHAIN'), T0 + 2_500)).toBe(true)
+    expect(s.invalid('p')).toBe(0)
   })
 })

@@ -3,6 +3,7 @@ import { BLOCKLIST_KINDS } from '../defence/blocklist.ts'
 import type { DefenceCounters, Defences, DefencesView } from '../defence/defences.ts'
 import type { InboundPolicy } from '../p2p/inbound-gate.ts'
 import type { BucketRate } from '../defence/token-bucket.ts'
+import type { PeerScore } from '../defence/peer-score.ts'
 
 /** The defences' counts as Prometheus metrics (`echonet_ratelimit_*`), and a hook on changes. */
 export function metricsCounters(m: NodeMetrics, onChange: (v: DefencesView) => void): DefenceCounters {
@@ -31,5 +32,26 @@ export function inboundPolicy(d: Defences): InboundPolicy {
     blocksPeer: (peer) => d.blocksPeer(peer),
     maxOpenPerIp: () => d.limits.connectionsPerIp,
     refused: (reason) => d.refusedConnection(reason),
+  }
+}
+
+/** How long a peer that sent invalid events stays blocked. */
+export const INVALID_PEER_BLOCK_SECONDS = 600
+
+/**
+ * The engine's gossip verdicts → peer scores: a peer past its budget of invalid events is put on
+ * the blocklist for a while (persisted like any entry; the blocklist hook closes its connections).
+ */
+export function gossipScorer(
+  d: Defences,
+  score: PeerScore,
+  log: (msg: string, data: Record<string, unknown>) => void,
+): (peer: string, codes: readonly (string | undefined)[]) => void {
+  return (peer, codes) => {
+    if (!score.record(peer, codes, Date.now()) || d.blocksPeer(peer)) return
+    log('blocking a peer that sends invalid events', { peer, seconds: INVALID_PEER_BLOCK_SECONDS })
+    void d
+      .block([{ kind: 'peer', value: peer, ttlSeconds: INVALID_PEER_BLOCK_SECONDS, reason: 'sent invalid events' }])
+      .catch((err: unknown) => log('could not block a peer', { peer, err: (err as Error).message }))
   }
 }

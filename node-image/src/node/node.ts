@@ -28,7 +28,8 @@ import { adminServer, listen, publicServer } from '../api/server.ts'
 import { Defences } from '../defence/defences.ts'
 import { DEFAULT_LIMITS } from '../defence/limits.ts'
 import type { RateLimits } from '../defence/limits.ts'
-import { inboundPolicy, metricsCounters } from './defence-wiring.ts'
+import { gossipScorer, inboundPolicy, metricsCounters } from './defence-wiring.ts'
+import { PeerScore } from '../defence/peer-score.ts'
 import type { NodeApiPort } from '../api/server.ts'
 import type {
   AdminStatus,
@@ -292,6 +293,7 @@ export class EchoNode implements NodeApiPort {
           log.warn({ kind, first: summarize(first), second: summarize(second) }, 'equivocation evidence')
         },
         onVoteSeen: (v) => this.#onVoteSeen(v),
+        onGossipAdmitted: gossipScorer(defences, new PeerScore(), (msg, data) => log.warn(data, msg)),
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
         onHigherEpoch: (peer, epoch) => void this.#followRestart(peer, epoch),
         onRestartResumed: (epoch, waitedMs) => {
