@@ -230,7 +230,7 @@ export async function waitForReadyExplained(s: Pick<ScenarioA, 'ns'>, ms: number
   }
 }
 
-export function condition(s: Pick<ScenarioA, 'ns'>, type: string): string {
+export function condition(s: Pick<ScenarioA, 'ns'>, type: string, field: 'status' | 'reason' = 'status'): string {
   try {
     return kubectl([
       '-n',
@@ -239,7 +239,7 @@ export function condition(s: Pick<ScenarioA, 'ns'>, type: string): string {
       'echonetnetwork',
       NETWORK,
       '-o',
-      `jsonpath={.status.conditions[?(@.type=="${type}")].status}`,
+      `jsonpath={.status.conditions[?(@.type=="${type}")].${field}}`,
     ])
   } catch {
     return ''

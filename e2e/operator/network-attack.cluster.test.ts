@@ -129,17 +129,7 @@ describe('NetworkAttack declaration (council-signed RateLimits + Blocklist)', ()
       1_000,
     )
     expect(condition(s, 'Ready')).toBe('True')
-    expect(
-      kubectl([
-        '-n',
-        s.ns,
-        'get',
-        'echonetnetwork',
-        NETWORK,
-        '-o',
-        'jsonpath={.status.conditions[?(@.type=="Progressing")].reason}',
-      ]),
-    ).toBe('Defending')
+    expect(condition(s, 'Progressing', 'reason')).toBe('Defending')
 
     // Resolved by people: lifted from every node first.
     kubectl(['-n', s.ns, 'annotate', 'disasterdeclaration', name, 'echonet.io/resolve=true'])
