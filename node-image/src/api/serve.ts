@@ -208,7 +208,9 @@ export function serve(handler: Handler, o: ServeOptions): Server {
       // A stalled body is not waited for again; one refused unread (too large, unauthorized) is
       // drained for a while so the client, still sending, gets to read the answer.
       const stalled = e.code === 'REQUEST_TIMEOUT'
-      if (stalled) res.setHeader('connection', 'close')
+      // A blocked client's keep-alive connection is not served again: it must reconnect, and a
+      // new connection from a blocked address is closed at accept.
+      if (stalled || e.code === 'BLOCKED') res.setHeader('connection', 'close')
       sendError(res, e, requestId)
       if (!stalled && !req.complete) drainThenClose(req)
     } catch (sendErr) {

@@ -26,6 +26,8 @@ export interface FloodOptions {
   readonly seconds: number
   /** Events per request (1 makes it a request flood as well). */
   readonly batch: number
+  /** Called once every event is signed, just before the flood starts. */
+  readonly onSigned?: () => void
 }
 
 export interface FloodReport {
@@ -91,21 +93,29 @@ export async function runFlood(o: FloodOptions): Promise<FloodReport> {
   const inflight = new Set<Promise<void>>()
   const tickMs = 50
   const perTick = Math.max(1, Math.round((o.eventsPerSecond * tickMs) / 1000))
+  // Signed before the clock starts: what is measured is the flood's effect on the nodes, not the
+  // attacker's signing speed.
+  const total = perTick * Math.ceil((o.seconds * 1000) / tickMs)
+  const signed: Uint8Array[] = []
+  for (let i = 0; i < total; i++) {
+    const ev = signEvent(o.attacker.signer, o.attacker.did, {
+      chainId: o.chainId,
+      type: 'accounts.transfer',
+      nonce: nonce++,
+      fee: 1,
+      payload: { to: o.to, amount: 1 },
+    })
+    signed.push(encodeEvent(ev))
+  }
+  o.onSigned?.()
+  let next = 0
   const end = Date.now() + o.seconds * 1000
-  while (Date.now() < end) {
+  while (Date.now() < end && next < signed.length) {
     const tick = Date.now()
     for (let made = 0; made < perTick; made += o.batch) {
-      const batch: Uint8Array[] = []
-      for (let i = 0; i < o.batch && made + i < perTick; i++) {
-        const ev = signEvent(o.attacker.signer, o.attacker.did, {
-          chainId: o.chainId,
-          type: 'accounts.transfer',
-          nonce: nonce++,
-          fee: 1,
-          payload: { to: o.to, amount: 1 },
-        })
-        batch.push(encodeEvent(ev))
-      }
+      const batch = signed.slice(next, next + Math.min(o.batch, perTick - made))
+      next += batch.length
+      if (batch.length === 0) break
       sent += batch.length
       requests++
       const p = post(url, o.sourceIp, encode(batch)).then((r) => {
