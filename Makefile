@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: up down setup build bench-cluster typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build images bench-cluster typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -33,6 +33,11 @@ setup: node_modules/.package-lock.json $(ED25519_ADDON) $(ERASURE_ADDON)
 
 typecheck: setup
 	npx tsc -p tsconfig.json
+
+## images: the echonet-node and echonet-operator OCI images (no Docker daemon, nothing pulled; ADR
+## 0012) in dist/images/*.oci.tar; prints their digests (also in dist/images/images.json)
+images: setup
+	images/build.sh
 
 ## build: typecheck, then emit JS to dist/ for the container images
 build: typecheck
