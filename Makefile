@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: up down setup build images bench-cluster typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build images bench-cluster typecheck lint format test test-unit test-testnet test-images test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -56,6 +56,12 @@ test-unit: setup
 test-testnet: setup
 	npx vitest run --project testnet
 
+## test-images: builds both images (or reuses the build), checks them reproducible, non-root, without
+## shell or package manager, runs them from themselves, and imports them into containerd as kind does
+test-images: setup
+	scripts/ensure-debs.sh dpkg-deb unshare nsenter containerd ctr runc
+	npx vitest run --project images
+
 ## test-cluster: tier 3 — starts the local control plane (building it on first use), runs the
 ## cluster suite against it with the real kubectl and helm, stops it
 test-cluster: setup
@@ -64,7 +70,7 @@ test-cluster: setup
 	KUBECONFIG=$(CURDIR)/.cluster/kubeconfig npx vitest run --project cluster; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc
 
 ## test: everything CI runs (tiers 1–3 of DESIGN §7)
-test: setup typecheck lint test-unit test-testnet test-cluster
+test: setup typecheck lint test-unit test-testnet test-images test-cluster
 
 ## bench: benchmarks; reports land in docs/bench/
 bench: setup

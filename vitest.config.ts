@@ -23,6 +23,16 @@ export default defineConfig({
         },
       },
       {
+        // `make images` (ADR 0012): builds (or reuses) both images, checks and runs them.
+        test: {
+          name: 'images',
+          include: ['e2e/images/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: 'cluster',
           include: [
