@@ -1,8 +1,12 @@
 // OCI image archives (`make images`, ADR 0012): read the index, manifest and config, and unpack
 // the layers into a root filesystem once per manifest digest. Host tools only (tar, gzip).
-import { execFileSync } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { execFile, execFileSync } from 'node:child_process'
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
+import type { ImageRuntime } from './launch.ts'
+
+const run = promisify(execFile)
 
 /** The runtime part of an image config (the OCI spec's `config` object). */
 export interface ImageRuntimeConfig {
@@ -82,7 +86,7 @@ export function readOciArchive(archive: string): OciImage {
  * the layers' numeric owners (uid/gid 0 in our images) when run as root. Whiteouts (files deleted
  * by a later layer) are not supported: our images have none, and an image that has them is refused.
  */
-export function unpackOciImage(image: OciImage, cacheDir: string): string {
+export async function unpackOciImage(image: OciImage, cacheDir: string): Promise<string> {
   const dir = join(cacheDir, image.digest.replace('sha256:', ''))
   const rootfs = join(dir, 'rootfs')
   if (existsSync(join(dir, '.complete'))) return rootfs
@@ -93,12 +97,12 @@ export function unpackOciImage(image: OciImage, cacheDir: string): string {
   try {
     const blobs = join(tmp, 'blobs')
     mkdirSync(blobs)
-    execFileSync('tar', ['-xf', image.archive, '-C', blobs, ...image.layers])
+    await run('tar', ['-xf', image.archive, '-C', blobs, ...image.layers])
     for (const layer of image.layers) {
-      const listing = execFileSync('tar', ['-tzf', join(blobs, layer)], { maxBuffer: 256 << 20 }).toString('utf8')
+      const listing = (await run('tar', ['-tzf', join(blobs, layer)], { maxBuffer: 256 << 20 })).stdout
       if (/(^|\/)\.wh\./m.test(listing)) throw new Error(`${image.archive}: layer ${layer} has whiteouts (unsupported)`)
       const owner = process.getuid?.() === 0 ? ['--numeric-owner', '--same-owner'] : ['--no-same-owner']
-      execFileSync('tar', ['-xzf', join(blobs, layer), '-C', join(tmp, 'rootfs'), '--same-permissions', ...owner])
+      await run('tar', ['-xzf', join(blobs, layer), '-C', join(tmp, 'rootfs'), '--same-permissions', ...owner])
     }
     rmSync(blobs, { recursive: true, force: true })
     writeFileSync(join(tmp, 'image.json'), JSON.stringify(image, null, 2) + '\n')
@@ -112,18 +116,97 @@ export function unpackOciImage(image: OciImage, cacheDir: string): string {
   return rootfs
 }
 
-/** Archives `*.oci.tar` in a directory, by repository (`echonet/echonet-node`) and by full ref. */
-export function scanOciDir(dir: string): Map<string, OciImage> {
-  const out = new Map<string, OciImage>()
-  for (const f of readdirSync(dir).sort()) {
-    if (!f.endsWith('.oci.tar')) continue
-    const img = readOciArchive(join(dir, f))
-    const ref = img.ref.replace(/^docker\.io\//, '')
-    out.set(ref, img)
-    const colon = ref.lastIndexOf(':')
-    out.set(colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref, img)
+/** `docker.io/library/x:1@sha256:…` → { repo: 'x', tag: '1', digest: 'sha256:…' } (docker.io implied). */
+export function parseImageRef(image: string): { repo: string; tag: string | undefined; digest: string | undefined } {
+  let s = image
+  let digest: string | undefined
+  const at = s.indexOf('@')
+  if (at >= 0) {
+    digest = s.slice(at + 1)
+    s = s.slice(0, at)
   }
-  return out
+  let tag: string | undefined
+  const colon = s.lastIndexOf(':')
+  if (colon > s.lastIndexOf('/')) {
+    tag = s.slice(colon + 1)
+    s = s.slice(0, colon)
+  }
+  return { repo: s.replace(/^docker\.io\/(library\/)?/, ''), tag, digest }
+}
+
+/**
+ * Which archive serves an image reference: by digest when the reference has one (the tag is then
+ * ignored, as by a registry), else by repository and tag (`latest` when none).
+ */
+export function matchImage(images: readonly OciImage[], image: string): OciImage | undefined {
+  const want = parseImageRef(image)
+  return images.find((img) => {
+    const have = parseImageRef(img.ref)
+    if (have.repo !== want.repo) return false
+    if (want.digest !== undefined) return img.digest === want.digest
+    return (have.tag ?? 'latest') === (want.tag ?? 'latest')
+  })
+}
+
+/**
+ * The agent's image mode: the `*.oci.tar` archives of a directory (re-read when it changes),
+ * unpacked on first use once per manifest digest into `cacheDir`.
+ */
+export class OciImageStore {
+  readonly dir: string
+  readonly cacheDir: string
+  #mtimeMs = -1
+  #images: OciImage[] = []
+  readonly #unpacking = new Map<string, Promise<ImageRuntime>>()
+
+  constructor(dir: string, cacheDir: string) {
+    this.dir = dir
+    this.cacheDir = cacheDir
+  }
+
+  list(): readonly OciImage[] {
+    const st = statSync(this.dir)
+    const mtime = Math.max(
+      st.mtimeMs,
+      ...readdirSync(this.dir)
+        .filter((f) => f.endsWith('.oci.tar'))
+        .map((f) => statSync(join(this.dir, f)).mtimeMs),
+    )
+    if (mtime !== this.#mtimeMs) {
+      this.#images = readdirSync(this.dir)
+        .filter((f) => f.endsWith('.oci.tar'))
+        .sort()
+        .map((f) => readOciArchive(join(this.dir, f)))
+      this.#mtimeMs = mtime
+    }
+    return this.#images
+  }
+
+  lookup(image: string): OciImage | undefined {
+    return matchImage(this.list(), image)
+  }
+
+  /** Unpacks (once per digest, concurrent callers share the work) and resolves the user. */
+  runtime(img: OciImage): Promise<ImageRuntime> {
+    let p = this.#unpacking.get(img.digest)
+    if (p === undefined) {
+      p = unpackOciImage(img, this.cacheDir).then((rootfs) => {
+        const { uid, gid } = resolveImageUser(img.config.User, rootfs)
+        return {
+          rootfs,
+          entrypoint: img.config.Entrypoint ?? [],
+          cmd: img.config.Cmd ?? [],
+          env: img.config.Env ?? [],
+          workingDir: img.config.WorkingDir ?? '/',
+          uid,
+          gid,
+        }
+      })
+      p.catch(() => this.#unpacking.delete(img.digest))
+      this.#unpacking.set(img.digest, p)
+    }
+    return p
+  }
 }
 
 /** `65532:65532`, `65532`, `nonroot` … → numeric ids, names looked up in the rootfs's passwd/group. */

@@ -194,9 +194,9 @@ async function until<T>(what: string, ms: number, f: () => Promise<T | undefined
 describe.skipIf(!isRoot)('the images run from themselves (chroot, read-only root, uid 65532)', () => {
   let nodeRootfs = ''
   let opRootfs = ''
-  beforeAll(() => {
-    nodeRootfs = unpackOciImage(images.node!, join(scratch, 'unpacked'))
-    opRootfs = unpackOciImage(images.operator!, join(scratch, 'unpacked'))
+  beforeAll(async () => {
+    nodeRootfs = await unpackOciImage(images.node!, join(scratch, 'unpacked'))
+    opRootfs = await unpackOciImage(images.operator!, join(scratch, 'unpacked'))
   }, 120_000)
 
   it('the node image: native addons load, and its entry point runs a one-witness network that finalizes blocks', async () => {
