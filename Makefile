@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: up down setup build images bench-cluster typecheck lint format test test-unit test-testnet test-images test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build images kind-up kind-down drill bench-cluster typecheck lint format test test-unit test-testnet test-images test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -111,6 +111,20 @@ down:
 	-e2e/cluster/machines-down.sh
 	-e2e/cluster/agent-down.sh
 	e2e/cluster/cluster-down.sh
+
+## kind-up: for users with Docker and kind (DESIGN §7 tier 4): make images, a kind cluster
+## (e2e/kind/cluster.yaml), kind load image-archive, helm install pinned to the built digests,
+## the example network until Ready. kind-down deletes the cluster.
+kind-up: setup
+	e2e/kind/kind-up.sh
+
+kind-down:
+	e2e/kind/kind-down.sh
+
+## drill: loses a witness pod of the example network (current kubectl context, e.g. kind after
+## kind-up) and measures the recovery
+drill:
+	e2e/kind/drill.sh
 
 ## cluster-up / cluster-down: the local Kubernetes control plane (DESIGN §7 tier 3)
 cluster-up:
