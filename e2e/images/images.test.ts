@@ -199,6 +199,30 @@ describe.skipIf(!isRoot)('the images run from themselves (chroot, read-only root
     opRootfs = await unpackOciImage(images.operator!, join(scratch, 'unpacked'))
   }, 120_000)
 
+  it('the Dockerfiles (for users with Docker) produce the same /app layout and entry points', () => {
+    for (const [df, rootfs, img] of [
+      ['node-image/Dockerfile', nodeRootfs, images.node!],
+      ['operator/Dockerfile', opRootfs, images.operator!],
+    ] as const) {
+      const text = readFileSync(join(repo, df), 'utf8')
+      const final = text.slice(text.lastIndexOf('\nFROM '))
+      const dests = [...final.matchAll(/^COPY (?:--from=\S+ )?(\S+) (\S+)$/gm)].map((m) => [m[1]!, m[2]!] as const)
+      expect(dests.length, df).toBeGreaterThan(3)
+      for (const [src, dest] of dests) {
+        // WORKDIR /app: relative destinations are under /app; `COPY dir dir` copies its contents.
+        const target = dest.startsWith('/')
+          ? dest
+          : join('/app', dest.endsWith('/') ? join(dest, src.split('/').pop()!) : dest)
+        expect(existsSync(join(rootfs, target)), `${df}: ${src} → ${target}`).toBe(true)
+      }
+      const ep = /^ENTRYPOINT (.+)$/m.exec(final)![1]!
+      expect(JSON.parse(ep), df).toEqual(img.config.Entrypoint)
+      expect(final).toContain('USER 65532:65532')
+      for (const port of Object.keys(img.config.ExposedPorts ?? {}))
+        expect(final).toMatch(new RegExp(`EXPOSE .*\\b${port.split('/')[0]!}\\b`))
+    }
+  })
+
   it('the node image: native addons load, and its entry point runs a one-witness network that finalizes blocks', async () => {
     const data = join(scratch, 'node-data')
     mkdirSync(data)
