@@ -34,7 +34,7 @@ describe('make kind-up, the steps that need no Docker', () => {
   it('the chart renders with the built images, pinned by digest', () => {
     const op = built['echonet-operator']!
     const node = built['echonet-node']!
-    const docs = yaml.loadAll(rendered) as { kind: string; spec?: unknown }[]
+    const docs = (yaml.loadAll(rendered) as ({ kind: string; spec?: unknown } | null)[]).filter((d) => d !== null)
     const deploy = docs.find((d) => d.kind === 'Deployment') as {
       spec: { template: { spec: { containers: { image: string; env: { name: string; value?: string }[] }[] } } }
     }
@@ -53,7 +53,7 @@ describe('make kind-up, the steps that need no Docker', () => {
     kubectl(['create', 'namespace', NET_NS])
     const out = kubectl(['apply', '--dry-run=server', '-f', '-'], rendered)
     for (const kind of ['customresourcedefinition', 'deployment', 'serviceaccount', 'clusterrole', 'service'])
-      expect(out).toMatch(new RegExp(`^${kind}[^ ]* \\S+ (created|configured|unchanged) \\(server dry run\\)`, 'm'))
+      expect(out).toMatch(new RegExp(`^${kind}[^ /]*/\\S+ (created|configured|unchanged) \\(server dry run\\)`, 'm'))
     if (sh('kubectl', ['get', 'crd', 'echonetnetworks.echonet.io']).code !== 0)
       kubectl(['apply', '--server-side', '-f', join(REPO, 'charts/echonet-operator/crds')])
     const net = kubectl([
