@@ -39,6 +39,7 @@ export default defineConfig({
             'operator/src/**/*.cluster.test.ts',
             'e2e/agent/**/*.cluster.test.ts',
             'e2e/operator/**/*.cluster.test.ts',
+            'e2e/kind/**/*.cluster.test.ts',
           ],
           testTimeout: 180_000,
           hookTimeout: 180_000,
