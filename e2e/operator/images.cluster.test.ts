@@ -3,7 +3,8 @@
  * operator pod and every node pod from the OCI archives `make images` built — unpacked layers,
  * chroot, the image's user, read-only root — while the chart is installed pinned to the built
  * digests. The example network must become Ready exactly as with host processes.
- * Needs the local control plane (`e2e/cluster/cluster-up.sh`, KUBECONFIG), helm, and root.
+ * Needs the local control plane (`e2e/cluster/cluster-up.sh`, KUBECONFIG) and helm; skipped
+ * unless run as root (mount namespaces, overlayfs, chroot), as CI runs it.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readlinkSync } from 'node:fs'
@@ -45,11 +46,12 @@ interface PodJson {
 const ready = (p: PodJson): boolean =>
   p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false
 
+const isRoot = process.getuid?.() === 0
 let machine: LocalMachine | undefined
 let built: Record<string, Built> = {}
 
 beforeAll(async () => {
-  if (process.getuid?.() !== 0) throw new Error('image mode needs root (mount namespaces, chroot)')
+  if (!isRoot) return
   execFileSync(join(REPO, 'images', 'build.sh'), [], { stdio: ['ignore', 'ignore', 'inherit'] })
   built = JSON.parse(readFileSync(join(imageDir, 'images.json'), 'utf8')) as Record<string, Built>
   machine = await LocalMachine.start({
@@ -80,6 +82,7 @@ beforeAll(async () => {
 }, 600_000)
 
 afterAll(async () => {
+  if (!isRoot) return
   sh('kubectl', ['-n', NS, 'delete', 'echonetnetwork', 'testnet', '--wait=true', '--timeout=90s'])
   sh('kubectl', ['-n', NS, 'wait', '--for=delete', 'secret', '-l', 'app.kubernetes.io/component=node-key'])
   sh('kubectl', ['delete', 'namespace', NS, '--wait=true', '--timeout=90s'])
@@ -99,7 +102,7 @@ function processOf(pod: string, ns: string): { uid: number; root: string } {
   return { uid, root: readlinkSync(`/proc/${pid}/root`) }
 }
 
-describe('image mode: the operator and the example network run from the built images', () => {
+describe.skipIf(!isRoot)('image mode: the operator and the example network run from the built images', () => {
   it('the operator pod runs from its image (digest, uid 65532, chrooted) and becomes Ready', async () => {
     const pod = await waitFor(
       'operator pod Ready',
