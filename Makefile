@@ -80,6 +80,7 @@ bench: setup
 	node node-image/bench/content.ts
 	node node-image/bench/shard-transfer.ts
 	node node-image/bench/scenario-a.ts
+	node node-image/bench/attack.ts
 	$(MAKE) bench-cluster
 
 ## bench-cluster: scenario A driven by the operator on the local cluster (3 runs); docs/bench/scenario-a-cluster.*

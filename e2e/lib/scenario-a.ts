@@ -14,7 +14,10 @@ import {
   COUNCIL_ACTION_DOMAIN,
   encodeCouncilAction,
   signCouncilAction,
+  signDeclaration,
 } from '../../node-image/src/ledger/governance-payloads.ts'
+import { declarationPayload } from '../../operator/src/api/v1alpha1/declaration-payload.ts'
+import { validateDisasterDeclaration } from '../../operator/src/api/v1alpha1/validate.ts'
 import type { CouncilAction } from '../../node-image/src/ledger/governance-payloads.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import { signedTransfer } from '../../node-image/src/ledger/client-events.ts'
@@ -227,7 +230,7 @@ export async function waitForReadyExplained(s: Pick<ScenarioA, 'ns'>, ms: number
   }
 }
 
-export function condition(s: Pick<ScenarioA, 'ns'>, type: string): string {
+export function condition(s: Pick<ScenarioA, 'ns'>, type: string, field: 'status' | 'reason' = 'status'): string {
   try {
     return kubectl([
       '-n',
@@ -236,7 +239,7 @@ export function condition(s: Pick<ScenarioA, 'ns'>, type: string): string {
       'echonetnetwork',
       NETWORK,
       '-o',
-      `jsonpath={.status.conditions[?(@.type=="${type}")].status}`,
+      `jsonpath={.status.conditions[?(@.type=="${type}")].${field}}`,
     ])
   } catch {
     return ''
@@ -375,6 +378,7 @@ export interface DeclarationJson {
       restartHeight?: number
       audit?: { message: string }
       resilience?: { message: string }
+      defences?: { applied?: string[]; throttled?: number; blocked?: number; message?: string }
     }
     postMortem?: string
   }
@@ -485,4 +489,42 @@ export async function runPolicyRecovery(
     standbys,
     notes,
   }
+}
+
+/**
+ * A declaration of the scenario's network as a council writes it: `spec` (networkRef, networkId,
+ * nonce and a one-hour expiry filled in) signed by `signers` over the canonical payload, as YAML
+ * for `kubectl apply`.
+ */
+export function councilDeclarationYaml(
+  s: Pick<ScenarioA, 'chainId'>,
+  name: string,
+  spec: Record<string, unknown>,
+  signers: readonly NodeIdentity[],
+): string {
+  const full = {
+    networkRef: { name: NETWORK },
+    networkId: s.chainId,
+    nonce: Date.now(),
+    expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    ...spec,
+  }
+  const v = validateDisasterDeclaration({
+    apiVersion: 'echonet.io/v1alpha1',
+    kind: 'DisasterDeclaration',
+    metadata: { name },
+    spec: full,
+  })
+  if (!v.ok) throw new Error(JSON.stringify(v.errors))
+  const p = declarationPayload(v.value.spec, s.chainId)
+  const councilSignatures = signers.map((c) => ({
+    did: c.did,
+    signature: Buffer.from(signDeclaration(c.signer, c.did, p).sig).toString('base64'),
+  }))
+  return yaml.dump({
+    apiVersion: 'echonet.io/v1alpha1',
+    kind: 'DisasterDeclaration',
+    metadata: { name },
+    spec: { ...full, councilSignatures },
+  })
 }

@@ -103,6 +103,8 @@ export interface GovernanceView {
   readonly committeeSize: number
   /** The fee one event pays now. */
   readonly eventFee: number
+  /** Temporary parameter overrides in force (scenario D emergency parameters), with their expiry. */
+  readonly paramOverrides?: readonly { name: string; value: number; expiresAtMs: number; setAtHeight: number }[]
 }
 
 export interface SelfRegistration {
@@ -160,6 +162,10 @@ export interface DhtStatus {
   readonly routingTableSize: number
   readonly providedCount: number
   readonly seeds: readonly DhtPeerInfo[]
+  /** The ledger's dhtRefreshSeconds in force, periodic refreshes done, and the last one's time. */
+  readonly refreshSeconds?: number
+  readonly refreshes?: number
+  readonly lastRefreshMs?: number
 }
 
 export interface DhtRebootstrapResult {
@@ -195,6 +201,14 @@ export const adminPaths = {
   restartPlan: '/admin/v1/restart/plan',
   /** POST application/cbor {manifest, authorization}: adopt a signed restart manifest. */
   restart: '/admin/v1/restart',
+  /** GET: limits in force, the override and its expiry, the blocklist (DefencesView). */
+  defences: '/admin/v1/defences',
+  /** POST {entries: [{kind, value, expiresAtMs | ttlSeconds, reason?}]}: block (persisted). */
+  blocklist: '/admin/v1/blocklist',
+  /** POST {entries: [{kind, value}]}: unblock. */
+  blocklistRemove: '/admin/v1/blocklist/remove',
+  /** PUT {limits: Partial<RateLimits>, expiresAtMs | ttlSeconds, reason?}: override; DELETE lifts it. */
+  limits: '/admin/v1/limits',
 } as const
 
 /**
@@ -234,6 +248,13 @@ export const ADMIN_ERROR_CODES = [
   'BAD_SIGNATURE',
   'COUNCIL_THRESHOLD_NOT_MET',
   'POLICY_VIOLATION',
+  // defences (DESIGN §4 "Attack defenses")
+  'RATE_LIMITED',
+  'BLOCKED',
+  'INVALID_BLOCKLIST_ENTRY',
+  'BLOCKLIST_FULL',
+  'INVALID_LIMITS',
+  'DEFENCES_UNREADABLE',
 ] as const
 export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
 
@@ -253,6 +274,10 @@ export class AdminApiError extends Error {
   }
 }
 
+import type { DefencesView } from '../defence/defences.ts'
+import type { BlocklistEntry, BlocklistKind } from '../defence/blocklist.ts'
+import type { RateLimits } from '../defence/limits.ts'
+
 /** Minimal client; `fetchImpl` lets tests and the operator inject timeouts or agents. */
 export class AdminClient {
   readonly #base: string
@@ -265,7 +290,7 @@ export class AdminClient {
     this.#timeoutMs = opts.timeoutMs ?? 3_000
   }
 
-  async #request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  async #request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const bytes = body instanceof Uint8Array
     const init: RequestInit = {
       method,
@@ -351,9 +376,46 @@ export class AdminClient {
   restart(record: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
     return this.#request('POST', adminPaths.restart, record)
   }
+
+  /** Limits in force, the override, the blocklist, and what was throttled or refused. */
+  defences(): Promise<DefencesView> {
+    return this.#request('GET', adminPaths.defences)
+  }
+
+  /** Adds (or renews) blocklist entries; the node persists them before it answers. */
+  block(entries: readonly BlocklistRequestEntry[]): Promise<{ added: BlocklistEntry[] }> {
+    return this.#request('POST', adminPaths.blocklist, { entries })
+  }
+
+  unblock(entries: readonly { kind: BlocklistKind; value: string }[]): Promise<{ removed: number }> {
+    return this.#request('POST', adminPaths.blocklistRemove, { entries })
+  }
+
+  /** Overrides limits until `expiresAtMs`; replaces any previous override. */
+  setLimits(limits: Partial<RateLimits>, expiresAtMs: number, reason?: string): Promise<DefencesView> {
+    return this.#request('PUT', adminPaths.limits, { limits, expiresAtMs, ...(reason === undefined ? {} : { reason }) })
+  }
+
+  clearLimits(): Promise<DefencesView> {
+    return this.#request('DELETE', adminPaths.limits)
+  }
+}
+
+/** A blocklist entry as the admin API takes it: an absolute expiry or a TTL. */
+export interface BlocklistRequestEntry {
+  readonly kind: BlocklistKind
+  readonly value: string
+  readonly expiresAtMs?: number
+  readonly ttlSeconds?: number
+  readonly reason?: string
 }
 
 /** Smallest power that is > 2/3 of total. */
 export function powerNeededFor(totalPower: number): number {
   return Math.floor((2 * totalPower) / 3) + 1
 }
+
+// The defences' shapes (admin API bodies), from the module that enforces them.
+export type { DefencesView, LimitsOverride, Surface } from '../defence/defences.ts'
+export type { BlocklistEntry, BlocklistKind } from '../defence/blocklist.ts'
+export type { RateLimits } from '../defence/limits.ts'

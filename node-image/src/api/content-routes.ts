@@ -100,12 +100,16 @@ export async function contentRoute(
   res: ServerResponse,
   url: URL,
   maxBodyBytes: number,
+  /** Takes an upload slot for the request's client (throws when it has none); returns its release. */
+  upload?: (req: IncomingMessage) => () => void,
 ): Promise<boolean> {
   const path = url.pathname
   const isPublish = path === '/v1/content'
   const match = CID_PATH.exec(path)
   if (!isPublish && !match && !path.startsWith('/v1/content/')) return false
   if (port === undefined) throw new ApiError(503, 'CONTENT_UNAVAILABLE', 'this node does not serve content')
+  const isUpload = (isPublish && req.method === 'POST') || (match?.[3] !== undefined && req.method === 'PUT')
+  const release = isUpload ? upload?.(req) : undefined
   try {
     if (isPublish && req.method === 'POST') {
       const k = intParam(url, 'k')
@@ -156,6 +160,8 @@ export async function contentRoute(
     }
   } catch (err) {
     throw contentApiError(err)
+  } finally {
+    release?.()
   }
   throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
 }

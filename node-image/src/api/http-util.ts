@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { timingSafeEqual, createHash } from 'node:crypto'
 import { CodedError } from '../util/coded-error.ts'
+import { DefenceError } from '../defence/errors.ts'
+import type { DefenceErrorCode } from '../defence/errors.ts'
 
 /**
  * Codes the HTTP layer itself answers with. Codes of lower layers (ledger, content, DHT, restart)
@@ -48,9 +50,12 @@ const STATUS_OF: Record<ApiErrorCode, number> = {
 /** Errors leave the API as `{ "error": { "code", "message", "requestId"? } }` with a stable code. */
 export class ApiError extends CodedError {
   readonly status: number
-  constructor(status: number, code: string, message: string) {
+  /** Extra response headers (`Retry-After` on a 429). */
+  readonly headers: Readonly<Record<string, string>> | undefined
+  constructor(status: number, code: string, message: string, headers?: Record<string, string>) {
     super(code, message)
     this.status = status
+    this.headers = headers
   }
 }
 
@@ -59,9 +64,30 @@ export function apiError(code: ApiErrorCode, message: string): ApiError {
   return new ApiError(STATUS_OF[code], code, message)
 }
 
-/** Any thrown value as what the client sees: an ApiError as it is, anything else 500 INTERNAL. */
+const DEFENCE_STATUS: Record<DefenceErrorCode, number> = {
+  RATE_LIMITED: 429,
+  TOO_MANY_UPLOADS: 429,
+  BLOCKED: 403,
+  INVALID_BLOCKLIST_ENTRY: 400,
+  INVALID_LIMITS: 400,
+  BLOCKLIST_FULL: 409,
+  DEFENCES_UNREADABLE: 500,
+}
+
+/** A defence's refusal as HTTP: 429 with `Retry-After` (whole seconds, at least 1), 403, 400. */
+export function defenceApiError(e: DefenceError): ApiError {
+  const retry =
+    e.retryAfterMs === undefined ? undefined : { 'retry-after': String(Math.max(1, Math.ceil(e.retryAfterMs / 1000))) }
+  return new ApiError(DEFENCE_STATUS[e.code], e.code, e.message, retry)
+}
+
+/**
+ * Any thrown value as what the client sees: an ApiError as it is, a defence's refusal at its
+ * status, anything else 500 INTERNAL.
+ */
 export function toApiError(err: unknown): ApiError {
   if (err instanceof ApiError && Number.isInteger(err.status) && err.status >= 400 && err.status <= 599) return err
+  if (err instanceof DefenceError) return defenceApiError(err)
   return apiError('INTERNAL', 'internal error')
 }
 
@@ -77,6 +103,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 export function sendError(res: ServerResponse, err: unknown, requestId?: string): void {
   const e = toApiError(err)
+  for (const [k, v] of Object.entries(e.headers ?? {})) res.setHeader(k, v)
   sendJson(res, e.status, errorBody(e, requestId))
 }
 

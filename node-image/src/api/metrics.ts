@@ -112,6 +112,30 @@ export class NodeMetrics {
     labelNames: ['outcome'],
     registers: [this.registry],
   })
+  readonly throttled = new Counter({
+    name: 'echonet_ratelimit_throttled_total',
+    help: 'Requests, events, frames or connections refused by a rate or connection limit, by surface',
+    labelNames: ['surface'],
+    registers: [this.registry],
+  })
+  readonly blocked = new Counter({
+    name: 'echonet_ratelimit_blocked_total',
+    help: 'Requests, events or connections refused by the blocklist, by surface',
+    labelNames: ['surface'],
+    registers: [this.registry],
+  })
+  readonly blocklistEntries = new Gauge({
+    name: 'echonet_ratelimit_blocklist_entries',
+    help: 'Blocklist entries in force, by kind (peer, ip, did)',
+    labelNames: ['kind'],
+    registers: [this.registry],
+  })
+  readonly limit = new Gauge({
+    name: 'echonet_ratelimit_limit',
+    help: 'Limits in force: token-bucket rate (per second) and burst, or a count',
+    labelNames: ['limit', 'param'],
+    registers: [this.registry],
+  })
   constructor() {
     collectDefaultMetrics({ register: this.registry })
   }

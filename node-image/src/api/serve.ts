@@ -30,6 +30,12 @@ export interface ServeOptions {
   /** Bound on receiving the request head (HEADERS_TIMEOUT_MS). */
   readonly headersTimeoutMs?: number | undefined
   readonly log?: ApiLog | undefined
+  /**
+   * Admission before any work (rate limits, blocklist): throws to refuse the request. A socket
+   * from an address `refuseSocket` names is closed at once, before it can send anything.
+   */
+  readonly admit?: ((req: IncomingMessage) => void) | undefined
+  readonly refuseSocket?: ((remoteAddress: string | undefined) => boolean) | undefined
 }
 
 /** Headers must be complete this long after a connection starts a request (slowloris). */
@@ -175,6 +181,7 @@ export function serve(handler: Handler, o: ServeOptions): Server {
     req.on('error', (err) => log.debug({ requestId, api: o.api, err: err.message }, 'request stream error'))
     try {
       res.setHeader('x-request-id', requestId)
+      o.admit?.(req)
       if (req.httpVersion === '1.1' && req.headers.host === undefined)
         throw apiError('MALFORMED_REQUEST', 'an HTTP/1.1 request needs a Host header')
       await handler(req, res, requestTarget(req.url))
@@ -268,6 +275,13 @@ export function serve(handler: Handler, o: ServeOptions): Server {
     if (current !== undefined && !current.res.writableEnded) return
     socket.destroy()
   })
+
+  if (o.refuseSocket !== undefined) {
+    const refuse = o.refuseSocket
+    server.on('connection', (socket: Duplex & { remoteAddress?: string }) => {
+      if (refuse(socket.remoteAddress)) socket.destroy()
+    })
+  }
 
   // CONNECT hands over the raw socket; nothing here tunnels.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => {

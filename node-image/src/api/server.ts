@@ -21,6 +21,8 @@ import type { NodeMetrics } from './metrics.ts'
 import { contentRoute } from './content-routes.ts'
 import type { ContentApiPort } from './content-routes.ts'
 import { chainRoute } from './chain-routes.ts'
+import { defenceRoute } from './defence-routes.ts'
+import type { Defences } from '../defence/defences.ts'
 import type { ChainApiPort } from './chain-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
@@ -135,19 +137,40 @@ export interface ServerOptions {
   readonly bodyTimeoutMs?: number
   /** How long the request head may take to arrive (HEADERS_TIMEOUT_MS). */
   readonly headersTimeoutMs?: number
+  /** Rate limits, upload limits and the blocklist (public API), and their admin routes. */
+  readonly defences?: Defences
 }
 
 /** Public API: submit events, read status, accounts and blocks; health and metrics. */
 export function publicServer(node: NodeApiPort, metrics: NodeMetrics, opts: ServerOptions = {}): Server {
-  return serve(publicRoutes(node, metrics, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS), {
+  const d = opts.defences
+  return serve(publicRoutes(node, metrics, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS, d), {
     api: 'public',
     requestTimeoutMs: PUBLIC_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: opts.headersTimeoutMs,
     log: opts.log,
+    ...(d === undefined
+      ? {}
+      : {
+          admit: (req: IncomingMessage) => {
+            const v = d.admitHttp(req.socket.remoteAddress)
+            if (!v.ok) throw v.error
+          },
+          refuseSocket: (addr: string | undefined) => addr !== undefined && d.blocksIp(addr),
+        }),
   })
 }
 
-function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number): Handler {
+function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d: Defences | undefined): Handler {
+  // Uploads in progress per client IP are bounded: each holds a spool file and a stream.
+  const upload =
+    d === undefined
+      ? undefined
+      : (req: IncomingMessage): (() => void) => {
+          const r = d.beginUpload(req.socket.remoteAddress)
+          if (typeof r === 'function') return r
+          throw r
+        }
   return async (req, res, url) => {
     const path = url.pathname
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, node.live() ? 200 : 503, { ok: node.live() })
@@ -163,6 +186,8 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number): 
       const events = parseSubmission(req, await readBody(req, MAX_SUBMIT_BYTES, bodyMs))
       if (events.length > MAX_SUBMIT_EVENTS)
         throw new ApiError(413, 'TOO_MANY_EVENTS', `at most ${MAX_SUBMIT_EVENTS} events per request`)
+      const v = d?.admitSubmission(req.socket.remoteAddress, events.length)
+      if (v !== undefined && !v.ok) throw v.error
       const results = node.submit(events)
       const accepted = results.filter((r) => r.ok).length
       return sendJson(res, accepted > 0 || results.length === 0 ? 202 : 400, { accepted, results })
@@ -193,7 +218,7 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number): 
       return sendJson(res, 200, b)
     }
     if (await chainRoute(node, req, res, url)) return
-    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES)) return
+    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   }
 }
@@ -230,7 +255,7 @@ export function parseRestartPlan(body: Buffer, nowMs: number): { witnesses: stri
 
 /** Admin API, on its own port, bearer token required on every route. */
 export function adminServer(node: NodeApiPort, token: string, opts: ServerOptions = {}): Server {
-  return serve(adminRoutes(node, token, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS), {
+  return serve(adminRoutes(node, token, opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS, opts.defences), {
     api: 'admin',
     requestTimeoutMs: ADMIN_REQUEST_TIMEOUT_MS,
     headersTimeoutMs: opts.headersTimeoutMs,
@@ -238,10 +263,11 @@ export function adminServer(node: NodeApiPort, token: string, opts: ServerOption
   })
 }
 
-function adminRoutes(node: NodeApiPort, token: string, bodyMs: number): Handler {
+function adminRoutes(node: NodeApiPort, token: string, bodyMs: number, d: Defences | undefined): Handler {
   return async (req, res, url) => {
     checkBearer(req, token)
     const path = url.pathname
+    if (d !== undefined && (await defenceRoute(d, req, res, url, bodyMs))) return
     if (req.method === 'GET' && path === adminPaths.status) return sendJson(res, 200, node.status())
     if (req.method === 'GET' && path === adminPaths.checkpoints)
       return sendJson(res, 200, { checkpoints: await node.checkpoints() })

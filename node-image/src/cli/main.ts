@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises'
 import { pino } from 'pino'
 import { NodeIdentity, writeKeyFile } from '../crypto/identity.ts'
 import { writeFileAtomic } from '../util/fs.ts'
+import { limitsFromEnv } from '../defence/limits.ts'
 import { EchoNode } from '../node/node.ts'
 import type { NodeConfig } from '../node/node.ts'
 import type { NodeRole } from '../api/admin-contract.ts'
@@ -209,7 +210,7 @@ program
         throw new InvalidArgumentError(`--bond-role must be one of ${BOND_ROLES.join(', ')}, with --bond-stake`)
       let node: EchoNode
       try {
-        node = await EchoNode.start(config, log)
+        node = await EchoNode.start({ ...config, limits: limitsFromEnv(process.env) }, log)
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'START_FAILED'
         log.fatal({ code, err: (err as Error).message }, 'node failed to start')

@@ -114,6 +114,8 @@ export interface EngineObserver {
   ): void
   onEvidence?(kind: string, first: Proposal | Vote, second: Proposal | Vote): void
   onVoteSeen?(vote: Vote): void
+  /** The admission verdicts of events a peer gossiped (codes of the refused ones), for peer scoring. */
+  onGossipAdmitted?(peer: string, codes: readonly (string | undefined)[]): void
   onLog?(level: 'info' | 'warn' | 'error' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -133,6 +135,11 @@ export interface EngineOptions<E> {
   readonly mempool?: Mempool<E>
   /** The DID behind a transport peer id (the same key makes both), for peers' height claims. */
   readonly didOfPeer?: (peer: string) => string | undefined
+  /**
+   * Local admission policy for the mempool (rate limits and blocklist by sender): a code refuses
+   * the event. Never applied to events in a proposed block, which every node must judge alike.
+   */
+  readonly admit?: (sender: string) => string | undefined
 }
 
 interface Candidate<E> {
@@ -302,6 +309,11 @@ export class ConsensusEngine<E> {
         results[at] = { ok: false, id, code: errorCode(err, 'MALFORMED_EVENT') }
         continue
       }
+      const refused = this.#o.admit?.(this.#o.ledger.describe(event).sender)
+      if (refused !== undefined) {
+        results[at] = { ok: false, id, code: refused }
+        continue
+      }
       const code = this.#o.ledger.precheck(event)
       if (code !== undefined) {
         results[at] = { ok: false, id, code }
@@ -377,7 +389,11 @@ export class ConsensusEngine<E> {
       const take = head.events.slice(0, 64)
       head.events = head.events.slice(take.length)
       if (head.events.length === 0) this.#gossipBacklog.shift()
-      this.submit(take, head.peer)
+      const results = this.submit(take, head.peer)
+      this.#o.observer?.onGossipAdmitted?.(
+        head.peer,
+        results.map((r) => (r.ok ? undefined : r.code)),
+      )
     }
     if (this.#gossipBacklog.length > 0 && !this.#stopped) setImmediate(() => this.#admitSlice())
     else this.#admitting = false

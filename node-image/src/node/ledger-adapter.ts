@@ -6,7 +6,7 @@ import type { SignedEvent } from '../ledger/event.ts'
 import { genesisHash, validateGenesis } from '../ledger/genesis.ts'
 import type { Genesis } from '../ledger/genesis.ts'
 import { LedgerError } from '../ledger/errors.ts'
-import type { ContentRecord, EmergencyState, PosrRecord } from '../ledger/state.ts'
+import type { ContentRecord, EmergencyState, ParamOverrides, PosrRecord } from '../ledger/state.ts'
 import type { Params } from '../ledger/params.ts'
 import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
 import type { RestartManifest } from '../ledger/governance-payloads.ts'
@@ -164,6 +164,16 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
 
   contentByBodyHash(bodyHash: string): string | undefined {
     return this.#ledger.contentByBodyHash(bodyHash)
+  }
+
+  /** Temporary parameter overrides recorded on the ledger (some may have expired). */
+  paramOverrides(): ParamOverrides {
+    return this.#ledger.paramOverrides()
+  }
+
+  /** Block time of the last finalized block. */
+  get timeMs(): number {
+    return this.#ledger.timeMs
   }
 
   params(): Params {

@@ -25,6 +25,11 @@ import { watchPeersFile } from '../p2p/peers-file.ts'
 import { DhtManager } from '../p2p/dht.ts'
 import { NodeMetrics } from '../api/metrics.ts'
 import { adminServer, listen, publicServer } from '../api/server.ts'
+import { Defences } from '../defence/defences.ts'
+import { DEFAULT_LIMITS } from '../defence/limits.ts'
+import type { RateLimits } from '../defence/limits.ts'
+import { gossipScorer, inboundPolicy, metricsCounters } from './defence-wiring.ts'
+import { PeerScore } from '../defence/peer-score.ts'
 import type { NodeApiPort } from '../api/server.ts'
 import type {
   AdminStatus,
@@ -87,6 +92,8 @@ export interface NodeConfig {
   readonly voteLog?: string
   /** Register this key on the ledger by bonding this stake once the account is funded. */
   readonly bond?: BondConfig
+  /** Rate and connection limits at start (DEFAULT_LIMITS; the admin API may override them). */
+  readonly limits?: RateLimits
 }
 
 export class NodeStartError extends CodedError {}
@@ -122,6 +129,7 @@ export class EchoNode implements NodeApiPort {
   #servers: Server[] = []
   #unwatch: (() => void) | undefined
   #voteLog: WriteStream | undefined
+  #expireDefences: NodeJS.Timeout | undefined
   /** When a message last came from a DID's own PeerId (liveness evidence that relays cannot fake). */
   readonly #lastSeen = new Map<string, number>()
   #lastCommitMs = 0
@@ -178,6 +186,24 @@ export class EchoNode implements NodeApiPort {
     let last = initial
     const log = this.#log
     if (this.config.voteLog) this.#voteLog = createWriteStream(this.config.voteLog, { flags: 'a' })
+    const defences = await Defences.open(
+      this.config.dataDir,
+      this.config.limits ?? DEFAULT_LIMITS,
+      metricsCounters(this.metrics, () => {
+        // A new entry also ends what it names that is already connected.
+        if (this.#started)
+          void this.#host.disconnectBlocked(
+            (p) => defences.blocksPeer(p),
+            (ip) => defences.blocksIp(ip),
+          )
+      }),
+    )
+    this.#expireDefences = setInterval(
+      () =>
+        void defences.expire().catch((err: unknown) => log.warn({ err: (err as Error).message }, 'defences not saved')),
+      5_000,
+    )
+    this.#expireDefences.unref()
     this.#host = await P2PHost.create({
       privateKey: this.identity.libp2pPrivateKey(),
       listen: [this.config.p2pListen],
@@ -193,11 +219,19 @@ export class EchoNode implements NodeApiPort {
           log.warn({ peer, code }, 'bad p2p frame')
         },
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
+        admitFrame: (peer) => defences.admitFrame(peer),
+        admitSync: (peer) => defences.admitSync(peer),
       },
       // Seeds and SSNs (which hold shards) answer DHT queries; other roles are DHT clients.
       dhtServer: this.config.role === 'seed' || this.config.role === 'ssn',
+      inbound: inboundPolicy(defences),
     })
-    this.#dht = new DhtManager(this.#host.node, this.config.dataDir, (level, msg, data) => log[level](data ?? {}, msg))
+    this.#dht = new DhtManager(
+      this.#host.node,
+      this.config.dataDir,
+      (level, msg, data) => log[level](data ?? {}, msg),
+      () => this.#ledger.params().dhtRefreshSeconds,
+    )
     await this.#dht.start()
     this.#sender = new EventSender(
       this.identity,
@@ -218,6 +252,7 @@ export class EchoNode implements NodeApiPort {
       findProviders: (cid) => this.#dht.findProviders(cid, 5_000),
       repairIntervalMs: this.config.repairIntervalMs ?? 30_000,
       repairBytesPerSecond: this.config.repairBytesPerSecond ?? 64 * 1024 * 1024,
+      admitShardRequest: (peer) => defences.admitShardRequest(peer),
     })
     if (this.config.peersFile) {
       this.#unwatch = watchPeersFile(
@@ -247,6 +282,7 @@ export class EchoNode implements NodeApiPort {
       // A standby votes once a council change or restart manifest puts it in the committee.
       votes: this.#canVote(),
       didOfPeer: didFromPeerId,
+      admit: (sender) => defences.admitEvent(sender),
       epoch: this.#ledger.epoch(),
       genesisTimeMs: this.#ledger.genesisTimeMs,
       ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
@@ -257,6 +293,7 @@ export class EchoNode implements NodeApiPort {
           log.warn({ kind, first: summarize(first), second: summarize(second) }, 'equivocation evidence')
         },
         onVoteSeen: (v) => this.#onVoteSeen(v),
+        onGossipAdmitted: gossipScorer(defences, new PeerScore(), (msg, data) => log.warn(data, msg)),
         onLog: (level, msg, data) => log[level](data ?? {}, msg),
         onHigherEpoch: (peer, epoch) => void this.#followRestart(peer, epoch),
         onRestartResumed: (epoch, waitedMs) => {
@@ -266,8 +303,8 @@ export class EchoNode implements NodeApiPort {
       },
     })
     await this.#engine.start(last)
-    const pub = publicServer(this, this.metrics, { log })
-    const admin = adminServer(this, this.config.adminToken, { log })
+    const pub = publicServer(this, this.metrics, { log, defences })
+    const admin = adminServer(this, this.config.adminToken, { log, defences })
     await listen(pub, this.config.apiHost, this.config.apiPort)
     await listen(admin, this.config.apiHost, this.config.adminPort)
     this.#servers = [pub, admin]
@@ -302,6 +339,7 @@ export class EchoNode implements NodeApiPort {
 
   async stop(): Promise<void> {
     this.#unwatch?.()
+    if (this.#expireDefences) clearInterval(this.#expireDefences)
     this.#registration?.stop()
     this.#dds?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
@@ -553,9 +591,18 @@ export class EchoNode implements NodeApiPort {
         standbys: this.#ledger.standbys().map((sb) => sb.did),
         committeeSize: this.#ledger.params().committeeSize,
         eventFee: requiredFee(this.#ledger.params()),
+        paramOverrides: this.#paramOverrides(),
       },
       self: this.#ledger.registration(this.identity.did),
     }
+  }
+
+  /** Overrides still in force at the last block's time (expired ones no longer apply). */
+  #paramOverrides(): NonNullable<AdminStatus['governance']>['paramOverrides'] {
+    const now = this.#ledger.timeMs
+    return Object.entries(this.#ledger.paramOverrides())
+      .filter(([, o]) => o.expiresAtMs > now)
+      .map(([name, o]) => ({ name, value: o.value, expiresAtMs: o.expiresAtMs, setAtHeight: o.setAtHeight }))
   }
 
   #mode(powerOnline: number, totalPower: number): Pick<AdminStatus, 'mode' | 'haltReason' | 'haltCode'> {
@@ -853,6 +900,7 @@ export class EchoNode implements NodeApiPort {
       routingTableSize: this.#dht.routingTableSize(),
       providedCount: this.#dht.providedCount(),
       seeds: this.#dht.seeds(),
+      ...this.#dht.refreshInfo(),
     }
   }
 

@@ -98,11 +98,57 @@ export class DhtManager {
   readonly #provided = new Set<string>()
   #seeds: DhtPeer[] = []
   #timer: NodeJS.Timeout | undefined
+  #refreshTimer: NodeJS.Timeout | undefined
+  #refreshes = 0
+  #lastRefreshMs = 0
+  #stopped = false
+  /** Seconds between routing-table refreshes: the ledger's dhtRefreshSeconds, read every time. */
+  readonly #refreshSeconds: () => number
 
-  constructor(node: Libp2p<{ dht: KadDHT }>, dataDir: string, log: DhtLog) {
+  constructor(node: Libp2p<{ dht: KadDHT }>, dataDir: string, log: DhtLog, refreshSeconds: () => number = () => 600) {
     this.#node = node
     this.#dir = dataDir
     this.#log = log
+    this.#refreshSeconds = refreshSeconds
+  }
+
+  /** Refreshes so far, when the last one ran, and the interval in force now. */
+  refreshInfo(): { refreshSeconds: number; refreshes: number; lastRefreshMs: number } {
+    return { refreshSeconds: this.#refreshSeconds(), refreshes: this.#refreshes, lastRefreshMs: this.#lastRefreshMs }
+  }
+
+  /**
+   * The periodic refresh (scenario D: a council may shorten dhtRefreshSeconds while the routing
+   * tables are being poisoned, and it reverts at the override's expiry): re-dial the seeds, refresh
+   * the routing table, re-provide what this node holds. The interval is read again before each
+   * wait, so a change applies from the next cycle, and a shorter one also cuts the current wait.
+   */
+  #scheduleRefresh(): void {
+    if (this.#stopped) return
+    const every = Math.max(1, this.#refreshSeconds()) * 1000
+    const due = Math.max(0, this.#lastRefreshMs + every - Date.now())
+    // Re-checked at least every 5 s so that a lowered interval does not wait out the old one.
+    this.#refreshTimer = setTimeout(
+      () => {
+        if (Date.now() - this.#lastRefreshMs < Math.max(1, this.#refreshSeconds()) * 1000) {
+          this.#scheduleRefresh()
+          return
+        }
+        void this.#refresh().finally(() => this.#scheduleRefresh())
+      },
+      Math.min(due, 5_000),
+    )
+    this.#refreshTimer.unref()
+  }
+
+  async #refresh(): Promise<void> {
+    this.#lastRefreshMs = Date.now()
+    this.#refreshes++
+    await this.#dialAll(this.#seeds)
+    await this.#node.services.dht
+      .refreshRoutingTable({ signal: AbortSignal.timeout(10_000) })
+      .catch((err: unknown) => this.#log('debug', 'routing table refresh failed', { err: (err as Error).message }))
+    await this.#reprovideAll()
   }
 
   async start(): Promise<void> {
@@ -113,10 +159,14 @@ export class DhtManager {
     this.#log('info', 'dht state loaded', { peers: saved.length, provided: this.#provided.size })
     this.#timer = setInterval(() => void this.save(), SAVE_EVERY_MS)
     void this.#dialAll(saved).then(() => this.#reprovideAll())
+    this.#lastRefreshMs = Date.now()
+    this.#scheduleRefresh()
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
+    if (this.#refreshTimer) clearTimeout(this.#refreshTimer)
     await this.save()
   }
 

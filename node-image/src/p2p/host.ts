@@ -19,6 +19,8 @@ import { decode } from '../crypto/encoding.ts'
 import type { PeerEntry } from './peers-file.ts'
 import { dhtService } from './dht.ts'
 import { MAX_PENDING_INBOUND_PER_IP, PendingInboundLimiter } from './inbound-gate.ts'
+import type { InboundPolicy } from './inbound-gate.ts'
+import { getNetConfig } from '@libp2p/utils'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Identify } from '@libp2p/identify'
 import type { Ping } from '@libp2p/ping'
@@ -33,6 +35,9 @@ export interface HostCallbacks {
   /** Answers a sync request; the value is DAG-CBOR encoded as the response frame. */
   serveSync(req: SyncRequest): Promise<unknown>
   onBadFrame?(peer: string, code: string): void
+  /** Per-peer rate limits: false drops a consensus frame / refuses a sync request. */
+  admitFrame?(peer: string): boolean
+  admitSync?(peer: string): boolean
   onLog?(level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -74,6 +79,8 @@ export class P2PHost implements Transport {
     callbacks: HostCallbacks
     /** Answer DHT queries (seeds); otherwise the node is a DHT client. */
     dhtServer?: boolean
+    /** Blocklist and per-IP connection cap, applied by the connection gater. */
+    inbound?: InboundPolicy
   }): Promise<P2PHost> {
     const node = await createLibp2p({
       privateKey: opts.privateKey,
@@ -93,13 +100,16 @@ export class P2PHost implements Transport {
       connectionGater: new PendingInboundLimiter(
         MAX_PENDING_INBOUND_PER_IP,
         INBOUND_UPGRADE_TIMEOUT_MS + 1_000,
+        opts.inbound,
       ).gater(),
     })
     const host = new P2PHost(node, opts.callbacks)
     await node.handle(CONSENSUS_PROTOCOL, (stream, conn) => host.#readConsensus(stream, conn.remotePeer), {
       maxInboundStreams: 8,
     })
-    await node.handle(SYNC_PROTOCOL, (stream) => host.#serveSync(stream), { maxInboundStreams: 16 })
+    await node.handle(SYNC_PROTOCOL, (stream, conn) => host.#serveSync(stream, conn.remotePeer.toString()), {
+      maxInboundStreams: 16,
+    })
     node.addEventListener('peer:disconnect', (evt) => {
       host.#out.delete(evt.detail.toString())
     })
@@ -127,6 +137,23 @@ export class P2PHost implements Transport {
     const self = this.node.peerId.toString()
     this.#known = peers.filter((p) => p.peerId !== self)
     void this.#dialKnown()
+  }
+
+  /**
+   * Closes connections the blocklist now names (by peer id or remote IP); the gater keeps them
+   * from coming back. Returns how many were closed.
+   */
+  async disconnectBlocked(blocksPeer: (peerId: string) => boolean, blocksIp: (ip: string) => boolean): Promise<number> {
+    const doomed = this.node.getConnections().filter((c) => {
+      if (blocksPeer(c.remotePeer.toString())) return true
+      try {
+        return blocksIp(getNetConfig(c.remoteAddr).host)
+      } catch {
+        return false
+      }
+    })
+    await Promise.all(doomed.map((c) => c.close().catch(() => c.abort(new Error('blocked')))))
+    return doomed.length
   }
 
   async stop(): Promise<void> {
@@ -245,6 +272,9 @@ export class P2PHost implements Transport {
     try {
       for (;;) {
         const frame = await lp.read()
+        // Over its rate the frame is dropped unread: gossip repeats what matters, a flood costs
+        // no decoding.
+        if (this.#cb.admitFrame?.(peer) === false) continue
         let msg: ConsensusMessage
         try {
           msg = decodeMessage(frame.subarray())
@@ -281,7 +311,11 @@ export class P2PHost implements Transport {
     }
   }
 
-  async #serveSync(stream: Stream): Promise<void> {
+  async #serveSync(stream: Stream, peer: string): Promise<void> {
+    if (this.#cb.admitSync?.(peer) === false) {
+      stream.abort(new Error('sync rate limit'))
+      return
+    }
     const lp = lpStream(stream, { maxDataLength: 1024 })
     try {
       const req = decodeSyncRequest((await lp.read({ signal: AbortSignal.timeout(10_000) })).subarray())

@@ -113,12 +113,27 @@ export class ShardProtocol {
     port: ShardServerPort,
     maxShardBytes: number,
     onError?: (op: string, code: string) => void,
+    /** Per-peer admission (rate limits): false answers RATE_LIMITED without reading the request. */
+    admit?: (peer: string) => boolean,
   ): Promise<void> {
     if (this.#serving) return
     this.#serving = true
-    await this.#node.handle(SHARD_PROTOCOL, (stream) => this.#handle(stream, port, maxShardBytes, onError), {
-      maxInboundStreams: 64,
-    })
+    await this.#node.handle(
+      SHARD_PROTOCOL,
+      async (stream, conn) => {
+        if (admit !== undefined && !admit(conn.remotePeer.toString())) {
+          onError?.('any', 'RATE_LIMITED')
+          const io = lp(stream)
+          await io
+            .write(encodeShardFrame({ ok: false, code: 'RATE_LIMITED', message: 'too many shard requests' }))
+            .then(() => stream.close())
+            .catch((err: unknown) => stream.abort(err as Error))
+          return
+        }
+        await this.#handle(stream, port, maxShardBytes, onError)
+      },
+      { maxInboundStreams: 64 },
+    )
   }
 
   async #handle(

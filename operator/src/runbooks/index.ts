@@ -5,11 +5,13 @@
 import type { DisasterDeclarationSpec } from '../api/v1alpha1/types.ts'
 import type { Runbook } from './types.ts'
 import { witnessLossRunbook } from './witness-loss.ts'
+import { networkAttackRunbook } from './network-attack.ts'
 
 export type { Runbook } from './types.ts'
 
 const RUNBOOKS: Partial<Record<DisasterDeclarationSpec['scenario'], Runbook>> = {
   WitnessLoss: witnessLossRunbook,
+  NetworkAttack: networkAttackRunbook,
 }
 
 export function runbookFor(scenario: DisasterDeclarationSpec['scenario']): Runbook | undefined {

@@ -5,7 +5,7 @@
  * at the recorded step. The reconcile only carries out effects and feeds their outcomes back
  * through the runbook's pure `record(state, effect, outcome)`; nothing in here does I/O.
  */
-import type { AdminStatus } from '@echonet/node/admin'
+import type { AdminStatus, BlocklistRequestEntry, RateLimits } from '@echonet/node/admin'
 import type { CouncilSpec } from '@echonet/node/governance'
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
 import type { DisasterAction, DisasterDeclarationStatus } from '../api/v1alpha1/types.ts'
@@ -18,6 +18,7 @@ export type RunbookRecord = NonNullable<DisasterDeclarationStatus['runbook']>
 export type WitnessSetMember = NonNullable<RunbookRecord['witnessSet']>[number]
 export type SurveyEntry = NonNullable<RunbookRecord['survey']>[number]
 export type AuditRecord = NonNullable<RunbookRecord['audit']>
+export type DefencesRecord = NonNullable<RunbookRecord['defences']>
 
 /** What a runbook owns of the declaration's status. */
 export interface RunbookState {
@@ -78,6 +79,8 @@ export interface Observation {
   readonly auth: { readonly mode: 'council' } | { readonly mode: 'policy'; readonly policy: PolicyBounds }
   /** Council signatures over the pending manifest (spec.manifestSignatures), as written. */
   readonly manifestSignatures: readonly { readonly did: string; readonly signature: string }[]
+  /** People asked to close the declaration (annotation echonet.io/resolve=true). */
+  readonly resolveRequested: boolean
 }
 
 /** I/O the reconcile carries out for a step; outcomes come back through `record`. */
@@ -101,12 +104,22 @@ export type Effect =
       readonly expect: { readonly height: number; readonly hash: string }
     }
   | { readonly kind: 'restoreResilience'; readonly plan: ResiliencePlan }
+  | { readonly kind: 'applyDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
+  | { readonly kind: 'readDefences'; readonly nodes: readonly { readonly node: string; readonly ip: string }[] }
+  | { readonly kind: 'liftDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
   | {
       readonly kind: 'event'
       readonly type: 'Normal' | 'Warning'
       readonly reason: string
       readonly note: string
     }
+
+/** What a NetworkAttack declaration pushes to each node (DESIGN §4 "Attack defenses"). */
+export interface NodeDefences {
+  readonly limits?: { readonly set: Partial<RateLimits>; readonly expiresAtMs: number }
+  readonly blocklist: readonly BlocklistRequestEntry[]
+  readonly reason: string
+}
 
 /** How the restart record is authorized when it is sent. */
 export type DeliveryAuth =

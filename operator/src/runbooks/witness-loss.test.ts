@@ -98,6 +98,7 @@ function obs(over: Partial<Observation> = {}): Observation {
     committee: committee(['w3']),
     council: COUNCIL,
     registeredStandbys: [did('s0'), did('s1')],
+    resolveRequested: false,
     committeeSize: 4,
     auth: {
       mode: 'policy',
@@ -147,6 +148,9 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
         },
       }
     case 'restoreResilience':
+    case 'applyDefences':
+    case 'readDefences':
+    case 'liftDefences':
     case 'event':
       return { ok: true }
   }

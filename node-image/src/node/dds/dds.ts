@@ -37,6 +37,8 @@ export interface DdsDeps {
   /** Repair scan interval and throttle (SSNs). */
   readonly repairIntervalMs: number
   readonly repairBytesPerSecond: number
+  /** Per-peer admission of shard requests (the node's rate limits). */
+  readonly admitShardRequest?: (peer: string) => boolean
   provide(cid: string): Promise<{ announced: boolean }>
   findProviders(cid: string): Promise<{ peerId: string }[]>
 }
@@ -87,7 +89,12 @@ export class Dds implements ContentApiPort {
         },
         chainId: () => d.ledger().chainId,
       })
-      await dds.shards.serve(ssn, MAX_SHARD_BYTES, (op, code) => d.metrics.shardRequestErrors.inc({ op, code }))
+      await dds.shards.serve(
+        ssn,
+        MAX_SHARD_BYTES,
+        (op, code) => d.metrics.shardRequestErrors.inc({ op, code }),
+        d.admitShardRequest,
+      )
       for (const { cid } of await store.list()) dds.#announce(cid)
       dds.#repairer = new Repairer({
         selfDid: d.identity.did,

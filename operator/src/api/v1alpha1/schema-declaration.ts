@@ -706,6 +706,38 @@ export const runbookSchema = object(
         { description: "Restoring resilience after the recovery: the spec'd number of active witnesses and standbys." },
       ),
     ),
+    defences: optional(
+      object(
+        {
+          startedAt: optional(string({ description: 'When the first node took the defences.', format: 'date-time' })),
+          limitsExpireAt: optional(
+            string({ description: 'When the pushed rate limits lapse on the nodes.', format: 'date-time' }),
+          ),
+          blocklistExpiresAt: optional(
+            string({ description: 'When the pushed blocklist entries lapse on the nodes.', format: 'date-time' }),
+          ),
+          applied: optional(
+            array(string({ description: 'node@podIP', maxLength: 300 }), {
+              description: 'Nodes (at their pod IP) that took the defences; a new pod of a node gets them again.',
+              maxItems: 1000,
+              listType: 'set',
+            }),
+          ),
+          throttled: optional(
+            integer({ description: 'Requests, events, frames or connections the nodes throttled (sum).', minimum: 0 }),
+          ),
+          blocked: optional(
+            integer({
+              description: 'Requests, events or connections the nodes refused by the blocklist (sum).',
+              minimum: 0,
+            }),
+          ),
+          lifted: optional(boolean({ description: 'The defences were lifted from the nodes at resolution.' })),
+          message: optional(string({ description: 'What is in force, and its effect.', maxLength: 4096 })),
+        },
+        { description: 'Scenario D: the rate limits and blocklist pushed to every node, and their effect.' },
+      ),
+    ),
   },
   { description: 'What the runbook recorded: the survey, the plan, the manifest and its delivery, the checks.' },
 )

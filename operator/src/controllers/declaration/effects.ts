@@ -143,6 +143,42 @@ export async function execute(
         for (const n of effect.plan.promoted) await mark(n, { [Annotations.promoted]: decl })
         return { ok: true }
       }
+      case 'applyDefences': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        const n = { ip: effect.ip, token: ctx.token }
+        const d = effect.defences
+        if (d.limits !== undefined) await ctx.admin.setLimits(n, d.limits.set, d.limits.expiresAtMs, d.reason)
+        if (d.blocklist.length > 0) await ctx.admin.block(n, d.blocklist)
+        return { ok: true }
+      }
+      case 'liftDefences': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        const n = { ip: effect.ip, token: ctx.token }
+        if (effect.defences.limits !== undefined) await ctx.admin.clearLimits(n)
+        if (effect.defences.blocklist.length > 0)
+          await ctx.admin.unblock(
+            n,
+            effect.defences.blocklist.map((e) => ({ kind: e.kind, value: e.value })),
+          )
+        return { ok: true }
+      }
+      case 'readDefences': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        const token = ctx.token
+        const views = await Promise.allSettled(effect.nodes.map((x) => ctx.admin.defences({ ip: x.ip, token })))
+        let throttled = 0
+        let blocked = 0
+        let nodes = 0
+        const sum = (m: Readonly<Partial<Record<string, number>>>): number =>
+          Object.values(m).reduce<number>((a, v) => a + (v ?? 0), 0)
+        for (const v of views) {
+          if (v.status !== 'fulfilled') continue
+          nodes++
+          throttled += sum(v.value.throttled)
+          blocked += sum(v.value.blocked)
+        }
+        return { ok: true, value: { throttled, blocked, nodes } }
+      }
       case 'event':
         void ctx.recorder.record({
           regarding: ctx.declaration,

@@ -85,5 +85,6 @@ export function observe(i: ObserveInputs): Observation {
     committeeSize: ref?.governance?.committeeSize,
     auth: i.policy !== undefined ? { mode: 'policy', policy: i.policy } : { mode: 'council' },
     manifestSignatures: (spec.manifestSignatures ?? []).map((s) => ({ did: s.did, signature: s.signature })),
+    resolveRequested: i.declaration.metadata.annotations?.[Annotations.resolve] === 'true',
   }
 }

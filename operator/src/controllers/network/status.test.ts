@@ -240,6 +240,23 @@ describe('conditions while a declaration is active', () => {
     })
     expect(getCondition(st.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Recovering' })
   })
+  it('a NetworkAttack declaration holding its defences: Progressing=True (Defending), still Ready', () => {
+    const st = aggregateNetworkStatus(net, {
+      ...base,
+      declarations: [decl('Verifying', { name: 'flood', scenario: 'NetworkAttack', step: 'Hold' })],
+    })
+    expect(getCondition(st.conditions, 'Progressing')).toMatchObject({ status: 'True', reason: 'Defending' })
+    expect(getCondition(st.conditions, 'Ready')).toMatchObject({ status: 'True', reason: 'NetworkReady' })
+    expect(getCondition(st.conditions, 'Ready')?.message).toContain(
+      'defences in force: declaration flood (NetworkAttack)',
+    )
+    // While it is still pushing them (Executing), it is work in progress like any runbook.
+    const pushing = aggregateNetworkStatus(net, {
+      ...base,
+      declarations: [decl('Executing', { name: 'flood', scenario: 'NetworkAttack', step: 'ApplyDefences' })],
+    })
+    expect(getCondition(pushing.conditions, 'Ready')).toMatchObject({ status: 'False', reason: 'Recovering' })
+  })
   it('a failed recovery degrades the network until someone resolves it; Pending and dry runs change nothing', () => {
     const failed = aggregateNetworkStatus(net, { ...base, declarations: [decl('Failed', { step: 'Verify' })] })
     expect(getCondition(failed.conditions, 'Degraded')).toMatchObject({ status: 'True', reason: 'RecoveryFailed' })

@@ -161,7 +161,11 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             message: `all ${inputs.desiredNodes} nodes exist and are ready`,
           }
   const decls = (inputs.declarations ?? []).filter((d) => !d.dryRun)
-  const recovering = decls.filter((d) => RECOVERING.has(d.phase))
+  // A NetworkAttack declaration holding its defences acts on the nodes' admission only: the
+  // network is working (and may be Ready) while they are in force.
+  const holding = (d: ActiveDeclaration): boolean => d.scenario === 'NetworkAttack' && d.phase === 'Verifying'
+  const defending = decls.filter(holding)
+  const recovering = decls.filter((d) => RECOVERING.has(d.phase) && !holding(d))
   const failed = decls.filter((d) => d.phase === 'Failed')
   // A Pending declaration is not work the operator is doing (it may never be signed): it shows in
   // status.activeDeclarations only.
@@ -173,7 +177,14 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
           reason: 'Recovering',
           message: recovering.map(describe).join('; '),
         }
-      : progressingNodes
+      : progressingNodes.status === 'False' && defending.length > 0
+        ? {
+            type: NetworkCondition.Progressing,
+            status: 'True',
+            reason: 'Defending',
+            message: `defences in force: ${defending.map(describe).join('; ')}`,
+          }
+        : progressingNodes
   const degradedReasons: string[] = []
   if (failed.length > 0) degradedReasons.push(`recovery failed: ${failed.map(describe).join('; ')}`)
   if (quorum.status === 'False') degradedReasons.push(quorumLost ? 'quorum lost' : 'not finalizing')
@@ -198,7 +209,7 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   const readyCond: ConditionInput =
     quorum.status !== 'True'
       ? { type: NetworkCondition.Ready, status: 'False', reason: quorum.reason, message: quorum.message }
-      : progressing.status === 'True'
+      : progressing.status === 'True' && progressing.reason !== 'Defending'
         ? {
             type: NetworkCondition.Ready,
             status: 'False',
@@ -212,7 +223,7 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             type: NetworkCondition.Ready,
             status: 'True',
             reason: 'NetworkReady',
-            message: `quorum available, ${inputs.desiredNodes} nodes ready`,
+            message: `quorum available, ${inputs.desiredNodes} nodes ready${defending.length > 0 ? `; ${progressing.message}` : ''}`,
           }
 
   const seedsWanted = inputs.desiredSeeds ?? 0

@@ -3,7 +3,16 @@
  * (Acceptance tests talk to real nodes; this only stands in inside unit tests.)
  */
 import { AdminApiError } from '@echonet/node/admin'
-import type { AdminStatus, DhtPeerInfo, DhtRebootstrapResult, RepairRunResult } from '@echonet/node/admin'
+import type {
+  AdminStatus,
+  BlocklistKind,
+  BlocklistRequestEntry,
+  DefencesView,
+  DhtPeerInfo,
+  DhtRebootstrapResult,
+  RateLimits,
+  RepairRunResult,
+} from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
 import type { AccountView, NodeAdmin, NodeEndpoint, RestartResult, SubmitVerdict } from './node-admin.ts'
 
@@ -20,6 +29,16 @@ export type FakeCall =
   | { readonly op: 'dhtRebootstrap'; readonly ip: string; readonly seeds: readonly DhtPeerInfo[] }
   | { readonly op: 'account'; readonly ip: string; readonly did: string }
   | { readonly op: 'submitEvents'; readonly ip: string; readonly events: readonly Uint8Array[] }
+  | { readonly op: 'defences'; readonly ip: string }
+  | { readonly op: 'block'; readonly ip: string; readonly entries: readonly BlocklistRequestEntry[] }
+  | { readonly op: 'unblock'; readonly ip: string; readonly entries: readonly { kind: BlocklistKind; value: string }[] }
+  | {
+      readonly op: 'setLimits'
+      readonly ip: string
+      readonly limits: Partial<RateLimits>
+      readonly expiresAtMs: number
+    }
+  | { readonly op: 'clearLimits'; readonly ip: string }
 
 export class FakeNodeAdmin implements NodeAdmin {
   readonly calls: FakeCall[] = []
@@ -75,5 +94,43 @@ export class FakeNodeAdmin implements NodeAdmin {
   submitEvents(ip: string, events: readonly Uint8Array[]): Promise<SubmitVerdict[]> {
     this.calls.push({ op: 'submitEvents', ip, events })
     return Promise.resolve(events.map((_, i) => ({ id: String(i), ok: true })))
+  }
+
+  /** Defences by pod IP as the nodes would report them (counts set by the test). */
+  readonly defenceViews = new Map<string, DefencesView>()
+
+  #reachable(ip: string): Promise<void> {
+    return this.statuses.has(ip)
+      ? Promise.resolve()
+      : Promise.reject(new AdminApiError(0, 'UNREACHABLE', `${ip}: connection refused`))
+  }
+
+  async defences(n: NodeEndpoint): Promise<DefencesView> {
+    this.calls.push({ op: 'defences', ip: n.ip })
+    await this.#reachable(n.ip)
+    const v = this.defenceViews.get(n.ip)
+    if (v === undefined) throw new AdminApiError(500, 'INTERNAL', 'no defences view configured')
+    return v
+  }
+
+  async block(n: NodeEndpoint, entries: readonly BlocklistRequestEntry[]): Promise<void> {
+    this.calls.push({ op: 'block', ip: n.ip, entries })
+    await this.#reachable(n.ip)
+  }
+
+  async unblock(n: NodeEndpoint, entries: readonly { kind: BlocklistKind; value: string }[]): Promise<number> {
+    this.calls.push({ op: 'unblock', ip: n.ip, entries })
+    await this.#reachable(n.ip)
+    return entries.length
+  }
+
+  async setLimits(n: NodeEndpoint, limits: Partial<RateLimits>, expiresAtMs: number): Promise<void> {
+    this.calls.push({ op: 'setLimits', ip: n.ip, limits, expiresAtMs })
+    await this.#reachable(n.ip)
+  }
+
+  async clearLimits(n: NodeEndpoint): Promise<void> {
+    this.calls.push({ op: 'clearLimits', ip: n.ip })
+    await this.#reachable(n.ip)
   }
 }

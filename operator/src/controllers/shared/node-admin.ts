@@ -4,7 +4,16 @@
  * one error type (AdminApiError with an AdminErrorCode), and unit tests use a fake.
  */
 import { AdminApiError, AdminClient } from '@echonet/node/admin'
-import type { AdminStatus, DhtPeerInfo, DhtRebootstrapResult, RepairRunResult } from '@echonet/node/admin'
+import type {
+  AdminStatus,
+  BlocklistKind,
+  BlocklistRequestEntry,
+  DefencesView,
+  DhtPeerInfo,
+  DhtRebootstrapResult,
+  RateLimits,
+  RepairRunResult,
+} from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
 import { ADMIN_PORT, API_PORT } from './ports.ts'
 
@@ -33,6 +42,12 @@ export interface NodeAdmin {
   account(ip: string, did: string): Promise<AccountView | undefined>
   /** Public API: submit signed events; the per-event verdicts. */
   submitEvents(ip: string, events: readonly Uint8Array[]): Promise<SubmitVerdict[]>
+  /** Scenario D: the node's defences, and changes to them (persisted by the node). */
+  defences(n: NodeEndpoint): Promise<DefencesView>
+  block(n: NodeEndpoint, entries: readonly BlocklistRequestEntry[]): Promise<void>
+  unblock(n: NodeEndpoint, entries: readonly { kind: BlocklistKind; value: string }[]): Promise<number>
+  setLimits(n: NodeEndpoint, limits: Partial<RateLimits>, expiresAtMs: number, reason?: string): Promise<void>
+  clearLimits(n: NodeEndpoint): Promise<void>
 }
 
 export interface AccountView {
@@ -94,6 +109,26 @@ export class HttpNodeAdmin implements NodeAdmin {
 
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
     return this.#client(n, this.#t.restartMs).dhtRebootstrap(seeds)
+  }
+
+  defences(n: NodeEndpoint): Promise<DefencesView> {
+    return this.#client(n, this.#t.statusMs).defences()
+  }
+
+  async block(n: NodeEndpoint, entries: readonly BlocklistRequestEntry[]): Promise<void> {
+    await this.#client(n, this.#t.restartMs).block(entries)
+  }
+
+  async unblock(n: NodeEndpoint, entries: readonly { kind: BlocklistKind; value: string }[]): Promise<number> {
+    return (await this.#client(n, this.#t.restartMs).unblock(entries)).removed
+  }
+
+  async setLimits(n: NodeEndpoint, limits: Partial<RateLimits>, expiresAtMs: number, reason?: string): Promise<void> {
+    await this.#client(n, this.#t.restartMs).setLimits(limits, expiresAtMs, reason)
+  }
+
+  async clearLimits(n: NodeEndpoint): Promise<void> {
+    await this.#client(n, this.#t.restartMs).clearLimits()
   }
 
   async account(ip: string, did: string): Promise<AccountView | undefined> {

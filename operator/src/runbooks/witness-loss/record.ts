@@ -99,6 +99,9 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
         `RestoreResilience: rekey ${effect.plan.rekey.join(', ') || 'none'}; retire ${effect.plan.retire.join(', ') || 'none'}; standbys to replace ${effect.plan.promoted.join(', ') || 'none'}`,
       )
     case 'event':
+    case 'applyDefences':
+    case 'readDefences':
+    case 'liftDefences':
       return state
   }
 }
