@@ -10,7 +10,7 @@ ECHONET_CACHE ?= $(HOME)/.cache/echonet
 ECHONET_BIN_DIR ?= $(ECHONET_CACHE)/bin
 export ECHONET_CACHE ECHONET_BIN_DIR
 
-.PHONY: up down setup build bench-cluster typecheck lint format test test-unit test-testnet test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
+.PHONY: up down setup build images kind-up kind-down drill bench-cluster typecheck lint format test test-unit test-testnet test-images test-cluster bench testnet testnet-down testnet-status cluster-up cluster-down clean
 
 $(NODE_BIN)/node:
 	./scripts/ensure-node.sh >/dev/null
@@ -34,6 +34,11 @@ setup: node_modules/.package-lock.json $(ED25519_ADDON) $(ERASURE_ADDON)
 typecheck: setup
 	npx tsc -p tsconfig.json
 
+## images: the echonet-node and echonet-operator OCI images (no Docker daemon, nothing pulled; ADR
+## 0012) in dist/images/*.oci.tar; prints their digests (also in dist/images/images.json)
+images: setup
+	images/build.sh
+
 ## build: typecheck, then emit JS to dist/ for the container images
 build: typecheck
 	npx tsc -p node-image/tsconfig.build.json
@@ -51,6 +56,12 @@ test-unit: setup
 test-testnet: setup
 	npx vitest run --project testnet
 
+## test-images: builds both images (or reuses the build), checks them reproducible, non-root, without
+## shell or package manager, runs them from themselves, and imports them into containerd as kind does
+test-images: setup
+	scripts/ensure-debs.sh dpkg-deb unshare nsenter containerd ctr runc
+	npx vitest run --project images
+
 ## test-cluster: tier 3 — starts the local control plane (building it on first use), runs the
 ## cluster suite against it with the real kubectl and helm, stops it
 test-cluster: setup
@@ -59,7 +70,7 @@ test-cluster: setup
 	KUBECONFIG=$(CURDIR)/.cluster/kubeconfig npx vitest run --project cluster; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc
 
 ## test: everything CI runs (tiers 1–3 of DESIGN §7)
-test: setup typecheck lint test-unit test-testnet test-cluster
+test: setup typecheck lint test-unit test-testnet test-images test-cluster
 
 ## bench: benchmarks; reports land in docs/bench/
 bench: setup
@@ -101,6 +112,20 @@ down:
 	-e2e/cluster/machines-down.sh
 	-e2e/cluster/agent-down.sh
 	e2e/cluster/cluster-down.sh
+
+## kind-up: for users with Docker and kind (DESIGN §7 tier 4): make images, a kind cluster
+## (e2e/kind/cluster.yaml), kind load image-archive, helm install pinned to the built digests,
+## the example network until Ready. kind-down deletes the cluster.
+kind-up: setup
+	e2e/kind/kind-up.sh
+
+kind-down:
+	e2e/kind/kind-down.sh
+
+## drill: loses a witness pod of the example network (current kubectl context, e.g. kind after
+## kind-up) and measures the recovery
+drill:
+	e2e/kind/drill.sh
 
 ## cluster-up / cluster-down: the local Kubernetes control plane (DESIGN §7 tier 3)
 cluster-up:

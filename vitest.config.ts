@@ -23,12 +23,23 @@ export default defineConfig({
         },
       },
       {
+        // `make images` (ADR 0012): builds (or reuses) both images, checks and runs them.
+        test: {
+          name: 'images',
+          include: ['e2e/images/**/*.test.ts'],
+          testTimeout: 300_000,
+          hookTimeout: 1_200_000,
+          fileParallelism: false,
+        },
+      },
+      {
         test: {
           name: 'cluster',
           include: [
             'operator/src/**/*.cluster.test.ts',
             'e2e/agent/**/*.cluster.test.ts',
             'e2e/operator/**/*.cluster.test.ts',
+            'e2e/kind/**/*.cluster.test.ts',
           ],
           testTimeout: 180_000,
           hookTimeout: 180_000,

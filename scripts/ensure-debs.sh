@@ -2,10 +2,16 @@
 # Installs the Debian packages the local cluster needs when their commands are missing (a fresh
 # machine): openssl (certificates), curl (health checks), util-linux (setsid). Uses apt-get as
 # root (or through sudo); elsewhere it names what to install and fails.
+#   scripts/ensure-debs.sh                      the local cluster's commands
+#   scripts/ensure-debs.sh containerd ctr runc  these commands instead (the image tests, ADR 0012)
 set -euo pipefail
-declare -A pkg_of=([openssl]=openssl [curl]=curl [setsid]=util-linux)
+declare -A pkg_of=([openssl]=openssl [curl]=curl [setsid]=util-linux [unshare]=util-linux [nsenter]=util-linux
+  [dpkg-deb]=dpkg [containerd]=containerd [ctr]=containerd [runc]=runc)
+wanted=("$@")
+((${#wanted[@]} > 0)) || wanted=(openssl curl setsid)
 missing=()
-for cmd in "${!pkg_of[@]}"; do
+for cmd in "${wanted[@]}"; do
+  [[ -n "${pkg_of[$cmd]:-}" ]] || { echo "[ensure-debs] error: no package known for $cmd" >&2; exit 1; }
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_of[$cmd]}")
 done
 ((${#missing[@]} == 0)) && exit 0

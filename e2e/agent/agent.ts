@@ -3,7 +3,9 @@
 // processes are gone), keeps Secret/ConfigMap volumes fresh, provisions local volumes, and
 // adopts or kills the processes an earlier agent left behind.
 import { rm } from 'node:fs/promises'
+import path from 'node:path'
 import { ImageMapFile } from './images.ts'
+import { OciImageStore } from './oci.ts'
 import { IpAllocator } from './ip.ts'
 import { kubernetesServiceEnv } from './env.ts'
 import type { KubeClient } from './kube/client.ts'
@@ -21,6 +23,8 @@ export interface AgentConfig {
   nodeName: string
   stateDir: string
   imagesFile: string
+  /** Image mode: directory of OCI archives (`make images`' dist/images); unset: host processes only. */
+  imageDir?: string
   repoRoot: string
   podCIDR: string
   capacity: Record<string, string>
@@ -169,6 +173,12 @@ export class Agent {
       getSecret: (ns, name) => this.#lookup(this.#secrets, ns, name, 'secrets'),
       getConfigMap: (ns, name) => this.#lookup(this.#configMaps, ns, name, 'configmaps'),
       getClaim: (ns, name) => this.#lookup(this.#claims, ns, name, 'persistentvolumeclaims'),
+      ...(this.#cfg.imageDir === undefined
+        ? {}
+        : {
+            ociImages: new OciImageStore(this.#cfg.imageDir, path.join(this.#cfg.stateDir, 'images')),
+            runner: path.join(this.#cfg.repoRoot, 'e2e/agent/container-run.sh'),
+          }),
       onDone: (w) => {
         this.#onWorkerDone(w)
       },

@@ -9,6 +9,8 @@ export interface Flags {
   kubeconfig: string
   stateDir: string
   imagesFile: string
+  /** Image mode: run images found in this directory of OCI archives (`--image-dir`). */
+  imageDir: string | undefined
   podCIDR: string
   cpu: string
   memory: string
@@ -31,6 +33,9 @@ to its Node as host processes. Not for production.
   --kubeconfig FILE     default $KUBECONFIG, else <cluster dir>/kubeconfig
   --state-dir DIR       pod dirs, logs, pid files, volumes (default <cluster dir>/agent)
   --images FILE         image → program map (default e2e/agent/images.json)
+  --image-dir DIR       image mode: run images found among DIR/*.oci.tar (make images:
+                        dist/images) chrooted in their unpacked layers as their user (needs
+                        root); other images still map through --images. Env ECHONET_AGENT_IMAGES
   --pod-cidr CIDR       127.A.0.0/16 pool for pod IPs (default 127.1.0.0/16)
   --cpu N               Node capacity (default: number of CPUs)
   --memory QTY          Node capacity (default: total memory)
@@ -67,6 +72,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
       kubeconfig: { type: 'string' },
       'state-dir': { type: 'string' },
       images: { type: 'string' },
+      'image-dir': { type: 'string' },
       'pod-cidr': { type: 'string' },
       cpu: { type: 'string' },
       memory: { type: 'string' },
@@ -103,6 +109,9 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
     kubeconfig: path.resolve(values.kubeconfig ?? env.KUBECONFIG ?? path.join(clusterDir, 'kubeconfig')),
     stateDir: path.resolve(values['state-dir'] ?? path.join(clusterDir, 'agent')),
     imagesFile: path.resolve(values.images ?? path.join(d.repoRoot, 'e2e/agent/images.json')),
+    imageDir: ((d) => (d === undefined || d === '' ? undefined : path.resolve(d)))(
+      values['image-dir'] ?? env.ECHONET_AGENT_IMAGES,
+    ),
     podCIDR,
     cpu: intFlag('cpu', values.cpu ?? String(d.cpus)),
     memory: values.memory ?? `${Math.floor(d.totalMemBytes / 1024)}Ki`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { mountMappings, planLaunch, SERVICE_ACCOUNT_MOUNT } from './launch.ts'
+import { mountMappings, planImageLaunch, planLaunch, SERVICE_ACCOUNT_MOUNT } from './launch.ts'
 import { hostPathFor, Layout, parsePodDirName, podDirName, rewritePaths } from './paths.ts'
 
 const mounts = [
@@ -129,5 +129,105 @@ describe('planLaunch', () => {
       hostname: 'h',
     })
     expect(plan).toEqual({ argv: ['prog'], env: { HOSTNAME: 'h', ECHONET_ROOT: '/r' }, cwd: '/r', saDir: undefined })
+  })
+})
+
+describe('planImageLaunch (image mode)', () => {
+  const image = {
+    rootfs: '/cache/abc/rootfs',
+    entrypoint: ['node', '/app/node-image/bin/echonet-node.js'],
+    cmd: ['--help'],
+    env: ['PATH=/usr/local/bin:/usr/bin', 'NODE_ENV=production'],
+    workingDir: '/app',
+    uid: 65532,
+    gid: 65532,
+  }
+  const base = {
+    image,
+    state: '/pods/p/containers/node/root',
+    runner: '/repo/e2e/agent/container-run.sh',
+    baseEnv: { PATH: '/host/bin' },
+    hostname: 'w-0',
+  }
+  const pod = (sc: object = {}) => ({
+    metadata: { name: 'w-0', uid: 'u' },
+    spec: { containers: [], securityContext: sc },
+  })
+  const afterDashes = (argv: string[]) => argv.slice(argv.indexOf('--') + 1)
+  const runnerArgs = (argv: string[]) => argv.slice(1, argv.indexOf('--'))
+
+  it('keeps paths as the container sees them: args are expanded, not rewritten; volumes are bind-mounted', () => {
+    const p = planImageLaunch({
+      ...base,
+      container: {
+        name: 'node',
+        args: ['run', '--data-dir=/data/chain', '--name=$(POD_NAME)'],
+        volumeMounts: [
+          { name: 'data', mountPath: '/data' },
+          { name: 'sa', mountPath: SERVICE_ACCOUNT_MOUNT, readOnly: true },
+        ],
+      },
+      pod: pod(),
+      env: { POD_NAME: 'w-0', NODE_ENV: 'test' },
+      mounts: [
+        { mountPath: '/data', hostPath: '/h/pvc-1' },
+        { mountPath: SERVICE_ACCOUNT_MOUNT, hostPath: '/h/sa' },
+      ],
+    })
+    expect(p.argv[0]).toBe(base.runner)
+    expect(afterDashes(p.argv)).toEqual([
+      'node',
+      '/app/node-image/bin/echonet-node.js',
+      'run',
+      '--data-dir=/data/chain',
+      '--name=w-0',
+    ])
+    const r = runnerArgs(p.argv)
+    expect(r).toEqual(
+      expect.arrayContaining(['--lower', image.rootfs, '--state', base.state, '--user', '65532:65532', '--wd', '/app']),
+    )
+    expect(r).toEqual(
+      expect.arrayContaining(['--bind', '/h/pvc-1:/data', '--bind', `/h/sa:${SERVICE_ACCOUNT_MOUNT}:ro`]),
+    )
+    // The pod's env wins over the image's; the runner itself gets the agent's PATH.
+    expect(r).toEqual(
+      expect.arrayContaining([
+        '--env',
+        'NODE_ENV=test',
+        '--env',
+        'PATH=/usr/local/bin:/usr/bin',
+        '--env',
+        'HOSTNAME=w-0',
+      ]),
+    )
+    expect(r).not.toContain('--env NODE_ENV=production')
+    expect(r.filter((a) => a.startsWith('NODE_ENV='))).toEqual(['NODE_ENV=test'])
+    expect(r).not.toContain('--read-only')
+    expect(p.env).toEqual({ PATH: '/host/bin' })
+    expect(p.cwd).toBe(base.state)
+  })
+
+  it("runs as the container's, else the pod's, else the image's user; read-only root when asked", () => {
+    const c = { name: 'c', securityContext: { runAsUser: 1000, readOnlyRootFilesystem: true } }
+    const p1 = planImageLaunch({
+      ...base,
+      container: c,
+      pod: pod({ runAsUser: 2000, runAsGroup: 3000 }),
+      env: {},
+      mounts: [],
+    })
+    expect(runnerArgs(p1.argv)).toEqual(expect.arrayContaining(['--user', '1000:3000', '--read-only']))
+    const p2 = planImageLaunch({ ...base, container: { name: 'c' }, pod: pod(), env: {}, mounts: [] })
+    expect(runnerArgs(p2.argv)).toEqual(expect.arrayContaining(['--user', '65532:65532']))
+    expect(afterDashes(p2.argv)).toEqual(['node', '/app/node-image/bin/echonet-node.js', '--help'])
+    const p3 = planImageLaunch({
+      ...base,
+      container: { name: 'c', command: ['node'], workingDir: '/work' },
+      pod: pod(),
+      env: {},
+      mounts: [],
+    })
+    expect(afterDashes(p3.argv)).toEqual(['node'])
+    expect(runnerArgs(p3.argv)).toEqual(expect.arrayContaining(['--wd', '/work']))
   })
 })

@@ -2,7 +2,7 @@
 // `$(VAR)` expansion, as the kubelet does), environment, working directory, and the host paths
 // standing in for volume mounts.
 import path from 'node:path'
-import type { Container } from './kube/types.ts'
+import type { Container, Pod } from './kube/types.ts'
 import { expand } from './env.ts'
 import { containerArgv, type ImageEntry } from './images.ts'
 import { hostPathFor, normalizeMountPath, rewritePaths, type MountMapping } from './paths.ts'
@@ -71,4 +71,70 @@ export function planLaunch(i: LaunchInput): LaunchPlan {
       ? i.root
       : hostPathFor(i.container.workingDir, i.mounts, i.root)
   return { argv, env, cwd, saDir }
+}
+
+/** What image mode needs to know of the image (its config, and where it is unpacked). */
+export interface ImageRuntime {
+  /** The unpacked root filesystem (shared by every container of this digest; never written). */
+  rootfs: string
+  entrypoint: string[]
+  cmd: string[]
+  /** NAME=VALUE, as in the image config. */
+  env: string[]
+  workingDir: string
+  /** The image's user, resolved against its /etc/passwd and /etc/group. */
+  uid: number
+  gid: number
+}
+
+export interface ImageLaunchInput {
+  container: Container
+  pod: Pod
+  image: ImageRuntime
+  /** The container's resolved environment (resolveEnv): overrides the image's. */
+  env: Record<string, string>
+  mounts: MountMapping[]
+  /** The container's state directory (overlay upper/work and mount point). */
+  state: string
+  /** e2e/agent/container-run.sh */
+  runner: string
+  /** The agent's own variables (PATH …) for the runner script itself, not for the container. */
+  baseEnv: Record<string, string>
+  hostname: string
+}
+
+/**
+ * Image mode: the container runs chrooted in its image (container-run.sh), so paths are the
+ * container's own: nothing is rewritten, volumes are bind-mounted at their mountPaths, the
+ * service-account token is at the standard path. User: runAsUser/runAsGroup of the container,
+ * else of the pod, else the image's.
+ */
+export function planImageLaunch(i: ImageLaunchInput): LaunchPlan & { uid: number; gid: number } {
+  const lookup = (n: string): string | undefined => i.env[n]
+  const command = i.container.command?.map((a) => expand(a, lookup))
+  const args = i.container.args?.map((a) => expand(a, lookup))
+  const argv = containerArgv({ entrypoint: i.image.entrypoint, cmd: i.image.cmd }, command, args)
+  const env: Record<string, string> = {}
+  for (const kv of i.image.env) {
+    const eq = kv.indexOf('=')
+    if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1)
+  }
+  env.HOSTNAME = i.hostname
+  Object.assign(env, i.env)
+  const csc = i.container.securityContext
+  const psc = i.pod.spec.securityContext
+  const uid = csc?.runAsUser ?? psc?.runAsUser ?? i.image.uid
+  const gid = csc?.runAsGroup ?? psc?.runAsGroup ?? i.image.gid
+  const wd =
+    i.container.workingDir !== undefined && i.container.workingDir !== '' ? i.container.workingDir : i.image.workingDir
+  const runner = [i.runner, '--lower', i.image.rootfs, '--state', i.state, '--user', `${uid}:${gid}`]
+  runner.push('--wd', wd === '' ? '/' : wd, '--hostname', i.hostname)
+  if (csc?.readOnlyRootFilesystem === true) runner.push('--read-only')
+  for (const m of i.mounts) {
+    const vm = (i.container.volumeMounts ?? []).find((v) => normalizeMountPath(v.mountPath) === m.mountPath)
+    runner.push('--bind', `${m.hostPath}:${m.mountPath}${vm?.readOnly === true ? ':ro' : ''}`)
+  }
+  for (const [k, v] of Object.entries(env)) runner.push('--env', `${k}=${v}`)
+  const saDir = i.mounts.find((m) => m.mountPath === SERVICE_ACCOUNT_MOUNT)?.hostPath
+  return { argv: [...runner, '--', ...argv], env: { ...i.baseEnv }, cwd: i.state, saDir, uid, gid }
 }

@@ -30,6 +30,7 @@ async function main(): Promise<void> {
       nodeName: flags.nodeName,
       stateDir: flags.stateDir,
       imagesFile: flags.imagesFile,
+      ...(flags.imageDir === undefined ? {} : { imageDir: flags.imageDir }),
       repoRoot,
       podCIDR: flags.podCIDR,
       capacity: { cpu: flags.cpu, memory: flags.memory, pods: flags.maxPods },
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
     kubeconfig: flags.kubeconfig,
     stateDir: flags.stateDir,
     images: flags.imagesFile,
+    imageDir: flags.imageDir ?? '(host processes)',
     api: `${client.host}:${client.port}`,
   })
   await agent.start()

@@ -4,8 +4,10 @@
 //
 // All work for a pod is serialized: events (informer updates, process exits, probe results,
 // timers) only `kick()` the worker, which then runs `#syncOnce()` until nothing is dirty.
+import { execFile } from 'node:child_process'
 import { mkdir, rm, symlink } from 'node:fs/promises'
 import path from 'node:path'
+import { promisify } from 'node:util'
 import type {
   Condition,
   ConfigMap,
@@ -23,7 +25,8 @@ import { nextBackoff, type Backoff } from './backoff.ts'
 import { envReferences, resolveEnv, type EnvSources, type PodRuntimeInfo } from './env.ts'
 import { lookupImage, type ImageMapFile } from './images.ts'
 import { isConflict, isNotFound, STRATEGIC_MERGE_PATCH, type KubeClient } from './kube/client.ts'
-import { mountMappings, planLaunch } from './launch.ts'
+import { mountMappings, planImageLaunch, planLaunch } from './launch.ts'
+import type { OciImageStore } from './oci.ts'
 import type { Logger } from './log.ts'
 import { podRef, rewritePaths, type Layout, type MountMapping, type PodRef } from './paths.ts'
 import { initialProbeState, probeTiming, recordProbe, type ProbeKind } from './probe.ts'
@@ -52,6 +55,12 @@ export interface WorkerDeps {
   getSecret(namespace: string, name: string): Promise<Secret | undefined>
   getConfigMap(namespace: string, name: string): Promise<ConfigMap | undefined>
   getClaim(namespace: string, name: string): Promise<PersistentVolumeClaim | undefined>
+  /**
+   * Image mode (--image-dir): images found among these archives run chrooted in their unpacked
+   * root filesystem (`runner`, container-run.sh); others fall back to the images.json mapping.
+   */
+  ociImages?: OciImageStore
+  runner?: string
   /** Called once, when the pod's processes are gone and it is deleted (or was deleted). */
   onDone(w: PodWorker): void
 }
@@ -73,7 +82,11 @@ interface ContainerRt {
   probeTimers: Map<ProbeKind, NodeJS.Timeout>
   /** Environment, cwd and mounts of the running process (for exec probes). */
   exec?: { env: Record<string, string>; cwd: string; mounts: MountMapping[] }
+  /** `docker.io/echonet/echonet-node@sha256:…` when it runs from an image archive. */
+  imageID?: string
 }
+
+const execFileP = promisify(execFile)
 
 const RESYNC_MS = 30_000
 const RETRY_MS = 10_000
@@ -138,6 +151,8 @@ export class PodWorker {
   #writtenConditions: Condition[] | undefined
   #terminalPhase: boolean
   readonly #volumePaths = new Map<string, string>()
+  /** Kind of each volume (image mode gives emptyDir/PVC/file volumes to the pod's fsGroup). */
+  readonly #volumeKinds = new Map<string, 'emptyDir' | 'files' | 'pvc' | 'hostPath'>()
   readonly #claimPaths = new Map<string, string>()
   readonly #tokens = new Map<string, { token: string; refreshAt: number }>()
   #tokenError: string | undefined
@@ -444,22 +459,30 @@ export class PodWorker {
         case 'emptyDir':
           await mkdir(dir, { recursive: true })
           this.#volumePaths.set(v.name, dir)
+          this.#volumeKinds.set(v.name, 'emptyDir')
           break
-        case 'files':
-          if ((await writeAtomic(dir, plan.files)) && this.#volumePaths.has(v.name)) {
+        case 'files': {
+          const changed = await writeAtomic(dir, plan.files)
+          if (changed && this.#volumePaths.has(v.name)) {
             this.#log.info('volume updated', { volume: v.name })
           }
           this.#volumePaths.set(v.name, dir)
+          this.#volumeKinds.set(v.name, 'files')
+          if (changed && this.#deps.ociImages !== undefined) await this.#giveToFsGroup(v.name)
           break
+        }
         case 'pvc': {
           const p = await this.#claimPath(plan.claimName)
-          if (typeof p === 'string') this.#volumePaths.set(v.name, p)
-          else errors.push(`volume ${v.name}: ${p.error}`)
+          if (typeof p === 'string') {
+            this.#volumePaths.set(v.name, p)
+            this.#volumeKinds.set(v.name, 'pvc')
+          } else errors.push(`volume ${v.name}: ${p.error}`)
           break
         }
         case 'hostPath':
           if (v.hostPath?.type === 'DirectoryOrCreate') await mkdir(plan.path, { recursive: true })
           this.#volumePaths.set(v.name, plan.path)
+          this.#volumeKinds.set(v.name, 'hostPath')
           break
         case 'error':
           errors.push(
@@ -469,6 +492,26 @@ export class PodWorker {
       }
     }
     return errors.length === 0 ? undefined : errors.join('; ')
+  }
+
+  /**
+   * Image mode runs containers as their user (65532), not as the agent: like the kubelet with
+   * `fsGroup`, emptyDir and PVC directories become group-owned and group-writable (setgid), and
+   * Secret/ConfigMap/projected files group-readable (the agent writes them owner-only). Without
+   * an fsGroup they stay root's. hostPath volumes are left alone, as by the kubelet.
+   */
+  async #giveToFsGroup(volume: string): Promise<void> {
+    const fsGroup = this.#pod.spec.securityContext?.fsGroup
+    const dir = this.#volumePaths.get(volume)
+    const kind = this.#volumeKinds.get(volume)
+    if (fsGroup === undefined || dir === undefined || kind === undefined || kind === 'hostPath') return
+    try {
+      await execFileP('chgrp', ['-R', String(fsGroup), dir])
+      await execFileP('chmod', ['-R', kind === 'files' ? 'g+rX' : 'g+rwX', dir])
+      if (kind !== 'files') await execFileP('find', [dir, '-type', 'd', '-exec', 'chmod', 'g+s', '{}', '+'])
+    } catch (err) {
+      this.#log.warn('fsGroup ownership failed', { volume, err })
+    }
   }
 
   async #claimPath(claimName: string): Promise<string | { error: string }> {
@@ -491,12 +534,57 @@ export class PodWorker {
 
   // ------------------------------------------------------------------ containers
 
-  #containerLaunch(
+  async #containerLaunch(
     rt: ContainerRt,
     sources: EnvSources,
-  ):
-    | { ok: true; plan: ReturnType<typeof planLaunch>; mounts: MountMapping[] }
-    | { ok: false; reason: string; message: string } {
+  ): Promise<
+    | { ok: true; plan: ReturnType<typeof planLaunch>; mounts: MountMapping[]; imageID?: string }
+    | { ok: false; reason: string; message: string }
+  > {
+    const image = rt.spec.image ?? ''
+    const oci = this.#deps.ociImages
+    if (oci !== undefined && this.#deps.runner !== undefined) {
+      let img
+      try {
+        img = oci.lookup(image)
+      } catch (err) {
+        return {
+          ok: false,
+          reason: 'ErrImagePull',
+          message: `${oci.dir}: ${err instanceof Error ? err.message : String(err)}`,
+        }
+      }
+      if (img !== undefined) {
+        let runtime
+        try {
+          runtime = await oci.runtime(img)
+        } catch (err) {
+          return {
+            ok: false,
+            reason: 'ErrImagePull',
+            message: `unpacking ${img.archive}: ${err instanceof Error ? err.message : String(err)}`,
+          }
+        }
+        const env = resolveEnv(rt.spec, this.#pod, this.#runtimeInfo(), sources, this.#deps.serviceEnv)
+        if (!env.ok) return { ok: false, reason: env.reason, message: env.message }
+        for (const w of env.warnings) this.#log.warn('env', { container: rt.spec.name, warning: w })
+        const { mounts, errors } = mountMappings(rt.spec, this.#volumePaths, env.env)
+        if (errors.length > 0) return { ok: false, reason: 'CreateContainerConfigError', message: errors.join('; ') }
+        const plan = planImageLaunch({
+          container: rt.spec,
+          pod: this.#pod,
+          image: runtime,
+          env: env.env,
+          mounts,
+          state: this.#deps.layout.containerRoot(this.ref, rt.spec.name),
+          runner: this.#deps.runner,
+          baseEnv: this.#deps.baseEnv,
+          hostname: this.#pod.spec.hostname ?? this.ref.name,
+        })
+        const repo = img.ref.replace(/:[^:/]*$/, '')
+        return { ok: true, plan, mounts, imageID: `${repo}@${img.digest}` }
+      }
+    }
     let images
     try {
       images = this.#deps.images.get()
@@ -507,7 +595,6 @@ export class PodWorker {
         message: `${this.#deps.images.path}: ${err instanceof Error ? err.message : String(err)}`,
       }
     }
-    const image = rt.spec.image ?? ''
     const entry = lookupImage(images, image)
     if (entry === undefined) {
       return {
@@ -548,7 +635,7 @@ export class PodWorker {
   }
 
   async #start(rt: ContainerRt, sources: EnvSources): Promise<void> {
-    const launch = this.#containerLaunch(rt, sources)
+    const launch = await this.#containerLaunch(rt, sources)
     if (!launch.ok) {
       if (rt.waiting?.reason !== launch.reason)
         this.#log.warn('cannot start container', {
@@ -562,7 +649,12 @@ export class PodWorker {
     }
     const { plan, mounts } = launch
     const root = this.#deps.layout.containerRoot(this.ref, rt.spec.name)
-    await this.#makeRoot(root, mounts, plan.cwd)
+    if (launch.imageID === undefined) await this.#makeRoot(root, mounts, plan.cwd)
+    else {
+      // container-run.sh makes its overlay there; the volumes go to the pod's fsGroup.
+      await mkdir(root, { recursive: true })
+      for (const name of this.#volumePaths.keys()) await this.#giveToFsGroup(name)
+    }
     const now = Date.now()
     if (rt.last !== undefined) {
       rt.restartCount++
@@ -598,6 +690,7 @@ export class PodWorker {
     rt.started = rt.spec.startupProbe === undefined
     rt.ready = rt.started && rt.spec.readinessProbe === undefined
     rt.exec = { env: plan.env, cwd: plan.cwd, mounts }
+    rt.imageID = launch.imageID
     this.#log.info('started container', {
       container: rt.spec.name,
       pid: proc.pid,
@@ -613,7 +706,8 @@ export class PodWorker {
   async #prepareAdopted(rt: ContainerRt): Promise<void> {
     const sources = await this.#fetchSources()
     await this.#prepareVolumes(sources)
-    const launch = this.#containerLaunch(rt, sources)
+    const launch = await this.#containerLaunch(rt, sources)
+    if (launch.ok) rt.imageID = launch.imageID
     rt.exec = launch.ok
       ? { env: launch.plan.env, cwd: launch.plan.cwd, mounts: launch.mounts }
       : { env: {}, cwd: '/', mounts: [] }
@@ -727,7 +821,7 @@ export class PodWorker {
     const view = (rt: ContainerRt): ContainerView => ({
       name: rt.spec.name,
       image: rt.spec.image ?? '',
-      imageID: `local-agent://${rt.spec.image ?? ''}`,
+      imageID: rt.imageID ?? `local-agent://${rt.spec.image ?? ''}`,
       restartCount: rt.restartCount,
       ...(rt.running === undefined ? {} : { running: rt.running }),
       ...(rt.waiting === undefined || rt.running !== undefined ? {} : { waiting: rt.waiting }),

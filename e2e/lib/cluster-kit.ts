@@ -107,6 +107,8 @@ export class LocalMachine {
      * storage that outlives any other machine).
      */
     provisioner?: boolean
+    /** Image mode (ADR 0012): run the images found among these OCI archives (`make images`). */
+    imageDir?: string
   }): Promise<LocalMachine> {
     mkdirSync(o.stateDir, { recursive: true })
     const log = openSync(join(o.stateDir, 'agent.log'), 'a')
@@ -114,6 +116,7 @@ export class LocalMachine {
       .concat(['--pod-cidr', o.podCidr, '--kubeconfig', KUBECONFIG, '--cpu', '32', '--memory', '64Gi'])
       .concat(Object.entries(o.labels).flatMap(([k, v]) => ['--node-label', `${k}=${v}`]))
       .concat(o.provisioner === true ? [] : ['--no-provisioner'])
+      .concat(o.imageDir !== undefined ? ['--image-dir', o.imageDir] : [])
     const agent = spawn(process.execPath, args, {
       stdio: ['ignore', log, log],
       detached: o.detached === true,

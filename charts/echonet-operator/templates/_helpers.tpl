@@ -44,12 +44,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* repository:tag, or repository:tag@digest when a digest is set (make images prints it). */}}
 {{- define "echonet-operator.image" -}}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- with .Values.image.digest }}{{ printf "@%s" . }}{{ end }}
 {{- end }}
 
 {{- define "echonet-operator.nodeImage" -}}
 {{- printf "%s:%s" .Values.nodeImage.repository (default .Chart.AppVersion .Values.nodeImage.tag) }}
+{{- with .Values.nodeImage.digest }}{{ printf "@%s" . }}{{ end }}
 {{- end }}
 
 {{/* Name of the leader-election Lease. */}}
