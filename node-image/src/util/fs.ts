@@ -1,4 +1,5 @@
 import { open, rename, mkdir } from 'node:fs/promises'
+import type { FileHandle } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /** fsync a directory so that a rename inside it is durable. */
@@ -24,4 +25,37 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string, m
   }
   await rename(tmp, path)
   await fsyncDir(dirname(path))
+}
+
+/** Writes all of `bytes` (a write may take fewer than asked). */
+export async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten
+}
+
+/** Writes `chunks` (`total` bytes in all) with one writev, then finishes whatever it left short. */
+export async function writevAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
+  let done = (await fh.writev(chunks)).bytesWritten
+  for (let i = 0, start = 0; done < total && i < chunks.length; start += chunks[i]!.length, i++) {
+    const c = chunks[i]!
+    if (done >= start + c.length) continue
+    for (let at = done - start; at < c.length;) {
+      const { bytesWritten } = await fh.write(c, at, c.length - at)
+      at += bytesWritten
+      done += bytesWritten
+    }
+  }
+}
+
+/** Fills `into` from `position`; a file that ends first throws `ended()`. */
+export async function readExactly(
+  fh: FileHandle,
+  into: Uint8Array,
+  position: number,
+  ended: () => Error,
+): Promise<void> {
+  for (let at = 0; at < into.length;) {
+    const { bytesRead } = await fh.read(into, at, into.length - at, position + at)
+    if (bytesRead === 0) throw ended()
+    at += bytesRead
+  }
 }

@@ -121,13 +121,7 @@ export class ContentService {
   /** Stores one shard file on SSN `did` (locally if that is this node). */
   async pushShard(did: string, cid: string, manifest: ContentManifest, index: number, path: string): Promise<void> {
     const chunks = createReadStream(path, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Uint8Array>
-    if (did === this.#d.identity.did && this.#d.holdsShards) {
-      await this.#d.store.putManifest(manifest)
-      await this.#d.store.putStream(cid, index, chunks)
-      this.#d.onStored(cid)
-      return
-    }
-    await this.#d.shards.put(peerIdOfDid(did), cid, index, encodeManifest(manifest), chunks)
+    await this.#pushStream(did, cid, manifest, index, chunks)
   }
 
   /**

@@ -8,6 +8,7 @@ import type { Signer } from '../../crypto/ed25519.ts'
 import { sha256, toHex } from '../../crypto/hash.ts'
 import { ReedSolomon, splitBody } from '../erasure/index.ts'
 import { ContentError } from './errors.ts'
+import { writeAll } from '../../util/fs.ts'
 import {
   contentId,
   DEFAULT_SEGMENT_SIZE,
@@ -136,13 +137,6 @@ function encodeInMemory(body: Uint8Array, o: EncodeOptions): EncodedContent {
   while (shards.length < o.k + o.m) shards.push(new Uint8Array())
   const descriptors = shards.map((s) => ({ hash: toHex(sha256(s)), root: toHex(shardRoot(s, segmentSize)) }))
   return { ...finish(o, segmentSize, toHex(sha256(body)), body.length, descriptors), shards }
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) {
-    const { bytesWritten } = await fh.write(bytes, at, bytes.length - at)
-    at += bytesWritten
-  }
 }
 
 /** Spool + describe (stripe-encoder.ts): the signed manifest of a streamed body, spooled in `dir`. */

@@ -4,6 +4,7 @@ import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { ReedSolomon } from '../erasure/index.ts'
 import { ContentError } from './errors.ts'
+import { readExactly as readFully, writeAll, writevAll } from '../../util/fs.ts'
 import type { ContentManifest } from './manifest.ts'
 
 /**
@@ -17,31 +18,6 @@ import type { ContentManifest } from './manifest.ts'
 export type ShardStreamSource = (index: number) => Promise<AsyncIterable<Uint8Array> | undefined>
 
 const STRIPE = 1024 * 1024
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += (await fh.write(bytes, at, bytes.length - at)).bytesWritten
-}
-
-async function writevAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
-  let done = (await fh.writev(chunks)).bytesWritten
-  for (let i = 0, start = 0; done < total && i < chunks.length; start += chunks[i]!.length, i++) {
-    const c = chunks[i]!
-    if (done >= start + c.length) continue
-    for (let at = done - start; at < c.length;) {
-      const { bytesWritten } = await fh.write(c, at, c.length - at)
-      at += bytesWritten
-      done += bytesWritten
-    }
-  }
-}
-
-async function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
-  for (let at = 0; at < into.length;) {
-    const { bytesRead } = await fh.read(into, at, into.length - at, position + at)
-    if (bytesRead === 0) throw new ContentError('TOO_FEW_SHARDS', 'a spooled shard ended early')
-    at += bytesRead
-  }
-}
 
 export function shardFile(dir: string, index: number): string {
   return join(dir, `shard-${index}`)
@@ -195,4 +171,9 @@ export async function bodyFromShardFiles(manifest: ContentManifest, dir: string)
     throw new ContentError('BODY_MISMATCH', 'reassembled body does not match the manifest’s bodyHash')
   }
   return pieces()
+}
+
+/** A spooled shard must be as long as the manifest says. */
+function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  return readFully(fh, into, position, () => new ContentError('TOO_FEW_SHARDS', 'a spooled shard ended early'))
 }

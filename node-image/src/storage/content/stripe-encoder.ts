@@ -6,6 +6,7 @@ import { toHex } from '../../crypto/hash.ts'
 import { ReedSolomon } from '../erasure/index.ts'
 import type { ShardDescriptor } from './manifest.ts'
 import { leafHash, rootOfLeaves, segmentLeaves } from './merkle.ts'
+import { readExactly as readFully, writevAll } from '../../util/fs.ts'
 
 /**
  * Publishing a streamed body with bounded memory, in three passes over a spool file and no shard
@@ -35,19 +36,6 @@ export interface SpooledBody {
 /** Bytes gathered per write call while spooling (request bodies arrive in ~64 KiB pieces). */
 const WRITE_BATCH_BYTES = 1024 * 1024
 
-async function writevAll(fh: FileHandle, chunks: Uint8Array[], total: number): Promise<void> {
-  let done = (await fh.writev(chunks)).bytesWritten
-  for (let i = 0, start = 0; done < total && i < chunks.length; start += chunks[i]!.length, i++) {
-    const c = chunks[i]!
-    if (done >= start + c.length) continue
-    for (let at = done - start; at < c.length;) {
-      const { bytesWritten } = await fh.write(c, at, c.length - at)
-      at += bytesWritten
-      done += bytesWritten
-    }
-  }
-}
-
 /**
  * Writes `source` to a new file at `path`, hashing it. The pieces are held (not copied) until
  * their batch is written, so the source must not reuse a buffer after yielding it (Node's request
@@ -75,14 +63,6 @@ export async function spoolBody(source: AsyncIterable<Uint8Array>, path: string)
     return { path, size, bodyHash: hasher.digest('hex') }
   } finally {
     await fh.close()
-  }
-}
-
-async function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
-  for (let at = 0; at < into.length;) {
-    const { bytesRead } = await fh.read(into, at, into.length - at, position + at)
-    if (bytesRead === 0) throw new Error('spool file ended early')
-    at += bytesRead
   }
 }
 
@@ -179,4 +159,8 @@ export async function* spoolStripes(
     }
     yield out
   }
+}
+
+function readExactly(fh: FileHandle, into: Uint8Array, position: number): Promise<void> {
+  return readFully(fh, into, position, () => new Error('spool file ended early'))
 }
