@@ -314,12 +314,13 @@ describe('libp2p port', () => {
       })
       try {
         const target = nodeNamed(s, TARGET)
+        const dialStarted = Date.now()
         const conn = await peer.dial(multiaddr(`/ip4/${host}/tcp/${P2P}/p2p/${target.peerId}`), {
           signal: AbortSignal.timeout(5_000),
         })
         expect(conn.remotePeer.toString()).toBe(target.peerId)
         console.log(
-          `p2p flood: ${flood.length} idle sockets from ${ATTACKER}66, ${closedByNode} refused by the node; the dial from ${ATTACKER}77 succeeded`,
+          `p2p flood: ${flood.length} idle sockets from ${ATTACKER}66, ${closedByNode} refused by the node; the dial from ${ATTACKER}77 succeeded in ${Date.now() - dialStarted} ms`,
         )
       } finally {
         await peer.stop()
