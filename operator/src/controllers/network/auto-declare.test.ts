@@ -28,6 +28,11 @@ describe('recovery.autoDeclare', () => {
       autoDeclareDecision({ network, committee: { ...lost, powerOnline: 5 }, stalledMs: qls, active: [] }).declare,
     ).toBe(false)
     expect(autoDeclareDecision({ network, committee: lost, stalledMs: qls, active: [] }).declare).toBe(true)
+    // A network that has not finalized its first block is starting, whatever the power count says.
+    expect(autoDeclareDecision({ network, committee: { ...lost, height: 0 }, stalledMs: qls, active: [] })).toEqual({
+      declare: false,
+      why: 'no block final yet: the network is starting',
+    })
   })
 
   it('never two at once: a pending, running or failed-after-running declaration blocks; a dry run or a refused one does not', () => {

@@ -34,6 +34,10 @@ export function autoDeclareDecision(i: AutoDeclareInputs): AutoDeclareDecision {
   const c = i.committee
   if (c === undefined) return { declare: false, why: 'no committee view yet' }
   if (c.powerOnline >= c.powerNeeded) return { declare: false, why: 'quorum available' }
+  // A network that has never finalized a block is starting (pods still coming up), not lost: a
+  // declaration made then would be unsigned if the policy is not set yet, and would hold the one
+  // WitnessLoss slot when a real loss comes (seen in the scenario A bench).
+  if (c.height === 0) return { declare: false, why: 'no block final yet: the network is starting' }
   if (i.stalledMs < r.quorumLossSeconds * 1000)
     return { declare: false, why: 'quorum loss shorter than quorumLossSeconds' }
   // What blocks a new declaration: one waiting for signatures, one running, or one whose runbook
