@@ -4,6 +4,9 @@
  * a Kubernetes Secret). This module has no node internals: types, paths, and a small client.
  */
 
+import type { EmergencySummary } from './emergency-contract.ts'
+export type * from './emergency-contract.ts'
+
 export const ADMIN_API_VERSION = 'v1'
 
 export type NodeRole = 'witness' | 'standby' | 'ssn' | 'seed'
@@ -17,8 +20,10 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
 
 /**
  * `QUORUM_LOST`: too little committee power heard from; `NOT_FINALIZING`: enough power online but
- * no block final (a bug, a partition the node cannot see, or a council halt); `RESTART_WAIT`:
- * waiting for > 2/3 of a restart manifest's new set.
+ * no block final (a bug, or a partition the node cannot see); `RESTART_WAIT`: waiting for > 2/3
+ * of a restart manifest's new set; `COUNCIL_HALT`: the council halted the ledger (blocks still
+ * finalize, carrying governance events only); `UPGRADE_REQUIRED`: an upgrade reached its flag
+ * height and this node's build is not the one it names (it stops before that block).
  */
 /**
  * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
@@ -27,7 +32,7 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
  */
 export const HALT_WINDOW_MS = 10_000
 
-export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT'] as const
+export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT', 'COUNCIL_HALT', 'UPGRADE_REQUIRED'] as const
 export type HaltCode = (typeof HALT_CODES)[number]
 
 export interface CommitteeMemberStatus {
@@ -73,6 +78,8 @@ export interface AdminStatus {
   /** Why, as a stable code (with mode `halted`). */
   readonly haltCode?: HaltCode
   readonly version: string
+  /** Digest of the node's program (build-info.ts), the form an upgrade plan names. */
+  readonly binaryDigest?: string
   readonly finalizedHeight: number
   readonly finalizedHash: string
   readonly stateRoot: string
@@ -105,6 +112,8 @@ export interface GovernanceView {
   readonly eventFee: number
   /** Temporary parameter overrides in force (scenario D emergency parameters), with their expiry. */
   readonly paramOverrides?: readonly { name: string; value: number; expiresAtMs: number; setAtHeight: number }[]
+  /** The council's emergency records in force (the public `/v1/emergency` adds their signatures). */
+  readonly emergency?: EmergencySummary
 }
 
 export interface SelfRegistration {

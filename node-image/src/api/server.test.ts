@@ -52,6 +52,15 @@ const ACCOUNT_DID = 'did:key:z6MkhTxE4qWWUJyG6Rp76KRukmU8etBqBixS7YBbRxeisD7J'
 const stub: NodeApiPort = {
   submit: (events) => events.map((_, i) => ({ id: String(i), ok: false, code: 'MALFORMED_EVENT' })),
   status: () => STATUS,
+  emergency: () => ({
+    chainId: 'c',
+    height: 7,
+    stateRoot: '00',
+    council: { members: [], threshold: 1 },
+    pauses: [],
+    paramOverrides: [],
+    authorizations: {},
+  }),
   account: (did) => (did === ACCOUNT_DID ? { did, balance: 5, nonce: 3 } : undefined),
   // A handler bug: what a non-ApiError from deep inside the node looks like.
   block: (height) => (height === 666 ? Promise.reject(new TypeError('boom')) : Promise.resolve(undefined)),

@@ -12,6 +12,7 @@ import type {
   StorageStatus,
 } from './admin-contract.ts'
 import { adminPaths } from './admin-contract.ts'
+import type { EmergencyView } from './emergency-contract.ts'
 import { ApiError, apiError, BODY_TIMEOUT_MS, checkBearer, readBody, sendJson } from './http-util.ts'
 import { serve } from './serve.ts'
 import type { ApiLog, Handler } from './serve.ts'
@@ -29,6 +30,7 @@ import type { ChainApiPort } from './chain-routes.ts'
 export interface NodeApiPort extends ChainApiPort {
   submit(events: Uint8Array[]): { id: string; ok: boolean; code?: string }[]
   status(): AdminStatus
+  emergency(): EmergencyView
   account(did: string): unknown
   block(height: number): Promise<unknown>
   checkpoints(): Promise<CheckpointInfo[]>
@@ -198,12 +200,16 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
         chainId: s.chainId,
         epoch: s.epoch,
         mode: s.mode,
+        ...(s.haltCode === undefined ? {} : { haltCode: s.haltCode, haltReason: s.haltReason }),
+        version: s.version,
+        ...(s.binaryDigest === undefined ? {} : { binaryDigest: s.binaryDigest }),
         finalizedHeight: s.finalizedHeight,
         finalizedHash: s.finalizedHash,
         stateRoot: s.stateRoot,
         lastBlockTimeMs: s.lastBlockTimeMs,
       })
     }
+    if (req.method === 'GET' && path === '/v1/emergency') return sendJson(res, 200, node.emergency())
     // A client may percent-encode the DID's colons (as encodeURIComponent does): decode first.
     const acct = /^\/v1\/accounts\/(did:key:z[1-9A-HJ-NP-Za-km-z]{1,60})$/.exec(path.replace(/%3A/gi, ':'))
     if (req.method === 'GET' && acct) {

@@ -6,6 +6,7 @@ import { NodeIdentity, writeKeyFile } from '../crypto/identity.ts'
 import { writeFileAtomic } from '../util/fs.ts'
 import { limitsFromEnv } from '../defence/limits.ts'
 import { EchoNode } from '../node/node.ts'
+import { buildInfo } from '../node/build-info.ts'
 import type { NodeConfig } from '../node/node.ts'
 import type { NodeRole } from '../api/admin-contract.ts'
 import { buildGenesis } from '../node/ledger-adapter.ts'
@@ -43,7 +44,14 @@ const positive =
     return n
   }
 
-const program = new Command('echonet-node').description('EchoNet protocol node').version('0.1.0')
+const program = new Command('echonet-node').description('EchoNet protocol node').version(buildInfo().version)
+
+program
+  .command('build-info')
+  .description("this build's version and program digest (what an upgrade plan names), as JSON")
+  .action(() => {
+    console.log(JSON.stringify(buildInfo()))
+  })
 
 program
   .command('keygen')

@@ -156,7 +156,13 @@ function isAlive(pid: number | undefined): boolean {
 }
 
 /** Starts (or restarts) one node process, detached, logging to its directory. */
-export async function startNode(s: TestnetState, name: string, env: Record<string, string> = {}): Promise<number> {
+/** Starts `name` (if not running); `program` is another build's cli/main.ts (an upgrade drill). */
+export async function startNode(
+  s: TestnetState,
+  name: string,
+  env: Record<string, string> = {},
+  program: string = MAIN_TS,
+): Promise<number> {
   const n = s.nodes.find((x) => x.name === name)
   if (!n) throw new Error(`no node ${name}`)
   if (isAlive(n.pid)) return n.pid!
@@ -167,7 +173,7 @@ export async function startNode(s: TestnetState, name: string, env: Record<strin
     opts = {}
   }
   const args = [
-    MAIN_TS,
+    program,
     'run',
     '--role',
     n.role,

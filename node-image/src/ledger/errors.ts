@@ -32,6 +32,8 @@ export const LEDGER_ERROR_CODES = [
   'BAD_BLOCK_CONTEXT',
   'STALE_EXECUTION',
   'RESTART_MISMATCH',
+  // This build may not execute the block: an upgrade plan or the protocol in force needs another.
+  'UPGRADE_REQUIRED',
   // A bug in a module: the event fails deterministically on every node instead of crashing them.
   'INTERNAL_ERROR',
 ] as const

@@ -9,6 +9,8 @@ import { encodeValue } from './cbor.ts'
 import { LedgerError } from './errors.ts'
 import { councilActionProblem } from './governance-payloads.ts'
 import type { CouncilAction, CouncilSignature } from './governance-payloads.ts'
+import { declarationPayloadProblem } from './declaration-payload.ts'
+import type { DeclarationPayload, DeclarationSignature } from './declaration-payload.ts'
 import { isPlainObject, payloadSchema as S, Schema, stripUndefined } from './schema.ts'
 import type { Obj } from './schema.ts'
 import { STAKE_ROLES } from './state.ts'
@@ -56,6 +58,8 @@ export interface EventPayloadMap {
     answer?: { dataHash: string; sig: Uint8Array }
   }
   'governance.council-action': { action: CouncilAction; signatures: CouncilSignature[] }
+  /** A council-signed disaster declaration: its ledger actions (declaration-actions.ts) apply together. */
+  'governance.declaration': { declaration: DeclarationPayload; signatures: DeclarationSignature[] }
 }
 
 export type EventType = keyof EventPayloadMap
@@ -73,6 +77,7 @@ export const EVENT_TYPES = [
   'ads.close',
   'posr.result',
   'governance.council-action',
+  'governance.declaration',
 ] as const satisfies readonly EventType[]
 
 export interface EventBody {
@@ -110,6 +115,16 @@ export function payloadOf<T extends EventType>(body: EventBody, type: T): EventP
 // Payload schemas.
 
 const ESCROW_ID = /^did:key:z[1-9A-HJ-NP-Za-km-z]{1,60}\/[0-9]{1,16}$/
+
+/** Council signatures as carried by governance events: 1 to 128 of {did, 64-byte sig}. */
+function signatureList(v: unknown): void {
+  const sigs = S.list(v, 'payload.signatures', 128, 1)
+  for (const [i, s] of sigs.entries()) {
+    const o = S.obj(s, `payload.signatures[${i}]`, ['did', 'sig'])
+    S.did(o.did, `payload.signatures[${i}].did`)
+    S.bytes(o.sig, `payload.signatures[${i}].sig`, 64)
+  }
+}
 
 const PAYLOAD_VALIDATORS: { [T in EventType]: (p: Obj) => void } = {
   'accounts.transfer': (p) => {
@@ -181,12 +196,13 @@ const PAYLOAD_VALIDATORS: { [T in EventType]: (p: Obj) => void } = {
     S.obj(p, 'payload', ['action', 'signatures'])
     const problem = councilActionProblem(p.action)
     if (problem !== undefined) S.fail(`payload.${problem}`)
-    const sigs = S.list(p.signatures, 'payload.signatures', 128, 1)
-    for (const [i, s] of sigs.entries()) {
-      const o = S.obj(s, `payload.signatures[${i}]`, ['did', 'sig'])
-      S.did(o.did, `payload.signatures[${i}].did`)
-      S.bytes(o.sig, `payload.signatures[${i}].sig`, 64)
-    }
+    signatureList(p.signatures)
+  },
+  'governance.declaration': (p) => {
+    S.obj(p, 'payload', ['declaration', 'signatures'])
+    const problem = declarationPayloadProblem(p.declaration)
+    if (problem !== undefined) S.fail(`payload.declaration: ${problem}`)
+    signatureList(p.signatures)
   },
 }
 

@@ -139,6 +139,8 @@ const isText = (v: unknown, max: number, min = 0): v is string =>
   typeof v === 'string' && v.length >= min && v.length <= max
 
 const HEX32 = /^[0-9a-f]{64}$/
+/** semver.org's x.y.z with optional pre-release and build (the form build-info.ts compares). */
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/
 const CHAIN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/
 
 /** Checks that `o` has all of `required`, nothing outside required ∪ optional. */
@@ -239,7 +241,9 @@ function bodyProblem(b: unknown): string | undefined {
       if (typeof b.binaryDigest !== 'string' || !/^sha256:[0-9a-f]{64}$/.test(b.binaryDigest)) {
         return `${p}.binaryDigest must be an OCI digest sha256:<64 hex>`
       }
-      if (!isText(b.minVersion, 64, 1)) return `${p}.minVersion must be a version string`
+      // A plan no build could ever meet would halt the network at its height.
+      if (!isText(b.minVersion, 64, 1) || !SEMVER.test(b.minVersion))
+        return `${p}.minVersion must be a semantic version (x.y.z)`
       return undefined
     }
     case 'cancel-upgrade':

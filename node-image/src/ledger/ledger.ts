@@ -28,9 +28,12 @@ import {
 import { close as closeAd, getEscrow, impressions, open as openAd } from './modules/ads.ts'
 import { contentByBodyHash, getContent, register } from './modules/content.ts'
 import { interact, poeScore } from './modules/engagement.ts'
-import { applyCouncilAction } from './modules/governance.ts'
+import { applyCouncilAction, applyDeclaration } from './modules/governance.ts'
 import {
+  getAuthorizations,
   getCouncil,
+  getProtocol,
+  getUpgradePlan,
   getEmergency,
   getOverrides,
   getPauses,
@@ -47,6 +50,7 @@ import { Schema } from './schema.ts'
 import { KEYS, keySuffix, NS } from './state.ts'
 import type {
   AdEscrow,
+  Authorizations,
   ContentRecord,
   CouncilState,
   EmergencyState,
@@ -55,6 +59,7 @@ import type {
   ParamOverrides,
   Pauses,
   PosrRecord,
+  ProtocolRecord,
   RecoveryPolicyRecord,
   StakeRecord,
   UpgradePlan,
@@ -96,7 +101,11 @@ const OK: EventResult = Object.freeze({ ok: true })
 const SNAPSHOT_FORMAT = 'echonet-ledger-snapshot/v1'
 
 /** While halted, only the council acts; PoSR outcomes are still recorded (their slashes are skipped). */
-const HALT_EXEMPT: ReadonlySet<EventType> = new Set<EventType>(['governance.council-action', 'posr.result'])
+const HALT_EXEMPT: ReadonlySet<EventType> = new Set<EventType>([
+  'governance.council-action',
+  'governance.declaration',
+  'posr.result',
+])
 
 function moduleOf(type: EventType): ModuleName | 'governance' {
   return type.slice(0, type.indexOf('.')) as ModuleName | 'governance'
@@ -136,6 +145,9 @@ function dispatch(env: Env, ev: SignedEvent): void {
       return
     case 'governance.council-action':
       applyCouncilAction(env, payloadOf(b, 'governance.council-action'))
+      return
+    case 'governance.declaration':
+      applyDeclaration(env, payloadOf(b, 'governance.declaration'))
       return
   }
 }
@@ -516,7 +528,17 @@ export class Ledger {
   }
 
   upgradePlan(): UpgradePlan | undefined {
-    return this.#store.get(KEYS.upgrade) as UpgradePlan | undefined
+    return getUpgradePlan(this.#view())
+  }
+
+  /** The protocol rules in force (the last upgrade whose flag height was reached), if any. */
+  protocol(): ProtocolRecord | undefined {
+    return getProtocol(this.#view())
+  }
+
+  /** The signed payloads behind the emergency records in force. */
+  authorizations(): Authorizations {
+    return getAuthorizations(this.#view())
   }
 
   recoveryPolicy(): RecoveryPolicyRecord | undefined {

@@ -16,6 +16,10 @@ export const KEYS = {
   pauses: 'gov/pauses',
   emergency: 'gov/emergency',
   upgrade: 'gov/upgrade',
+  /** The last upgrade whose flag height was reached: the protocol rules in force. */
+  protocol: 'gov/protocol',
+  /** Signed payloads behind the emergency records in force (served publicly for anyone to check). */
+  authorizations: 'gov/authorizations',
   recoveryPolicy: 'gov/recovery-policy',
   account: (did: string) => `acct/${did}`,
   stake: (did: string) => `stake/${did}`,
@@ -26,6 +30,7 @@ export const KEYS = {
   ad: (escrowId: string) => `ad/${escrowId}`,
   posr: (ssn: string) => `posr/${ssn}`,
   councilNonce: (nonce: number) => `gnonce/${nonce}`,
+  declarationNonce: (nonce: number) => `dnonce/${nonce}`,
 } as const
 
 export const NS = {
@@ -38,6 +43,7 @@ export const NS = {
   ad: 'ad',
   posr: 'posr',
   councilNonce: 'gnonce',
+  declarationNonce: 'dnonce',
 } as const
 
 /** Suffix of a key after its namespace (e.g. the DID of `acct/<did>`). */
@@ -148,10 +154,17 @@ export interface CouncilState {
   readonly threshold: number
 }
 
+/**
+ * Which signed payload put a record in force: `c<nonce>` a council action, `d<nonce>` a disaster
+ * declaration (a key of KEYS.authorizations while the record holds).
+ */
+export type AuthorizationRef = string
+
 export interface ParamOverride {
   readonly value: number
   readonly expiresAtMs: number
   readonly setAtHeight: number
+  readonly authorizedBy?: AuthorizationRef
 }
 
 export type ParamOverrides = Readonly<Partial<Record<ParamName, ParamOverride>>>
@@ -161,6 +174,7 @@ export interface PauseRecord {
   readonly untilHeight?: number
   readonly reason?: string
   readonly sinceHeight: number
+  readonly authorizedBy?: AuthorizationRef
 }
 
 export type Pauses = Readonly<Partial<Record<ModuleName, PauseRecord>>>
@@ -171,9 +185,16 @@ export interface EmergencyState {
     readonly reason?: string
     readonly sinceMs: number
     readonly sinceHeight: number
+    /** A declaration's emergency lapses with it (a council action's lasts until resolved). */
+    readonly untilMs?: number
+    readonly authorizedBy?: AuthorizationRef
   }
-  readonly halted?: { readonly reason?: string; readonly sinceHeight: number }
-  readonly storageIncident?: { readonly reason?: string; readonly sinceHeight: number }
+  readonly halted?: { readonly reason?: string; readonly sinceHeight: number; readonly authorizedBy?: AuthorizationRef }
+  readonly storageIncident?: {
+    readonly reason?: string
+    readonly sinceHeight: number
+    readonly authorizedBy?: AuthorizationRef
+  }
 }
 
 export interface UpgradePlan {
@@ -182,7 +203,27 @@ export interface UpgradePlan {
   readonly binaryDigest: string
   readonly minVersion: string
   readonly setAtHeight: number
+  readonly authorizedBy?: AuthorizationRef
 }
+
+/** The rules in force: the last upgrade plan whose height was reached (absent: genesis rules). */
+export interface ProtocolRecord {
+  readonly name: string
+  readonly version: string
+  readonly binaryDigest: string
+  readonly sinceHeight: number
+}
+
+/** A signed payload kept while a record it authorized is in force. */
+export interface AuthorizationRecord {
+  readonly kind: 'council-action' | 'declaration'
+  readonly height: number
+  /** The CouncilAction or DeclarationPayload exactly as signed. */
+  readonly payload: unknown
+  readonly signatures: readonly { readonly did: Did; readonly sig: Uint8Array }[]
+}
+
+export type Authorizations = Readonly<Record<AuthorizationRef, AuthorizationRecord>>
 
 export interface RecoveryPolicyRecord {
   readonly agent: Did

@@ -6,11 +6,22 @@ import type { SignedEvent } from '../ledger/event.ts'
 import { genesisHash, validateGenesis } from '../ledger/genesis.ts'
 import type { Genesis } from '../ledger/genesis.ts'
 import { LedgerError } from '../ledger/errors.ts'
-import type { ContentRecord, EmergencyState, ParamOverrides, PosrRecord } from '../ledger/state.ts'
+import type {
+  Authorizations,
+  ContentRecord,
+  EmergencyState,
+  ParamOverrides,
+  Pauses,
+  PosrRecord,
+  ProtocolRecord,
+  UpgradePlan,
+} from '../ledger/state.ts'
 import type { Params } from '../ledger/params.ts'
 import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
 import type { RestartManifest } from '../ledger/governance-payloads.ts'
 import type { Did } from '../crypto/did.ts'
+import { buildInfo, upgradeProblem, versionAtLeast } from './build-info.ts'
+import type { BuildInfo } from './build-info.ts'
 
 /** Binds the ledger to the consensus engine's port. */
 
@@ -128,7 +139,26 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.nonceOf(sender)
   }
 
+  /**
+   * Why this build must not execute the block at `height`, or undefined (build-info.ts): from an
+   * upgrade plan's height on it needs the plan's version and digest; under an upgrade already in
+   * force, at least its version. Checked before every execution — proposing, validating a
+   * proposal, replaying synced blocks — so a node left on the old build stops before the flag
+   * height instead of computing another state (Cosmos x/upgrade's halt).
+   */
+  upgradeProblem(height: number, build: BuildInfo = buildInfo()): string | undefined {
+    const plan = this.#ledger.upgradePlan()
+    if (plan !== undefined && height >= plan.height) return upgradeProblem(build, plan)
+    const p = this.#ledger.protocol()
+    if (p !== undefined && !versionAtLeast(build.version, p.version)) {
+      return `the network runs protocol ${p.name} (echonet-node ≥ ${p.version}) since height ${p.sinceHeight}; this node runs ${build.version}`
+    }
+    return undefined
+  }
+
   execute(ctx: LedgerBlockContext, events: readonly SignedEvent[]): LedgerExecution {
+    const stop = this.upgradeProblem(ctx.height)
+    if (stop !== undefined) throw new LedgerError('UPGRADE_REQUIRED', stop)
     const c: BlockContext = {
       height: ctx.height,
       epoch: ctx.epoch,
@@ -182,6 +212,22 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
 
   emergency(): EmergencyState {
     return this.#ledger.emergency()
+  }
+
+  pauses(): Pauses {
+    return this.#ledger.pauses()
+  }
+
+  upgradePlan(): UpgradePlan | undefined {
+    return this.#ledger.upgradePlan()
+  }
+
+  protocol(): ProtocolRecord | undefined {
+    return this.#ledger.protocol()
+  }
+
+  authorizations(): Authorizations {
+    return this.#ledger.authorizations()
   }
 
   posr(ssn: string): PosrRecord | undefined {

@@ -62,8 +62,9 @@ import { RESTART_MANIFEST_DOMAIN, verifyRestartAuthorization } from '../ledger/g
 import type { RestartManifest } from '../ledger/governance-payloads.ts'
 import type { Did } from '../crypto/did.ts'
 import { LedgerError } from '../ledger/errors.ts'
-
-export const NODE_VERSION = '0.1.0'
+import { buildInfo } from './build-info.ts'
+import { emergencySummary, emergencyView } from './emergency-view.ts'
+import type { EmergencyView } from '../api/emergency-contract.ts'
 
 type LastBlock = {
   hash: string
@@ -572,7 +573,8 @@ export class EchoNode implements NodeApiPort {
       chainId: this.#ledger.chainId,
       epoch: this.#ledger.epoch(),
       ...this.#mode(powerOnline, vs.totalPower),
-      version: NODE_VERSION,
+      version: buildInfo().version,
+      binaryDigest: buildInfo().binaryDigest,
       finalizedHeight: this.#ledger.height,
       finalizedHash: hash,
       stateRoot: root,
@@ -592,9 +594,15 @@ export class EchoNode implements NodeApiPort {
         committeeSize: this.#ledger.params().committeeSize,
         eventFee: requiredFee(this.#ledger.params()),
         paramOverrides: this.#paramOverrides(),
+        emergency: emergencySummary(this.#ledger),
       },
       self: this.#ledger.registration(this.identity.did),
     }
+  }
+
+  /** The ledger's emergency state with the signatures behind it (public: anyone may check it). */
+  emergency(): EmergencyView {
+    return emergencyView(this.#ledger)
   }
 
   /** Overrides still in force at the last block's time (expired ones no longer apply). */
@@ -623,6 +631,16 @@ export class EchoNode implements NodeApiPort {
       return {
         code: 'RESTART_WAIT',
         reason: `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`,
+      }
+    }
+    // Before finality: these say why this node (or the whole ledger) stopped, whatever its role.
+    const upgrade = this.#ledger.upgradeProblem(this.#ledger.height + 1)
+    if (upgrade !== undefined) return { code: 'UPGRADE_REQUIRED', reason: upgrade }
+    const councilHalt = this.#ledger.emergency().halted
+    if (councilHalt !== undefined) {
+      return {
+        code: 'COUNCIL_HALT',
+        reason: `the council halted the ledger at height ${councilHalt.sinceHeight}${councilHalt.reason === undefined ? '' : `: ${councilHalt.reason}`}; only governance events are accepted until it resumes`,
       }
     }
     // Only nodes that receive every vote judge quorum; SSNs and seeds see too little of it.
@@ -981,6 +999,8 @@ async function restore(
         throw new NodeStartError('STORE_GAP', `block ${h} is of epoch ${block.header.epoch}; no restart record`)
       ledger.applyRestart(adopted.manifest)
     }
+    // An upgrade this build may not run: stop here and come up halted, saying why (status).
+    if (ledger.upgradeProblem(h) !== undefined) break
     const events = block.events.map((e) => ledger.decode(e))
     const bad = ledger.verifyMany(events).findIndex((code) => code !== undefined)
     if (bad >= 0) throw new NodeStartError('STORE_CORRUPT', `block ${h} event ${bad} fails its checks`)

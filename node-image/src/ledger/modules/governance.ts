@@ -4,12 +4,22 @@ import { LedgerError } from '../errors.ts'
 import type { EventPayloadMap } from '../event.ts'
 import { verifyCouncilAuthorization } from '../governance-payloads.ts'
 import type { CouncilActionBody } from '../governance-payloads.ts'
+import { verifyDeclarationByCouncil } from '../declaration-payload.ts'
+import { declarationLedgerActions } from '../declaration-actions.ts'
 import { paramsProblem } from '../params.ts'
 import type { ParamName, Params } from '../params.ts'
 import { KEYS, NS } from '../state.ts'
-import type { CouncilNonce, EmergencyState, ParamOverride, RecoveryPolicyRecord, UpgradePlan } from '../state.ts'
+import type {
+  AuthorizationRecord,
+  AuthorizationRef,
+  CouncilNonce,
+  EmergencyState,
+  ParamOverride,
+  RecoveryPolicyRecord,
+  UpgradePlan,
+} from '../state.ts'
 import { credit, debitTreasury, treasuryBalance } from './accounts.ts'
-import { getCouncil, getEmergency, getOverrides, getPauses } from './governance-state.ts'
+import { getAuthorizations, getCouncil, getEmergency, getOverrides, getPauses } from './governance-state.ts'
 import { setReputation } from './reputation.ts'
 import { changeWitnessSet } from './staking.ts'
 
@@ -27,17 +37,51 @@ export function applyCouncilAction(env: Env, p: EventPayloadMap['governance.coun
   if (!r.ok) throw new LedgerError(r.code, r.message)
   const nonceKey = KEYS.councilNonce(a.nonce)
   if (env.ov.get(nonceKey) !== undefined) throw new LedgerError('BAD_NONCE', `council nonce ${a.nonce} was used`)
-  pruneCouncilNonces(env)
+  pruneNonces(env, NS.councilNonce)
   env.ov.set(nonceKey, { expiresAtMs: a.expiresAtMs })
-  apply(env, a.action, a.expiresAtMs, a.nonce)
+  const ref = `c${a.nonce}`
+  apply(env, a.action, a.expiresAtMs, a.nonce, ref)
+  keepAuthorization(env, ref, { kind: 'council-action', height: env.ctx.height, payload: a, signatures: p.signatures })
   return a.action
 }
 
-/** An expired action can never verify again, so its nonce need not be remembered. */
-function pruneCouncilNonces(env: Env): void {
-  for (const key of env.ov.keys(NS.councilNonce)) {
+/**
+ * A council-signed disaster declaration (declaration-actions.ts): its ledger actions are applied
+ * together, or none of them. Only the council's own signatures count here — a standing policy's
+ * agent can run a runbook but never change ledger state through a declaration.
+ */
+export function applyDeclaration(env: Env, p: EventPayloadMap['governance.declaration']): CouncilActionBody[] {
+  const d = p.declaration
+  const r = verifyDeclarationByCouncil(d, p.signatures, getCouncil(env.ov), {
+    chainId: env.chainId,
+    nowMs: env.ctx.timeMs,
+  })
+  if (!r.ok) throw new LedgerError(r.code, r.message)
+  if (d.dryRun) throw new LedgerError('INVALID_PAYLOAD', 'a dry-run declaration authorizes nothing')
+  const nonceKey = KEYS.declarationNonce(d.nonce)
+  if (env.ov.get(nonceKey) !== undefined) throw new LedgerError('BAD_NONCE', `declaration nonce ${d.nonce} was used`)
+  const actions = declarationLedgerActions(d, env.ctx.timeMs)
+  if (!actions.ok) throw new LedgerError('INVALID_PAYLOAD', actions.problem)
+  pruneNonces(env, NS.declarationNonce)
+  env.ov.set(nonceKey, { expiresAtMs: d.expiresAtMs })
+  const ref = `d${d.nonce}`
+  for (const body of actions.actions) apply(env, body, d.expiresAtMs, d.nonce, ref)
+  // A declaration's emergency lapses with it; its time-boxed actions carry their own ends.
+  const em = getEmergency(env.ov)
+  if (em.declared !== undefined) setEmergency(env, { ...em, declared: { ...em.declared, untilMs: d.expiresAtMs } })
+  keepAuthorization(env, ref, { kind: 'declaration', height: env.ctx.height, payload: d, signatures: p.signatures })
+  return actions.actions
+}
+
+/** An expired payload can never verify again, so its nonce need not be remembered. */
+function pruneNonces(env: Env, ns: string): void {
+  for (const key of env.ov.keys(ns)) {
     if ((env.ov.get(key) as CouncilNonce).expiresAtMs <= env.ctx.timeMs) env.ov.delete(key)
   }
+}
+
+function keepAuthorization(env: Env, ref: AuthorizationRef, rec: AuthorizationRecord): void {
+  env.ov.set(KEYS.authorizations, { ...getAuthorizations(env.ov), [ref]: rec })
 }
 
 function withReason<T extends object>(o: T, reason: string | undefined): T & { reason?: string } {
@@ -52,21 +96,24 @@ function omit<T extends object, K extends keyof T & string>(o: T, ...keys: K[]):
   return Object.fromEntries(Object.entries(o).filter(([k]) => !(keys as string[]).includes(k))) as Omit<T, K>
 }
 
-function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: number): void {
+function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: number, auth: AuthorizationRef): void {
   const { height, timeMs } = env.ctx
   const em = getEmergency(env.ov)
   switch (b.kind) {
     case 'declare-emergency':
       setEmergency(env, {
         ...em,
-        declared: withReason({ scenario: b.scenario, sinceMs: timeMs, sinceHeight: height }, b.reason),
+        declared: withReason(
+          { scenario: b.scenario, sinceMs: timeMs, sinceHeight: height, authorizedBy: auth },
+          b.reason,
+        ),
       })
       return
     case 'resolve-emergency':
       setEmergency(env, omit(em, 'declared'))
       return
     case 'halt':
-      setEmergency(env, { ...em, halted: withReason({ sinceHeight: height }, b.reason) })
+      setEmergency(env, { ...em, halted: withReason({ sinceHeight: height, authorizedBy: auth }, b.reason) })
       return
     case 'resume':
       setEmergency(env, omit(em, 'halted'))
@@ -75,7 +122,7 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
       setEmergency(
         env,
         b.active
-          ? { ...em, storageIncident: withReason({ sinceHeight: height }, b.reason) }
+          ? { ...em, storageIncident: withReason({ sinceHeight: height, authorizedBy: auth }, b.reason) }
           : omit(em, 'storageIncident'),
       )
       return
@@ -89,6 +136,7 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
       const rec = withReason(
         {
           sinceHeight: height,
+          authorizedBy: auth,
           ...(b.untilMs === undefined ? {} : { untilMs: b.untilMs }),
           ...(b.untilHeight === undefined ? {} : { untilHeight: b.untilHeight }),
         },
@@ -101,7 +149,7 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
       env.ov.set(KEYS.pauses, omit(getPauses(env.ov), b.module))
       return
     case 'set-params':
-      setParams(env, b.params, b.expiresAtMs)
+      setParams(env, b.params, b.expiresAtMs, auth)
       return
     case 'witness-set-change':
       changeWitnessSet(env, b.promote, b.demote)
@@ -115,6 +163,7 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
         binaryDigest: b.binaryDigest,
         minVersion: b.minVersion,
         setAtHeight: height,
+        authorizedBy: auth,
       }
       env.ov.set(KEYS.upgrade, plan)
       return
@@ -164,7 +213,12 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
  * Without expiresAtMs the change is permanent (and replaces any override of the same name);
  * with it, each value is a temporary override that reverts at that block time.
  */
-function setParams(env: Env, changes: Partial<Record<ParamName, number>>, expiresAtMs: number | undefined): void {
+function setParams(
+  env: Env,
+  changes: Partial<Record<ParamName, number>>,
+  expiresAtMs: number | undefined,
+  auth: AuthorizationRef,
+): void {
   const { height, timeMs } = env.ctx
   const base = env.ov.get(KEYS.params) as Params
   let overrides = getOverrides(env.ov)
@@ -176,7 +230,7 @@ function setParams(env: Env, changes: Partial<Record<ParamName, number>>, expire
     if (expiresAtMs <= timeMs) throw new LedgerError('EXPIRED', 'the override would already have expired')
     const added: Partial<Record<ParamName, ParamOverride>> = {}
     for (const [name, value] of Object.entries(changes) as [ParamName, number][]) {
-      added[name] = { value, expiresAtMs, setAtHeight: height }
+      added[name] = { value, expiresAtMs, setAtHeight: height, authorizedBy: auth }
     }
     overrides = { ...overrides, ...added }
   }
