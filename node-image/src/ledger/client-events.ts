@@ -7,6 +7,7 @@ import type { Did } from '../crypto/did.ts'
 import type { Signer } from '../crypto/ed25519.ts'
 import { sha256, toHex } from '../crypto/hash.ts'
 import { encodeEvent, signEvent } from './event.ts'
+import type { DeclarationPayload } from './declaration-payload.ts'
 
 export interface SignedEventBytes {
   /** The encoded signed event, as `POST /v1/events` takes it (base64 in JSON, or DAG-CBOR). */
@@ -14,6 +15,8 @@ export interface SignedEventBytes {
   /** Its id: sha256 of the bytes, as blocks list it. */
   readonly id: string
 }
+
+export type { DeclarationPayload } from './declaration-payload.ts'
 
 export function signedTransfer(
   signer: Signer,
@@ -26,6 +29,33 @@ export function signedTransfer(
     nonce: t.nonce,
     fee: t.fee,
     payload: { to: t.to as Did, amount: t.amount, ...(t.memo !== undefined ? { memo: t.memo } : {}) },
+  })
+  const bytes = encodeEvent(ev)
+  return { bytes, id: toHex(sha256(bytes)) }
+}
+
+/**
+ * A council-signed disaster declaration, carried onto the ledger by whoever pays the fee (the
+ * operator's recovery agent): its authority is the council's signatures inside, which every node
+ * checks itself; the sender adds none.
+ */
+export function signedDeclarationEvent(
+  signer: Signer,
+  sender: string,
+  t: {
+    chainId: string
+    nonce: number
+    fee: number
+    declaration: DeclarationPayload
+    signatures: readonly { did: string; sig: Uint8Array }[]
+  },
+): SignedEventBytes {
+  const ev = signEvent(signer, sender as Did, {
+    chainId: t.chainId,
+    type: 'governance.declaration',
+    nonce: t.nonce,
+    fee: t.fee,
+    payload: { declaration: t.declaration, signatures: t.signatures.map((s) => ({ did: s.did as Did, sig: s.sig })) },
   })
   const bytes = encodeEvent(ev)
   return { bytes, id: toHex(sha256(bytes)) }

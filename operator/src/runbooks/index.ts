@@ -6,12 +6,14 @@ import type { DisasterDeclarationSpec } from '../api/v1alpha1/types.ts'
 import type { Runbook } from './types.ts'
 import { witnessLossRunbook } from './witness-loss.ts'
 import { networkAttackRunbook } from './network-attack.ts'
+import { criticalFlawRunbook } from './critical-flaw.ts'
 
 export type { Runbook } from './types.ts'
 
 const RUNBOOKS: Partial<Record<DisasterDeclarationSpec['scenario'], Runbook>> = {
   WitnessLoss: witnessLossRunbook,
   NetworkAttack: networkAttackRunbook,
+  CriticalFlaw: criticalFlawRunbook,
 }
 
 export function runbookFor(scenario: DisasterDeclarationSpec['scenario']): Runbook | undefined {

@@ -81,6 +81,8 @@ export interface Observation {
   readonly manifestSignatures: readonly { readonly did: string; readonly signature: string }[]
   /** People asked to close the declaration (annotation echonet.io/resolve=true). */
   readonly resolveRequested: boolean
+  /** spec.nonce: the ledger names what a declaration put in force `d<nonce>`. */
+  readonly nonce?: number
 }
 
 /** I/O the reconcile carries out for a step; outcomes come back through `record`. */
@@ -107,6 +109,10 @@ export type Effect =
   | { readonly kind: 'applyDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
   | { readonly kind: 'readDefences'; readonly nodes: readonly { readonly node: string; readonly ip: string }[] }
   | { readonly kind: 'liftDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
+  /** Scenario C: carry the council-signed declaration onto the ledger (the agent pays the fee). */
+  | { readonly kind: 'submitDeclaration'; readonly node: string; readonly ip: string; readonly fee: number }
+  /** Scenario C: the network's node image (the network controller rolls pods one at a time). */
+  | { readonly kind: 'setNetworkImage'; readonly image: string }
   | {
       readonly kind: 'event'
       readonly type: 'Normal' | 'Warning'

@@ -151,6 +151,8 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
     case 'applyDefences':
     case 'readDefences':
     case 'liftDefences':
+    case 'submitDeclaration':
+    case 'setNetworkImage':
     case 'event':
       return { ok: true }
   }

@@ -24,6 +24,8 @@ export const NetworkCondition = {
   ConsensusHalted: 'ConsensusHalted',
   StorageDegraded: 'StorageDegraded',
   DHTDegraded: 'DHTDegraded',
+  /** The council's records on the ledger: a halt, module pauses, a scheduled upgrade, a declared scenario. */
+  EmergencyInForce: 'EmergencyInForce',
 } as const
 
 /** Condition types of WitnessPool. */

@@ -17,6 +17,7 @@ import { keySecretName, podName } from '../shared/nodes.ts'
 import { publicUrl } from '../shared/node-admin.ts'
 import type { NodeAdmin } from '../shared/node-admin.ts'
 import type { DeliveryAuth, Effect, EffectOutcome } from '../../runbooks/types.ts'
+import { setNetworkImage, submitDeclaration } from './ledger-effects.ts'
 
 export interface EffectContext {
   readonly client: K8sClient
@@ -179,6 +180,10 @@ export async function execute(
         }
         return { ok: true, value: { throttled, blocked, nodes } }
       }
+      case 'submitDeclaration':
+        return await submitDeclaration(effect, ctx)
+      case 'setNetworkImage':
+        return await setNetworkImage(effect, ctx)
       case 'event':
         void ctx.recorder.record({
           regarding: ctx.declaration,

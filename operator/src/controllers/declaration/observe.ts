@@ -86,5 +86,6 @@ export function observe(i: ObserveInputs): Observation {
     auth: i.policy !== undefined ? { mode: 'policy', policy: i.policy } : { mode: 'council' },
     manifestSignatures: (spec.manifestSignatures ?? []).map((s) => ({ did: s.did, signature: s.signature })),
     resolveRequested: i.declaration.metadata.annotations?.[Annotations.resolve] === 'true',
+    ...(spec.nonce !== undefined ? { nonce: spec.nonce } : {}),
   }
 }

@@ -10,7 +10,8 @@ import { NetworkCondition, setCondition } from '../../api/v1alpha1/conditions.ts
 import type { ConditionInput } from '../../api/v1alpha1/conditions.ts'
 import type { Condition, EchoNetNetwork, EchoNetNetworkStatus } from '../../api/v1alpha1/types.ts'
 import { stableJson } from '../objects.ts'
-import { committeeView } from '../shared/committee.ts'
+import { committeeView, referenceVoter } from '../shared/committee.ts'
+import { emergencyCondition } from './emergency-condition.ts'
 import type { NodeObservation } from '../shared/node-poller.ts'
 
 export type { NodeObservation } from '../shared/node-poller.ts'
@@ -87,7 +88,8 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   if (scans.length > 0) out.underReplicatedContent = Math.max(...scans)
 
   // Conditions. Messages carry no clock values, so an unchanged situation writes nothing.
-  const halted = nodes.filter((n) => n.status?.mode === 'halted')
+  // A council halt is the council's decision, not a node's fault: EmergencyInForce reports it.
+  const halted = nodes.filter((n) => n.status?.mode === 'halted' && n.status.haltCode !== 'COUNCIL_HALT')
   const notReady = nodes.filter((n) => !n.ready).map((n) => n.node)
   const unreachable = nodes.filter((n) => n.status === undefined).map((n) => n.node)
   const missingPods = Math.max(0, inputs.desiredNodes - nodes.length)
@@ -268,7 +270,8 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
         }
 
   let conditions: Condition[] | undefined = prev.conditions
-  for (const c of [readyCond, quorum, haltedCond, progressing, degraded, storage, dht]) {
+  const emergency = emergencyCondition(referenceVoter(nodes))
+  for (const c of [readyCond, quorum, haltedCond, progressing, degraded, storage, dht, emergency]) {
     conditions = setCondition(conditions, c, generation, now)
   }
   out.conditions = conditions ?? []

@@ -102,6 +102,8 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
     case 'applyDefences':
     case 'readDefences':
     case 'liftDefences':
+    case 'submitDeclaration':
+    case 'setNetworkImage':
       return state
   }
 }

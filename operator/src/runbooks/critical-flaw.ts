@@ -1,0 +1,296 @@
+/**
+ * Scenario C (seed §2.C, DESIGN §1): a critical flaw in ledger logic. Pure.
+ *
+ *   Assess           which nodes answer; what the declaration does on the ledger
+ *   SubmitToLedger   carry the council-signed declaration onto the ledger (the recovery agent pays
+ *                    the fee; every node checks the council's signatures itself): module pauses,
+ *                    parameter overrides, the upgrade plan, compensation — until the nodes report
+ *                    it in force
+ *   RollOut          ScheduledUpgrade: give the network the new image (the network controller
+ *                    replaces pods one at a time within the BFT budget) and wait until enough
+ *                    committee power runs the new build (version and digest) before the height
+ *   VerifyUpgrade    past the flag height, blocks finalize on the new build
+ *
+ * The operator adds no authority: a declaration the council did not sign never reaches the
+ * ledger (authorize.ts), and the nodes would refuse it if it did. What the ledger holds is
+ * time-boxed there (pauses, overrides) and lapses even if the operator is gone.
+ */
+import type { DisasterAction } from '../api/v1alpha1/types.ts'
+import {
+  attempt,
+  currentStep,
+  finishStep,
+  initialState,
+  iso,
+  note,
+  progress,
+  remember,
+  setPhase,
+  skipRest,
+  startStep,
+} from './engine.ts'
+import type {
+  Effect,
+  EffectOutcome,
+  NodeView,
+  Observation,
+  Runbook,
+  RunbookRecord,
+  RunbookState,
+  StepResult,
+} from './types.ts'
+
+export const CRITICAL_FLAW_STEPS = ['Assess', 'SubmitToLedger', 'RollOut', 'VerifyUpgrade'] as const
+type StepName = (typeof CRITICAL_FLAW_STEPS)[number]
+
+/** Resend the declaration when the nodes do not report it in force after this long. */
+export const RESUBMIT_MS = 20_000
+export const MAX_SUBMISSIONS = 6
+const POLL_MS = 5_000
+/** Blocks past the flag height that must finalize before the upgrade counts as done. */
+export const BLOCKS_PAST_FLAG = 3
+
+type LedgerRecord = NonNullable<RunbookRecord['ledger']>
+type UpgradeRecord = NonNullable<RunbookRecord['upgrade']>
+type Upgrade = NonNullable<DisasterAction['scheduledUpgrade']>
+
+const result = (next: RunbookState, effects: readonly Effect[] = [], requeueAfterMs = 0): StepResult => ({
+  next,
+  effects,
+  requeueAfterMs,
+})
+
+const answering = (n: NodeView): n is NodeView & { ip: string; status: NonNullable<NodeView['status']> } =>
+  n.ip !== undefined && n.status !== undefined
+const parseMs = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t))
+
+/** What the declaration does on the ledger, as the nodes will read it (node declaration-actions.ts). */
+export function ledgerActions(actions: readonly DisasterAction[]): string[] {
+  const out: string[] = []
+  for (const a of actions) {
+    if (a.type === 'PauseModules') for (const m of a.pauseModules?.modules ?? []) out.push(`pause-module ${m}`)
+    if (a.type === 'SetParameters') out.push('set-params')
+    if (a.type === 'ScheduledUpgrade') out.push('upgrade-plan')
+    if (a.type === 'Compensate') out.push(`compensate ${a.compensate?.transfers.length ?? 0} transfer(s)`)
+  }
+  return out
+}
+
+function upgradeOf(obs: Observation): Upgrade | undefined {
+  return obs.actions.find((a) => a.type === 'ScheduledUpgrade')?.scheduledUpgrade
+}
+
+const ledgerOf = (s: RunbookState): LedgerRecord => s.runbook.ledger ?? {}
+const upgradeRecordOf = (s: RunbookState): UpgradeRecord => s.runbook.upgrade ?? {}
+const withLedger = (s: RunbookState, p: Partial<LedgerRecord>): RunbookState =>
+  remember(s, { ledger: { ...ledgerOf(s), ...p } })
+const withUpgrade = (s: RunbookState, p: Partial<UpgradeRecord>): RunbookState =>
+  remember(s, { upgrade: { ...upgradeRecordOf(s), ...p } })
+
+/** The most advanced node that answers: its ledger says what is in force. */
+function reference(obs: Observation): (NodeView & { ip: string; status: NonNullable<NodeView['status']> }) | undefined {
+  let best: (NodeView & { ip: string; status: NonNullable<NodeView['status']> }) | undefined
+  for (const n of obs.nodes.filter(answering)) {
+    if (n.role !== 'witness' && n.role !== 'standby') continue
+    if (best === undefined || n.status.finalizedHeight > best.status.finalizedHeight) best = n
+  }
+  return best
+}
+
+/** Share (percent, floored) of committee power whose node runs `digest` at ≥ the plan's version. */
+export function upgradedPower(obs: Observation, digest: string): { percent: number; behind: string[] } {
+  const c = obs.committee
+  if (c === undefined || c.totalPower === 0) return { percent: 0, behind: [] }
+  const byDid = new Map(obs.nodes.filter(answering).map((n) => [n.status.did, n]))
+  let up = 0
+  const behind: string[] = []
+  for (const m of c.members) {
+    const n = byDid.get(m.did)
+    if (n?.status.binaryDigest === digest) up += m.power
+    else behind.push(`${n?.node ?? m.did} (${n?.status.version ?? 'not answering'})`)
+  }
+  return { percent: Math.floor((up * 100) / c.totalPower), behind }
+}
+
+function assess(state: RunbookState, obs: Observation): StepResult {
+  const now = obs.nowMs
+  let s = setPhase(state, 'Executing', now, 'assessing the nodes')
+  s = startStep(s, 'Assess', now)
+  const up = obs.nodes.filter(answering)
+  const actions = ledgerActions(obs.actions)
+  s = remember(s, {
+    survey: obs.nodes.map((n) => ({
+      node: n.node,
+      ...(n.did !== undefined ? { did: n.did } : {}),
+      role: n.role,
+      reachable: answering(n),
+      ...(n.status !== undefined ? { epoch: n.status.epoch, height: n.status.finalizedHeight } : {}),
+    })),
+  })
+  s = withLedger(s, { actions })
+  const what = actions.length > 0 ? actions.join(', ') : 'nothing on the ledger'
+  if (obs.dryRun) {
+    s = finishStep(s, 'Assess', now, 'Succeeded', `dry run; ${up.length} of ${obs.nodes.length} nodes answer`)
+    s = remember(s, { touches: [`would put on the ledger: ${what}`] })
+    return result(skipRest(s, now, `dry run: would put on the ledger: ${what}`))
+  }
+  if (reference(obs) === undefined) return result(progress(s, 'Assess', 'no witness answers yet'), [], POLL_MS)
+  return result(finishStep(s, 'Assess', now, 'Succeeded', `${up.length} of ${obs.nodes.length} nodes answer; ${what}`))
+}
+
+/** The nodes hold this declaration's emergency record: it was applied. */
+function inForce(obs: Observation, nonce: number | undefined): { height: number } | undefined {
+  for (const n of obs.nodes.filter(answering)) {
+    const by = n.status.governance?.emergency?.declared?.authorizedBy
+    if (nonce !== undefined && by === `d${nonce}`) return { height: n.status.finalizedHeight }
+  }
+  return undefined
+}
+
+function submitToLedger(state: RunbookState, obs: Observation): StepResult {
+  const now = obs.nowMs
+  let s = startStep(state, 'SubmitToLedger', now)
+  const l = ledgerOf(s)
+  if ((l.actions ?? []).length === 0) {
+    s = finishStep(s, 'SubmitToLedger', now, 'Skipped', 'the declaration changes nothing on the ledger')
+    return result(s)
+  }
+  const applied = inForce(obs, obs.nonce)
+  if (applied !== undefined) {
+    const compensated = obs.actions.flatMap((a) => a.compensate?.transfers ?? []).reduce((sum, t) => sum + t.amount, 0)
+    const msg = `in force on the ledger from height ${applied.height}: ${(l.actions ?? []).join(', ')}`
+    s = withLedger(s, { appliedAtHeight: applied.height, message: msg, ...(compensated > 0 ? { compensated } : {}) })
+    s = finishStep(s, 'SubmitToLedger', now, 'Succeeded', msg)
+    return result(s, [{ kind: 'event', type: 'Normal', reason: 'LedgerActionsApplied', note: msg }])
+  }
+  const last = parseMs(l.submittedAt)
+  if (last !== undefined && now - last < RESUBMIT_MS) {
+    return result(progress(s, 'SubmitToLedger', 'waiting for the nodes to report it in force'), [], 2_000)
+  }
+  if ((l.attempts ?? 0) >= MAX_SUBMISSIONS) {
+    const msg = `sent ${l.attempts ?? 0} times; no node reports it in force (see the Events for the nodes' verdicts)`
+    s = finishStep(s, 'SubmitToLedger', now, 'Failed', msg)
+    s = skipRest(s, now, msg)
+    return result(setPhase(s, 'Failed', now, msg), [
+      { kind: 'event', type: 'Warning', reason: 'LedgerActionsRefused', note: msg },
+    ])
+  }
+  const ref = reference(obs)
+  if (ref === undefined) return result(progress(s, 'SubmitToLedger', 'no witness answers'), [], POLL_MS)
+  s = withLedger(s, { submittedAt: iso(now), attempts: (l.attempts ?? 0) + 1 })
+  const fee = ref.status.governance?.eventFee ?? 1
+  return result(s, [{ kind: 'submitDeclaration', node: ref.node, ip: ref.ip, fee }], 2_000)
+}
+
+function rollOut(state: RunbookState, obs: Observation): StepResult {
+  const now = obs.nowMs
+  const up = upgradeOf(obs)
+  let s = startStep(state, 'RollOut', now)
+  if (up === undefined) {
+    s = finishStep(s, 'RollOut', now, 'Skipped', 'no ScheduledUpgrade')
+    return result(finishStep(s, 'VerifyUpgrade', now, 'Skipped', 'no ScheduledUpgrade'))
+  }
+  const effects: Effect[] = []
+  if (upgradeRecordOf(s).imageSetAt === undefined) {
+    s = withUpgrade(s, {
+      image: up.image,
+      height: up.height,
+      binaryDigest: up.binaryDigest,
+      minVersion: up.minVersion,
+      imageSetAt: iso(now),
+    })
+    effects.push({ kind: 'setNetworkImage', image: up.image })
+  }
+  const { percent, behind } = upgradedPower(obs, up.binaryDigest)
+  const height = obs.committee?.height ?? 0
+  const need = up.minUpgradedPowerPercent
+  s = withUpgrade(s, { upgradedPowerPercent: percent, finalizedHeight: height, behind: behind.slice(0, 1000) })
+  if (percent >= need) {
+    const msg = `${percent} % of committee power runs ${up.minVersion} (${up.binaryDigest.slice(0, 19)}…) at height ${height}, flag height ${up.height}`
+    s = withUpgrade(s, { message: msg })
+    s = finishStep(s, 'RollOut', now, 'Succeeded', msg)
+    return result(s, [...effects, { kind: 'event', type: 'Normal', reason: 'UpgradeRolledOut', note: msg }])
+  }
+  const late = height >= up.height - 1
+  const msg = late
+    ? `the flag height ${up.height} is reached with only ${percent} % of power on the new build (${need} % wanted): the network waits for > 2/3 to upgrade; behind: ${behind.join(', ')}`
+    : `${percent} % of committee power on the new build (${need} % wanted before height ${up.height}; now ${height}); behind: ${behind.join(', ')}`
+  s = withUpgrade(s, { message: msg })
+  return result(progress(s, 'RollOut', msg), effects, POLL_MS)
+}
+
+function verifyUpgrade(state: RunbookState, obs: Observation): StepResult {
+  const now = obs.nowMs
+  const up = upgradeOf(obs)!
+  let s = setPhase(startStep(state, 'VerifyUpgrade', now), 'Verifying', now, `waiting for the flag height ${up.height}`)
+  const height = obs.committee?.height ?? 0
+  s = withUpgrade(s, { finalizedHeight: height, ...upgradedPowerRecord(obs, up) })
+  if (height < up.height + BLOCKS_PAST_FLAG) {
+    return result(
+      progress(
+        s,
+        'VerifyUpgrade',
+        `finalized ${height}; waiting for ${up.height + BLOCKS_PAST_FLAG} (flag ${up.height})`,
+      ),
+      [],
+      POLL_MS,
+    )
+  }
+  const stuck = obs.nodes
+    .filter(answering)
+    .filter((n) => n.status.haltCode === 'UPGRADE_REQUIRED')
+    .map((n) => n.node)
+  const msg = `blocks finalize past the flag height ${up.height} on ${up.minVersion} (now ${height})${stuck.length > 0 ? `; still on the old build and halted: ${stuck.join(', ')}` : ''}`
+  s = withUpgrade(s, { message: msg })
+  s = finishStep(s, 'VerifyUpgrade', now, 'Succeeded', msg)
+  return result(s, [
+    { kind: 'event', type: stuck.length > 0 ? 'Warning' : 'Normal', reason: 'UpgradeActivated', note: msg },
+  ])
+}
+
+function upgradedPowerRecord(obs: Observation, up: Upgrade): Partial<UpgradeRecord> {
+  const { percent, behind } = upgradedPower(obs, up.binaryDigest)
+  return { upgradedPowerPercent: percent, behind }
+}
+
+const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult> = {
+  Assess: assess,
+  SubmitToLedger: submitToLedger,
+  RollOut: rollOut,
+  VerifyUpgrade: verifyUpgrade,
+}
+
+function step(state: RunbookState, obs: Observation): StepResult {
+  if (state.phase === 'Resolved' || state.phase === 'Failed' || state.phase === 'Recovered') return result(state)
+  const cur = currentStep(state)
+  if (cur === undefined) {
+    // Every step is done: Executing → Verifying → Recovered, one status write each (the CRD's
+    // transition rule allows no jump).
+    const last = [...state.steps].reverse().find((x) => x.phase === 'Succeeded') ?? state.steps[0]
+    const why = upgradeRecordOf(state).message ?? ledgerOf(state).message ?? last?.message ?? 'done'
+    return result(setPhase(state, state.phase === 'Verifying' ? 'Recovered' : 'Verifying', obs.nowMs, why))
+  }
+  return STEP_FNS[cur.name as StepName](state, obs)
+}
+
+function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {
+  if (effect.kind === 'submitDeclaration') {
+    if (outcome.ok) return note(state, nowMs, `declaration sent to the ledger through ${effect.node}`)
+    const s = attempt(state, 'SubmitToLedger')
+    return note(s, nowMs, `${effect.node} refused the declaration (${outcome.code}: ${outcome.message})`)
+  }
+  if (effect.kind === 'setNetworkImage') {
+    return outcome.ok
+      ? note(state, nowMs, `network image set to ${effect.image}; pods are replaced one at a time`)
+      : withUpgrade(state, { imageSetAt: undefined, message: `could not set the image: ${outcome.message}` })
+  }
+  return state
+}
+
+export const criticalFlawRunbook: Runbook = {
+  steps: CRITICAL_FLAW_STEPS,
+  supports: ['PauseModules', 'SetParameters', 'ScheduledUpgrade', 'Compensate'],
+  initial: () => initialState(CRITICAL_FLAW_STEPS),
+  step,
+  record,
+}
