@@ -379,6 +379,8 @@ export interface DeclarationJson {
       audit?: { message: string }
       resilience?: { message: string }
       defences?: { applied?: string[]; throttled?: number; blocked?: number; message?: string }
+      ledger?: { appliedAtHeight?: number; compensated?: number; message?: string }
+      upgrade?: { upgradedPowerPercent?: number; behind?: string[]; message?: string }
     }
     postMortem?: string
   }
