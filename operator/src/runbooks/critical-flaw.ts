@@ -17,7 +17,6 @@
  */
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
 import {
-  attempt,
   currentStep,
   finishStep,
   initialState,
@@ -25,77 +24,41 @@ import {
   note,
   progress,
   remember,
+  result,
   setPhase,
   skipRest,
   startStep,
 } from './engine.ts'
-import type {
-  Effect,
-  EffectOutcome,
-  NodeView,
-  Observation,
-  Runbook,
-  RunbookRecord,
-  RunbookState,
-  StepResult,
-} from './types.ts'
+import type { Effect, EffectOutcome, Observation, Runbook, RunbookRecord, RunbookState, StepResult } from './types.ts'
+import {
+  answering,
+  ledgerActions,
+  ledgerOf,
+  recordSubmission,
+  reference,
+  submitToLedger,
+  withLedger,
+} from './ledger-step.ts'
+
+export { MAX_SUBMISSIONS, RESUBMIT_MS } from './ledger-step.ts'
 
 export const CRITICAL_FLAW_STEPS = ['Assess', 'SubmitToLedger', 'RollOut', 'VerifyUpgrade'] as const
 type StepName = (typeof CRITICAL_FLAW_STEPS)[number]
 
-/** Resend the declaration when the nodes do not report it in force after this long. */
-export const RESUBMIT_MS = 20_000
-export const MAX_SUBMISSIONS = 6
 const POLL_MS = 5_000
 /** Blocks past the flag height that must finalize before the upgrade counts as done. */
 export const BLOCKS_PAST_FLAG = 3
 
-type LedgerRecord = NonNullable<RunbookRecord['ledger']>
 type UpgradeRecord = NonNullable<RunbookRecord['upgrade']>
 type Upgrade = NonNullable<DisasterAction['scheduledUpgrade']>
-
-const result = (next: RunbookState, effects: readonly Effect[] = [], requeueAfterMs = 0): StepResult => ({
-  next,
-  effects,
-  requeueAfterMs,
-})
-
-const answering = (n: NodeView): n is NodeView & { ip: string; status: NonNullable<NodeView['status']> } =>
-  n.ip !== undefined && n.status !== undefined
-const parseMs = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t))
-
-/** What the declaration does on the ledger, as the nodes will read it (node declaration-actions.ts). */
-export function ledgerActions(actions: readonly DisasterAction[]): string[] {
-  const out: string[] = []
-  for (const a of actions) {
-    if (a.type === 'PauseModules') for (const m of a.pauseModules?.modules ?? []) out.push(`pause-module ${m}`)
-    if (a.type === 'SetParameters') out.push('set-params')
-    if (a.type === 'ScheduledUpgrade') out.push('upgrade-plan')
-    if (a.type === 'Compensate') out.push(`compensate ${a.compensate?.transfers.length ?? 0} transfer(s)`)
-  }
-  return out
-}
 
 function upgradeOf(obs: Observation): Upgrade | undefined {
   return obs.actions.find((a) => a.type === 'ScheduledUpgrade')?.scheduledUpgrade
 }
 
-const ledgerOf = (s: RunbookState): LedgerRecord => s.runbook.ledger ?? {}
 const upgradeRecordOf = (s: RunbookState): UpgradeRecord => s.runbook.upgrade ?? {}
-const withLedger = (s: RunbookState, p: Partial<LedgerRecord>): RunbookState =>
-  remember(s, { ledger: { ...ledgerOf(s), ...p } })
 const withUpgrade = (s: RunbookState, p: Partial<UpgradeRecord>): RunbookState =>
   remember(s, { upgrade: { ...upgradeRecordOf(s), ...p } })
-
-/** The most advanced node that answers: its ledger says what is in force. */
-function reference(obs: Observation): (NodeView & { ip: string; status: NonNullable<NodeView['status']> }) | undefined {
-  let best: (NodeView & { ip: string; status: NonNullable<NodeView['status']> }) | undefined
-  for (const n of obs.nodes.filter(answering)) {
-    if (n.role !== 'witness' && n.role !== 'standby') continue
-    if (best === undefined || n.status.finalizedHeight > best.status.finalizedHeight) best = n
-  }
-  return best
-}
 
 /** Share (percent, floored) of committee power whose node runs `digest` at ≥ the plan's version. */
 export function upgradedPower(obs: Observation, digest: string): { percent: number; behind: string[] } {
@@ -136,50 +99,6 @@ function assess(state: RunbookState, obs: Observation): StepResult {
   }
   if (reference(obs) === undefined) return result(progress(s, 'Assess', 'no witness answers yet'), [], POLL_MS)
   return result(finishStep(s, 'Assess', now, 'Succeeded', `${up.length} of ${obs.nodes.length} nodes answer; ${what}`))
-}
-
-/** The nodes hold this declaration's emergency record: it was applied. */
-function inForce(obs: Observation, nonce: number | undefined): { height: number } | undefined {
-  for (const n of obs.nodes.filter(answering)) {
-    const by = n.status.governance?.emergency?.declared?.authorizedBy
-    if (nonce !== undefined && by === `d${nonce}`) return { height: n.status.finalizedHeight }
-  }
-  return undefined
-}
-
-function submitToLedger(state: RunbookState, obs: Observation): StepResult {
-  const now = obs.nowMs
-  let s = startStep(state, 'SubmitToLedger', now)
-  const l = ledgerOf(s)
-  if ((l.actions ?? []).length === 0) {
-    s = finishStep(s, 'SubmitToLedger', now, 'Skipped', 'the declaration changes nothing on the ledger')
-    return result(s)
-  }
-  const applied = inForce(obs, obs.nonce)
-  if (applied !== undefined) {
-    const compensated = obs.actions.flatMap((a) => a.compensate?.transfers ?? []).reduce((sum, t) => sum + t.amount, 0)
-    const msg = `in force on the ledger from height ${applied.height}: ${(l.actions ?? []).join(', ')}`
-    s = withLedger(s, { appliedAtHeight: applied.height, message: msg, ...(compensated > 0 ? { compensated } : {}) })
-    s = finishStep(s, 'SubmitToLedger', now, 'Succeeded', msg)
-    return result(s, [{ kind: 'event', type: 'Normal', reason: 'LedgerActionsApplied', note: msg }])
-  }
-  const last = parseMs(l.submittedAt)
-  if (last !== undefined && now - last < RESUBMIT_MS) {
-    return result(progress(s, 'SubmitToLedger', 'waiting for the nodes to report it in force'), [], 2_000)
-  }
-  if ((l.attempts ?? 0) >= MAX_SUBMISSIONS) {
-    const msg = `sent ${l.attempts ?? 0} times; no node reports it in force (see the Events for the nodes' verdicts)`
-    s = finishStep(s, 'SubmitToLedger', now, 'Failed', msg)
-    s = skipRest(s, now, msg)
-    return result(setPhase(s, 'Failed', now, msg), [
-      { kind: 'event', type: 'Warning', reason: 'LedgerActionsRefused', note: msg },
-    ])
-  }
-  const ref = reference(obs)
-  if (ref === undefined) return result(progress(s, 'SubmitToLedger', 'no witness answers'), [], POLL_MS)
-  s = withLedger(s, { submittedAt: iso(now), attempts: (l.attempts ?? 0) + 1 })
-  const fee = ref.status.governance?.eventFee ?? 1
-  return result(s, [{ kind: 'submitDeclaration', node: ref.node, ip: ref.ip, fee }], 2_000)
 }
 
 function rollOut(state: RunbookState, obs: Observation): StepResult {
@@ -274,11 +193,7 @@ function step(state: RunbookState, obs: Observation): StepResult {
 }
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {
-  if (effect.kind === 'submitDeclaration') {
-    if (outcome.ok) return note(state, nowMs, `declaration sent to the ledger through ${effect.node}`)
-    const s = attempt(state, 'SubmitToLedger')
-    return note(s, nowMs, `${effect.node} refused the declaration (${outcome.code}: ${outcome.message})`)
-  }
+  if (effect.kind === 'submitDeclaration') return recordSubmission(state, effect, outcome, nowMs)
   if (effect.kind === 'setNetworkImage') {
     return outcome.ok
       ? note(state, nowMs, `network image set to ${effect.image}; pods are replaced one at a time`)

@@ -4,7 +4,7 @@
  * one, so `step` can be tested as a function of (state, observation).
  */
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
-import type { RunbookRecord, RunbookState, StepStatus } from './types.ts'
+import type { Effect, RunbookRecord, RunbookState, StepResult, StepStatus } from './types.ts'
 
 /** Timeline and messages are bounded like the CRD fields that hold them. */
 const MAX_TIMELINE = 512
@@ -99,4 +99,14 @@ export function fail(state: RunbookState, step: string, nowMs: number, message: 
 /** Counts one more attempt of a running step (how often it retried an effect). */
 export function attempt(state: RunbookState, name: string): RunbookState {
   return withStep(state, name, (x) => ({ ...x, attempts: (x.attempts ?? 0) + 1 }))
+}
+
+/** A step's result: the next state, the effects to carry out, and when to look again. */
+export function result(next: RunbookState, effects: readonly Effect[] = [], requeueAfterMs = 0): StepResult {
+  return { next, effects, requeueAfterMs }
+}
+
+/** A time the status holds (RFC 3339), as epoch ms. */
+export function parseIso(t: string | undefined): number | undefined {
+  return t === undefined ? undefined : Date.parse(t)
 }

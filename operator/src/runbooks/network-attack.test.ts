@@ -100,6 +100,9 @@ describe('NetworkAttack runbook', () => {
       ['w1', true],
       ['s0', false],
     ])
+    // Rate limits and a blocklist change nothing on the ledger.
+    s = run(s, obs({ nowMs: T0 + 500 })).state
+    expect(s.steps.find((x) => x.name === 'SubmitToLedger')?.phase).toBe('Skipped')
 
     // w1 refuses once (unreachable): w0 takes them, w1 is tried again.
     let refusedOnce = false
@@ -171,5 +174,17 @@ describe('NetworkAttack runbook', () => {
     expect(r.effects).toEqual([])
     expect(r.state.phase).toBe('Executing')
     expect(r.requeue).toBe(HOLD_POLL_MS)
+  })
+
+  it('SetParameters goes onto the ledger in the signed declaration before any defences are pushed', () => {
+    const actions: DisasterAction[] = [
+      { type: 'SetParameters', setParameters: { parameters: { newDidReputationWeight: 100 }, durationSeconds: 600 } },
+      ...ACTIONS,
+    ]
+    let s = rb.initial(T0)
+    s = run(s, obs({ actions })).state
+    expect(s.runbook.ledger?.actions).toEqual(['set-params'])
+    const r = run(s, obs({ actions, nowMs: T0 + 1_000 }))
+    expect(r.effects.map((e) => e.kind)).toEqual(['submitDeclaration'])
   })
 })

@@ -2,6 +2,7 @@
  * Scenario D (seed §2.D, DESIGN §4 "Attack defenses"): a sustained flood or Sybil wave. Pure.
  *
  *   Assess          which nodes are there and answer (the survey)
+ *   SubmitToLedger  SetParameters only: the signed declaration onto the ledger (ledger-step.ts)
  *   ApplyDefences   push the declaration's rate limits and blocklist to every node; each node
  *                   validates and persists them and enforces them itself, with their expiry
  *   Hold            while they are in force: push them to nodes that appear later (a new pod of a
@@ -11,7 +12,9 @@
  *
  * Limits and entries carry their expiry to the nodes, so they lapse even if the operator is gone.
  * Without durationSeconds they hold until the declaration is resolved (at most UNTIL_RESOLVED_MS).
- * SetParameters (ledger parameters) needs a council action of its own and is not run here.
+ * SetParameters (ledger parameters with an expiry: fee multiplier, minimum stake, new-DID weight,
+ * committee size, PoSR challenge rate, DHT refresh) goes onto the ledger in SubmitToLedger (the
+ * council's signatures over the declaration authorize it there, ADR 0014) and lapses there.
  */
 import type { BlocklistRequestEntry, RateLimits } from '@echonet/node/admin'
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
@@ -22,8 +25,10 @@ import {
   initialState,
   iso,
   note,
+  parseIso,
   progress,
   remember,
+  result,
   setPhase,
   skipRest,
   startStep,
@@ -40,8 +45,9 @@ import type {
   StepResult,
   SurveyEntry,
 } from './types.ts'
+import { ledgerActions, recordSubmission, submitToLedger, withLedger } from './ledger-step.ts'
 
-export const NETWORK_ATTACK_STEPS = ['Assess', 'ApplyDefences', 'Hold'] as const
+export const NETWORK_ATTACK_STEPS = ['Assess', 'SubmitToLedger', 'ApplyDefences', 'Hold'] as const
 type StepName = (typeof NETWORK_ATTACK_STEPS)[number]
 
 /** How often Hold looks for new nodes and reads the nodes' counts. */
@@ -49,16 +55,9 @@ export const HOLD_POLL_MS = 10_000
 /** "Until resolved": the nodes still get an expiry, so nothing stays forever if nobody resolves. */
 export const UNTIL_RESOLVED_MS = 30 * 24 * 3600 * 1000
 
-const result = (next: RunbookState, effects: readonly Effect[] = [], requeueAfterMs = 0): StepResult => ({
-  next,
-  effects,
-  requeueAfterMs,
-})
-
 const live = (n: NodeView): n is NodeView & { ip: string } => n.ip !== undefined
 const reachableNode = (n: NodeView): n is NodeView & { ip: string } => live(n) && n.status !== undefined
 const tag = (n: { node: string; ip: string }): string => `${n.node}@${n.ip}`
-const parseMs = (t: string | undefined): number | undefined => (t === undefined ? undefined : Date.parse(t))
 
 /**
  * What the declaration's RateLimits and Blocklist actions mean for a node (pure). Later actions of
@@ -127,7 +126,7 @@ function reasonOf(obs: Observation): string {
 }
 
 function pushed(state: RunbookState, obs: Observation): NodeDefences {
-  const started = parseMs(defencesOf(state).startedAt) ?? obs.nowMs
+  const started = parseIso(defencesOf(state).startedAt) ?? obs.nowMs
   return defencesFor(obs.actions, started, reasonOf(obs))
 }
 
@@ -144,6 +143,7 @@ function assess(state: RunbookState, obs: Observation): StepResult {
   }))
   const up = survey.filter((x) => x.reachable).length
   s = remember(s, { survey })
+  s = withLedger(s, { actions: ledgerActions(obs.actions) })
   const what = describe(defencesFor(obs.actions, now, reasonOf(obs)))
   if (obs.dryRun) {
     s = finishStep(s, 'Assess', now, 'Succeeded', `dry run; ${up} of ${survey.length} nodes answer`)
@@ -191,7 +191,7 @@ function applyDefences(state: RunbookState, obs: Observation): StepResult {
 
 function lapseMs(state: RunbookState): number {
   const d = defencesOf(state)
-  return Math.max(parseMs(d.limitsExpireAt) ?? 0, parseMs(d.blocklistExpiresAt) ?? 0)
+  return Math.max(parseIso(d.limitsExpireAt) ?? 0, parseIso(d.blocklistExpiresAt) ?? 0)
 }
 
 function hold(state: RunbookState, obs: Observation): StepResult {
@@ -232,6 +232,7 @@ function hold(state: RunbookState, obs: Observation): StepResult {
 
 const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult> = {
   Assess: assess,
+  SubmitToLedger: submitToLedger,
   ApplyDefences: applyDefences,
   Hold: hold,
 }
@@ -245,6 +246,8 @@ function step(state: RunbookState, obs: Observation): StepResult {
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {
   switch (effect.kind) {
+    case 'submitDeclaration':
+      return recordSubmission(state, effect, outcome, nowMs)
     case 'applyDefences': {
       if (!outcome.ok) {
         const s = attempt(state, currentStep(state)?.name ?? 'ApplyDefences')
@@ -277,7 +280,7 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
 
 export const networkAttackRunbook: Runbook = {
   steps: NETWORK_ATTACK_STEPS,
-  supports: ['RateLimits', 'Blocklist'],
+  supports: ['RateLimits', 'Blocklist', 'SetParameters'],
   initial: () => initialState(NETWORK_ATTACK_STEPS),
   step,
   record,
