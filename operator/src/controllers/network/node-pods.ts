@@ -2,7 +2,7 @@
  * Node pods, the I/O shell of key-pods.ts and rollout.ts: creates each node's pod when no pod of
  * its key exists, deletes duplicate, misnamed and finished pods and pods of nodes no longer
  * planned at once, and replaces pods that run an outdated template only as the rollout plan
- * allows (ADR 0020), with an Event for each replacement.
+ * allows (ADR 0020), with an Event (ReplacingPod) for each replacement.
  */
 import type { Logger } from 'pino'
 import { Annotations } from '../../api/v1alpha1/labels.ts'
@@ -140,7 +140,8 @@ export class NodePods {
       if (r === undefined) return
       const p = rollout.progress
       const note = `rolling update: replacing pod ${name} (${r.role} ${r.node}) with the current pod template; ${r.reason}${p !== undefined ? ` (${p.updated} of ${p.total} pods updated)` : ''}`
-      for (const n of action.names) await this.#delete(net, n, 'RollingUpdate', note, log)
+      // Its own reason: the conditions' Events already use RollingUpdate (Progressing, Ready).
+      for (const n of action.names) await this.#delete(net, n, 'ReplacingPod', note, log)
     }
   }
 
