@@ -95,3 +95,22 @@ export function appliedUpToDate(
   const want = desired.metadata.annotations?.[Annotations.appliedHash]
   return want !== undefined && existing.metadata.annotations?.[Annotations.appliedHash] === want
 }
+
+/**
+ * The JSON merge patch (RFC 7386) that turns `prev` into `next`. A merge patch keeps every field it
+ * does not mention, so fields `next` no longer has are sent as null (e.g. status.rollout once a
+ * rollout ends); objects are compared field by field, everything else is replaced.
+ */
+export function mergePatchFrom(prev: unknown, next: unknown): unknown {
+  if (!isPlainObject(prev) || !isPlainObject(next)) return next
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(next)) {
+    if (v !== undefined) out[k] = k in prev ? mergePatchFrom(prev[k], v) : v
+  }
+  for (const [k, v] of Object.entries(prev)) if (v !== undefined && next[k] === undefined) out[k] = null
+  return out
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v)
+}

@@ -304,6 +304,25 @@ export const echoNetNetworkStatusSchema = object(
     ssnsReady: count('Ready storage nodes.'),
     underReplicatedContent: count('Content bodies with fewer than k+m healthy shards (being repaired).'),
     unavailableContent: count('Content bodies with fewer than k healthy shards (not retrievable now).'),
+    rollout: optional(
+      object(
+        {
+          updated: integer({ description: 'Nodes whose pod runs the current pod template.', minimum: 0 }),
+          total: integer({ description: 'Nodes that have a desired pod.', minimum: 0 }),
+          waitingFor: optional(
+            string({
+              description:
+                'What the next replacement waits for, e.g. "witnesses-1 to be heard voting" or "witnesses-2 to be replaced".',
+              maxLength: 1024,
+            }),
+          ),
+        },
+        {
+          description:
+            'A pod-template change (image, resources, …) being rolled out pod by pod within the BFT and erasure budgets; absent when every pod runs the current template.',
+        },
+      ),
+    ),
     activeDeclarations: optional(
       array(string({ description: 'Name of a DisasterDeclaration.', maxLength: 253 }), {
         description: 'DisasterDeclarations of this network that are not Resolved.',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { Annotations } from '../../api/v1alpha1/labels.ts'
 import type { EchoNetNetworkStatus } from '../../api/v1alpha1/types.ts'
-import { appliedUpToDate, withAppliedHash } from '../objects.ts'
+import { appliedUpToDate, mergePatchFrom, withAppliedHash } from '../objects.ts'
 import type { KubeObject } from '../objects.ts'
 import { nodeKeysFromSecrets } from './secrets.ts'
 import { statusWriteNeeded } from './status.ts'
@@ -72,5 +72,19 @@ describe('node keys from Secrets', () => {
       },
     ])
     expect([...keys]).toEqual([['ssn-0', { did: 'did:key:z1', peerId: 'p1' }]])
+  })
+})
+
+describe('mergePatchFrom: status fields that went away are removed, not kept', () => {
+  it('sends null for dropped fields at any depth, the rest as is', () => {
+    const prev = { a: 1, rollout: { updated: 1, total: 4, waitingFor: 'x' }, list: ['p'], keep: { b: 2 } }
+    expect(mergePatchFrom(prev, { a: 2, rollout: { updated: 4, total: 4 }, keep: { b: 2 } })).toEqual({
+      a: 2,
+      rollout: { updated: 4, total: 4, waitingFor: null },
+      list: null,
+      keep: { b: 2 },
+    })
+    expect(mergePatchFrom(prev, { a: 1, list: ['q'], keep: { b: 2 } })).toMatchObject({ rollout: null, list: ['q'] })
+    expect(mergePatchFrom(undefined, { a: 1 })).toEqual({ a: 1 })
   })
 })

@@ -1,7 +1,7 @@
 /**
  * EchoNetNetwork reconcile (the I/O shell around desired.ts, keys.ts and status.ts): generate
- * missing key Secrets, apply what changed, create/delete node pods by the one-pod-per-key rule,
- * replace failed seeds and SSNs (replacer.ts), carry out a runbook's re-key marks, fund new keys,
+ * missing key Secrets, apply what changed, create/delete node pods by the one-pod-per-key rule and
+ * roll template changes out pod by pod (node-pods.ts), replace failed seeds and SSNs (replacer.ts), carry out a runbook's re-key marks, fund new keys,
  * declare a disaster when quorum stays lost, and write status only when it changed (ADR 0005). Reads come from the informer
  * caches; every write is followed by an Event.
  */
@@ -14,16 +14,20 @@ import type { EventRecorder, K8sClient, ObjectCache } from '../../k8s/index.ts'
 import { apply, isAlreadyExists, isConflict, isNotFound, MERGE_PATCH, patchStatus } from '../../k8s/index.ts'
 import { splitKey } from '../../runtime/index.ts'
 import type { ReconcileResult } from '../../runtime/index.ts'
-import { appliedUpToDate, withAppliedHash } from '../objects.ts'
+import { appliedUpToDate, mergePatchFrom, withAppliedHash } from '../objects.ts'
 import type { KubeObject } from '../objects.ts'
-import { keyPodAction } from '../shared/key-pods.ts'
-import type { ObservedKeyPod } from '../shared/key-pods.ts'
 import { podReady } from '../shared/pods.ts'
 import type { ConfigMapView, PodView, SecretView } from '../shared/pods.ts'
 import type { NodeAdmin } from '../shared/node-admin.ts'
-import { stalledMs } from '../shared/node-poller.ts'
+import { notFinalizing, stalledMs } from '../shared/node-poller.ts'
 import type { NodePoller, PollTarget } from '../shared/node-poller.ts'
-import { GENESIS_KEY, NODE_OPERATING_BALANCE, desiredNetworkObjects, genesisConfigMapName } from './desired.ts'
+import {
+  GENESIS_KEY,
+  NODE_OPERATING_BALANCE,
+  desiredNetworkObjects,
+  genesisConfigMapName,
+  ssnMaxUnavailable,
+} from './desired.ts'
 import type { NodeKey, ObservedPod } from './desired.ts'
 import { adminTokenSecret, missingNodeKeys, NODE_KEY_SECRET_KEY } from './keys.ts'
 import { NODE_LABEL, networkNodes, nodeMarks, podName } from '../shared/nodes.ts'
@@ -37,6 +41,8 @@ import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './se
 import type { GeneratedKey } from './secrets.ts'
 import { forceDeletePod } from './force-delete.ts'
 import { NodeReplacer } from './replacer.ts'
+import { NodePods } from './node-pods.ts'
+import type { RolloutProgress } from './rollout.ts'
 import { aggregateNetworkStatus, statusWriteNeeded } from './status.ts'
 import type { NodeObservation } from './status.ts'
 import type { NetworkMetrics } from './metrics.ts'
@@ -93,9 +99,11 @@ export class NetworkReconciler {
   /** The recovery agent's last nonce sent, by network: transfers pending in a mempool count too. */
   readonly #agentNonce = new Map<string, number>()
   readonly #replacer: NodeReplacer
+  readonly #pods: NodePods
 
   constructor(opts: NetworkReconcilerOptions) {
     this.#o = opts
+    this.#pods = new NodePods({ client: opts.client, recorder: opts.recorder, now: () => this.#now() })
     this.#replacer = new NodeReplacer({
       client: opts.client,
       pods: opts.caches.pods,
@@ -131,17 +139,19 @@ export class NetworkReconciler {
     const marks = nodeMarks(this.#secretsOf(name, namespace))
     const plan = networkNodes(net, pools, marks)
     let waiting: string[] = []
+    let rollout: RolloutProgress | undefined
     if (!paused) {
       const nodeKeys = await this.#ensureSecrets(net, pools, plan, log)
-      waiting = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log)
+      ;({ waiting, rollout } = await this.#applyDesired(net, pools, plan, nodeKeys, pods, marks, log))
       await this.#carryOutMarks(net, pools, plan, marks, log)
       await this.#replacer.run(net, plan, () => this.#adminToken(net), log)
       await this.#fundNewKeys(net, plan, log)
     }
-    await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, log)
+    await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, rollout, log)
     if (!paused) await this.#autoDeclare(net, key, log)
     await this.#releaseKeys(name, namespace)
-    return { requeueAfterMs: this.#o.statusPollMs }
+    // A rollout step waits for heights, which do not wake the network up (node-poller.ts).
+    return { requeueAfterMs: rollout !== undefined ? Math.min(this.#o.statusPollMs, 2_000) : this.#o.statusPollMs }
   }
 
   #podsOf(network: string, namespace: string | undefined): PodView[] {
@@ -193,7 +203,7 @@ export class NetworkReconciler {
     pods: PodView[],
     marks: ReadonlyMap<string, NodeMarks>,
     log: Logger,
-  ): Promise<string[]> {
+  ): Promise<{ waiting: string[]; rollout: RolloutProgress | undefined }> {
     const ns = net.metadata.namespace
     const name = net.metadata.name ?? ''
     const observedPods: ObservedPod[] = pods.map((p) => ({
@@ -211,7 +221,7 @@ export class NetworkReconciler {
         ...(this.#o.operatorNamespace !== undefined ? { operatorNamespace: this.#o.operatorNamespace } : {}),
       },
     )
-    const wantPods = new Set<string>()
+    const wantPods: KubeObject[] = []
     // A node waiting for a fresh key gets no pod or volume until its key was rotated (rekey.ts).
     const rekeying = new Set(
       plan.filter((n) => marks.get(n.node)?.rekey !== undefined).flatMap((n) => [n.podName, n.pvcName]),
@@ -219,8 +229,7 @@ export class NetworkReconciler {
     for (const obj of desired.objects) {
       if (rekeying.has(obj.metadata.name) && (obj.kind === 'Pod' || obj.kind === 'PersistentVolumeClaim')) continue
       if (obj.kind === 'Pod') {
-        wantPods.add(obj.metadata.name)
-        await this.#syncPod(net, obj, pods, log)
+        wantPods.push(obj)
       } else if (obj.kind === 'PersistentVolumeClaim') {
         // Claims are created once: their spec is immutable apart from resizing.
         const have = this.#cached(obj.kind, obj.metadata.name, ns)
@@ -242,49 +251,20 @@ export class NetworkReconciler {
         })
       }
     }
-    // Pods of nodes that are no longer wanted (pool scaled down): their keys and volumes stay.
-    const planned = new Set(plan.map((n) => n.podName))
-    for (const p of pods) {
-      const pn = p.metadata?.name ?? ''
-      if (planned.has(pn) || p.metadata?.deletionTimestamp !== undefined) continue
-      await this.#deletePod(net, pn, ns, 'NodeRemoved', `deleted pod ${pn}: its node is no longer in the spec`, log)
-    }
-    return desired.waiting
-  }
-
-  /** One pod per node key: create only when no pod object of that name exists (witnesspool/desired.ts). */
-  async #syncPod(net: EchoNetNetwork, pod: KubeObject, pods: PodView[], log: Logger): Promise<void> {
-    const name = pod.metadata.name
-    const ns = net.metadata.namespace
-    const observed: ObservedKeyPod[] = pods
-      .filter((p) => p.metadata?.name === name)
-      .map((p) => ({
-        name,
-        ...(p.metadata?.deletionTimestamp !== undefined ? { deletionTimestamp: p.metadata.deletionTimestamp } : {}),
-        ...(p.status?.phase !== undefined ? { phase: p.status.phase } : {}),
-        ...(p.metadata?.annotations?.[Annotations.specHash] !== undefined
-          ? { specHash: p.metadata.annotations[Annotations.specHash] }
-          : {}),
-      }))
-    const action = keyPodAction(name, observed, pod.metadata.annotations?.[Annotations.specHash])
-    if (action.action === 'create') {
-      await this.#create(pod, net, log, { reason: 'PodCreated', note: `created pod ${name}` })
-    } else if (action.action === 'delete') {
-      for (const n of action.names) await this.#deletePod(net, n, ns, 'PodReplaced', action.reason, log)
-    }
-  }
-
-  async #deletePod(
-    net: EchoNetNetwork,
-    pod: string,
-    ns: string | undefined,
-    reason: string,
-    note: string,
-    log: Logger,
-  ): Promise<void> {
-    await this.#o.client.delete('v1', 'Pod', pod, ns)
-    log.info({ pod, reason }, note)
-    void this.#o.recorder.record({ regarding: net, reason, action: 'Delete', note })
+    const key = `${ns ?? ''}/${name}`
+    const rollout = await this.#pods.sync(
+      {
+        net,
+        plan,
+        desired: wantPods,
+        pods,
+        observations: this.#o.poller.observations(key),
+        finalizing: !notFinalizing(this.#o.poller.progress(key), this.#now()),
+        ssnBudget: ssnMaxUnavailable(net.spec.storage.erasure.m),
+      },
+      log,
+    )
+    return { waiting: desired.waiting, rollout }
   }
 
   /** Creates `obj`; false (and nothing else) when it already exists (the cache was behind). */
@@ -346,6 +326,7 @@ export class NetworkReconciler {
     pods: PodView[],
     waiting: string[],
     paused: boolean,
+    rollout: RolloutProgress | undefined,
     log: Logger,
   ): Promise<void> {
     const key = `${net.metadata.namespace ?? ''}/${net.metadata.name ?? ''}`
@@ -364,6 +345,7 @@ export class NetworkReconciler {
       desiredSsns: plan.filter((n) => n.role === 'ssn').length,
       waiting: paused ? ['reconciliation is paused (spec.paused or the reconcile-paused annotation)'] : waiting,
       desiredNodes: plan.length,
+      ...(rollout !== undefined ? { rollout } : {}),
       now: new Date(this.#now()),
     })
     const active = this.#activeDeclarations(net)
@@ -374,7 +356,8 @@ export class NetworkReconciler {
     this.#o.metrics?.observe(net.metadata.namespace ?? '', net.metadata.name ?? '', next)
     const now = this.#now()
     if (!statusWriteNeeded(net.status, next, this.#lastStatusWrite.get(key), now, this.#o.heightRefreshMs)) return
-    await patchStatus(this.#o.client, net, next, { mode: 'merge' })
+    // Fields that went away (a finished rollout, the last declaration resolved) are removed.
+    await patchStatus(this.#o.client, net, mergePatchFrom(net.status ?? {}, next), { mode: 'merge' })
     this.#lastStatusWrite.set(key, now)
     const before = new Map((net.status?.conditions ?? []).map((c) => [c.type, c.status]))
     for (const c of next.conditions ?? []) {

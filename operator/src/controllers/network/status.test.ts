@@ -102,6 +102,32 @@ describe('aggregateNetworkStatus', () => {
     expect(again).toEqual(first)
   })
 
+  it('a rolling update: Progressing=RollingUpdate with what it waits for, status.rollout, not Ready; gone once done', () => {
+    const { network } = exampleObjects()
+    const nodes = healthy().map((n) => (n.node === 'witnesses-1' ? { ...n, ready: false } : n))
+    const rolling = aggregateNetworkStatus(network, {
+      nodes,
+      waiting: [],
+      desiredNodes: 15,
+      rollout: { updated: 12, total: 15, waitingFor: 'witnesses-1 to become ready' },
+      now: NOW,
+    })
+    expect(rolling.rollout).toEqual({ updated: 12, total: 15, waitingFor: 'witnesses-1 to become ready' })
+    expect(cond(rolling, 'Progressing')).toMatchObject({
+      status: 'True',
+      reason: 'RollingUpdate',
+      message: 'rolling out a pod-template change: 12 of 15 pods updated; waiting for witnesses-1 to become ready',
+      observedGeneration: 1,
+    })
+    expect(cond(rolling, 'Ready')).toMatchObject({ status: 'False', reason: 'RollingUpdate' })
+    expect(cond(rolling, 'QuorumAvailable')).toMatchObject({ status: 'True' })
+    network.status = rolling
+    const done = aggregateNetworkStatus(network, { nodes: healthy(), waiting: [], desiredNodes: 15, now: LATER })
+    expect(done.rollout).toBeUndefined()
+    expect(cond(done, 'Progressing')).toMatchObject({ status: 'False', reason: 'ReconcileComplete' })
+    expect(cond(done, 'Ready')).toMatchObject({ status: 'True' })
+  })
+
   it('quorum lost: 2 of 4 witnesses gone and nothing final for the window → QuorumAvailable=False QuorumLost, ConsensusHalted, Degraded, not Ready', () => {
     const { network } = exampleObjects()
     const nodes = healthy()

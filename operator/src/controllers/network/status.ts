@@ -13,6 +13,7 @@ import { stableJson } from '../objects.ts'
 import { committeeView, referenceVoter } from '../shared/committee.ts'
 import { emergencyCondition } from './emergency-condition.ts'
 import type { NodeObservation } from '../shared/node-poller.ts'
+import type { RolloutProgress } from './rollout.ts'
 
 export type { NodeObservation } from '../shared/node-poller.ts'
 
@@ -32,6 +33,8 @@ export interface StatusInputs {
   readonly stalledMs?: number
   /** The network's declarations that are not Resolved (dry runs are left out: they change nothing). */
   readonly declarations?: readonly ActiveDeclaration[]
+  /** A pod-template change being rolled out (rollout.ts); undefined when every pod runs the current one. */
+  readonly rollout?: RolloutProgress
   readonly now: Date
 }
 
@@ -86,6 +89,14 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
     n.role === 'ssn' && n.status?.storage?.holdsShards === true ? [n.status.storage.underReplicated] : [],
   )
   if (scans.length > 0) out.underReplicatedContent = Math.max(...scans)
+  const rollout = inputs.rollout
+  if (rollout !== undefined) {
+    out.rollout = {
+      updated: rollout.updated,
+      total: rollout.total,
+      ...(rollout.waitingFor !== undefined ? { waitingFor: rollout.waitingFor } : {}),
+    }
+  } else delete out.rollout
 
   // Conditions. Messages carry no clock values, so an unchanged situation writes nothing.
   // A council halt is the council's decision, not a node's fault: EmergencyInForce reports it.
@@ -141,27 +152,35 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
             ? `blocks are being finalized; lagging nodes report halted: ${haltList(halted)}`
             : 'blocks are being finalized',
       }
+  // A rollout restarts pods one by one: it explains the pods not ready while it runs.
   const progressingNodes: ConditionInput =
-    inputs.waiting.length > 0
+    rollout !== undefined
       ? {
           type: NetworkCondition.Progressing,
           status: 'True',
-          reason: 'Waiting',
-          message: inputs.waiting.join('; '),
+          reason: 'RollingUpdate',
+          message: `rolling out a pod-template change: ${rollout.updated} of ${rollout.total} pods updated${rollout.waitingFor !== undefined ? `; waiting for ${rollout.waitingFor}` : ''}`,
         }
-      : missingPods > 0 || notReady.length > 0
+      : inputs.waiting.length > 0
         ? {
             type: NetworkCondition.Progressing,
             status: 'True',
-            reason: 'NodesStarting',
-            message: `${nodes.length - notReady.length} of ${inputs.desiredNodes} nodes ready`,
+            reason: 'Waiting',
+            message: inputs.waiting.join('; '),
           }
-        : {
-            type: NetworkCondition.Progressing,
-            status: 'False',
-            reason: 'ReconcileComplete',
-            message: `all ${inputs.desiredNodes} nodes exist and are ready`,
-          }
+        : missingPods > 0 || notReady.length > 0
+          ? {
+              type: NetworkCondition.Progressing,
+              status: 'True',
+              reason: 'NodesStarting',
+              message: `${nodes.length - notReady.length} of ${inputs.desiredNodes} nodes ready`,
+            }
+          : {
+              type: NetworkCondition.Progressing,
+              status: 'False',
+              reason: 'ReconcileComplete',
+              message: `all ${inputs.desiredNodes} nodes exist and are ready`,
+            }
   const decls = (inputs.declarations ?? []).filter((d) => !d.dryRun)
   // A NetworkAttack declaration holding its defences acts on the nodes' admission only: the
   // network is working (and may be Ready) while they are in force.

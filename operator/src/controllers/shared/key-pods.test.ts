@@ -44,9 +44,15 @@ describe('keyPodAction: one running pod per witness key', () => {
     expect(keyPodAction('net-w-0', [{ name: 'net-w-0', phase: 'Running', specHash: 'old' }], 'new')).toMatchObject({
       action: 'delete',
       names: ['net-w-0'],
+      cause: 'outdated',
     })
     expect(keyPodAction('net-w-0', [{ name: 'net-w-0', phase: 'Failed', specHash: 'h' }], 'h')).toMatchObject({
       action: 'delete',
+      cause: 'finished',
+    })
+    // Finished and outdated: finished wins (it is replaced at once, not rolled).
+    expect(keyPodAction('net-w-0', [{ name: 'net-w-0', phase: 'Failed', specHash: 'old' }], 'new')).toMatchObject({
+      cause: 'finished',
     })
     expect(keyPodAction('net-w-0', [{ name: 'net-w-0', phase: 'Running', specHash: 'h' }], 'h')).toEqual({
       action: 'keep',
@@ -59,7 +65,7 @@ describe('keyPodAction: one running pod per witness key', () => {
         { name: 'net-w-0-copy', phase: 'Running' },
         { name: 'net-w-0', phase: 'Running' },
       ]),
-    ).toMatchObject({ action: 'delete', names: ['net-w-0-copy'] })
+    ).toMatchObject({ action: 'delete', names: ['net-w-0-copy'], cause: 'duplicate' })
   })
 
   const podArb: fc.Arbitrary<ObservedKeyPod> = fc.record(

@@ -18,7 +18,17 @@ export type KeyPodAction =
   | { readonly action: 'create'; readonly name: string }
   | { readonly action: 'keep'; readonly name: string }
   | { readonly action: 'wait'; readonly reason: string }
-  | { readonly action: 'delete'; readonly names: readonly string[]; readonly reason: string }
+  | {
+      readonly action: 'delete'
+      readonly names: readonly string[]
+      readonly reason: string
+      /**
+       * `outdated`: the one live pod runs an older template — a replacement the caller may hold
+       * back to roll it out within the network's budgets (network/rollout.ts); the others are
+       * acted on at once.
+       */
+      readonly cause: 'duplicate' | 'misnamed' | 'finished' | 'outdated'
+    }
 
 /**
  * Decides what to do with the pods of one witness key, given every pod object that carries it
@@ -59,17 +69,28 @@ export function keyPodAction(
       action: 'delete',
       names: live.filter((p) => p !== keep).map((p) => p.name),
       reason: `${live.length} live pods hold one witness key; keeping ${keep.name}`,
+      cause: 'duplicate',
     }
   }
   const pod = live[0]!
   if (pod.name !== desiredName) {
-    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} is not the desired pod ${desiredName}` }
+    return {
+      action: 'delete',
+      names: [pod.name],
+      reason: `pod ${pod.name} is not the desired pod ${desiredName}`,
+      cause: 'misnamed',
+    }
   }
   if (pod.phase === 'Succeeded' || pod.phase === 'Failed') {
-    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} has finished (${pod.phase})` }
+    return {
+      action: 'delete',
+      names: [pod.name],
+      reason: `pod ${pod.name} has finished (${pod.phase})`,
+      cause: 'finished',
+    }
   }
   if (desiredSpecHash !== undefined && pod.specHash !== desiredSpecHash) {
-    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} has an outdated spec` }
+    return { action: 'delete', names: [pod.name], reason: `pod ${pod.name} has an outdated spec`, cause: 'outdated' }
   }
   return { action: 'keep', name: pod.name }
 }
