@@ -18,7 +18,9 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
 /**
  * `QUORUM_LOST`: too little committee power heard from; `NOT_FINALIZING`: enough power online but
  * no block final (a bug, a partition the node cannot see, or a council halt); `RESTART_WAIT`:
- * waiting for > 2/3 of a restart manifest's new set.
+ * waiting for > 2/3 of a restart manifest's new set; `RESTART_REFUSED`: this node refused an
+ * authorized restart manifest for its finalized block (e.g. a hard fork whose resulting state
+ * root it does not reach) and signs nothing more in the old epoch — people decide.
  */
 /**
  * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
@@ -27,7 +29,7 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
  */
 export const HALT_WINDOW_MS = 10_000
 
-export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT'] as const
+export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT', 'RESTART_REFUSED'] as const
 export type HaltCode = (typeof HALT_CODES)[number]
 
 export interface CommitteeMemberStatus {

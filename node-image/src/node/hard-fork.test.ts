@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { toHex } from '../crypto/hash.ts'
 import { decodeValue, encodeValue } from '../ledger/cbor.ts'
+import { LedgerError } from '../ledger/errors.ts'
 import { RESTART_MANIFEST_DOMAIN } from '../ledger/governance-payloads.ts'
 import type { RestartManifest, StateEdit } from '../ledger/governance-payloads.ts'
 import type { StakeRecord } from '../ledger/state.ts'
 import { T0, world } from '../ledger/testkit.ts'
 import type { RestartPreview } from '../api/admin-contract.ts'
 import { LedgerAdapter } from './ledger-adapter.ts'
-import { previewHardFork } from './hard-fork.ts'
+import { previewHardFork, refusalHalt, refusalOf, signingHeld } from './hard-fork.ts'
 
 const BLOCK = 'cd'.repeat(32)
 
@@ -108,5 +109,38 @@ describe('hard-fork preview', () => {
     expect(p.edits).toEqual([
       { op: 'delete', key: edits[0]!.key, before: { balance: 1_000_000, nonce: 0, createdAt: 0 } },
     ])
+  })
+})
+
+describe('a refused manifest halts the node in the old epoch', () => {
+  const m = { epoch: 3, height: 40 } as RestartManifest
+  const refusal = refusalOf(
+    {
+      ...m,
+      domain: RESTART_MANIFEST_DOMAIN,
+      chainId: 'c',
+      blockHash: BLOCK,
+      stateRoot: BLOCK,
+      witnesses: [],
+      expiresAtMs: 1,
+    },
+    new LedgerError('RESTART_MISMATCH', 'state edits give root aa, manifest says bb'),
+  )
+
+  it('signs nothing in the old epoch past the restart height; anything else as before', () => {
+    expect(signingHeld(refusal, 2, 41)).toBe(true)
+    expect(signingHeld(refusal, 2, 45)).toBe(true)
+    expect(signingHeld(refusal, 2, 40)).toBe(false)
+    expect(signingHeld(refusal, 3, 41)).toBe(false)
+    expect(signingHeld(undefined, 2, 41)).toBe(false)
+  })
+
+  it('reports halted with RESTART_REFUSED naming the manifest and the reason, until the epoch moves on', () => {
+    const h = refusalHalt(refusal, 2)
+    expect(h?.code).toBe('RESTART_REFUSED')
+    expect(h?.reason).toContain(refusal.manifestHash)
+    expect(h?.reason).toContain('RESTART_MISMATCH: state edits give root aa, manifest says bb')
+    expect(refusalHalt(refusal, 3)).toBeUndefined()
+    expect(refusalHalt(undefined, 2)).toBeUndefined()
   })
 })

@@ -64,7 +64,8 @@ import { RESTART_MANIFEST_DOMAIN, verifyRestartAuthorization } from '../ledger/g
 import type { RestartManifest, StateEdit } from '../ledger/governance-payloads.ts'
 import type { Did } from '../crypto/did.ts'
 import { LedgerError } from '../ledger/errors.ts'
-import { previewHardFork } from './hard-fork.ts'
+import { previewHardFork, refusalHalt, refusalOf, signingHeld } from './hard-fork.ts'
+import type { RestartRefusal } from './hard-fork.ts'
 
 export const NODE_VERSION = '0.1.0'
 
@@ -140,6 +141,8 @@ export class EchoNode implements NodeApiPort {
   #started = false
   /** Restarts this node missed, being fetched from peers (by epoch), and when last tried. */
   readonly #followingEpochs = new Map<number, number>()
+  /** The last authorized manifest for our finalized block that the ledger refused (hard-fork.ts). */
+  #refusal: RestartRefusal | undefined
 
   private constructor(
     config: NodeConfig,
@@ -286,6 +289,7 @@ export class EchoNode implements NodeApiPort {
       votes: this.#canVote(),
       didOfPeer: didFromPeerId,
       admit: (sender) => defences.admitEvent(sender),
+      holdSigning: (epoch, height) => signingHeld(this.#refusal, epoch, height),
       epoch: this.#ledger.epoch(),
       genesisTimeMs: this.#ledger.genesisTimeMs,
       ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
@@ -628,6 +632,8 @@ export class EchoNode implements NodeApiPort {
         reason: `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`,
       }
     }
+    const refused = refusalHalt(this.#refusal, this.#ledger.epoch())
+    if (refused) return refused
     // Only nodes that receive every vote judge quorum; SSNs and seeds see too little of it.
     if (!this.#canVote()) return undefined
     const stalled = this.#engine.stalledMs
@@ -800,6 +806,14 @@ export class EchoNode implements NodeApiPort {
     } catch (err) {
       // Only if no other path (a peer's copy) adopted this epoch meanwhile: its record must stay.
       if (this.#ledger.epoch() < m.epoch) await this.#store.deleteRestart(m.epoch)
+      if (err instanceof LedgerError) {
+        // Authorized, for our block, and our ledger cannot follow it: halt rather than go on.
+        this.#refusal = refusalOf(m, err)
+        this.#log.error(
+          { epoch: m.epoch, height: m.height, source, code: err.code },
+          'restart manifest refused: halted',
+        )
+      }
       if (err instanceof RestartError || err instanceof LedgerError) throw new ApiError(409, err.code, err.message)
       throw err
     }
