@@ -8,8 +8,10 @@
  *   council sign <declaration> --key FILE   sign the declaration, or the manifest it waits on
  *   council verify <declaration>     who signed what, checked here
  *   report <declaration>             timeline, RTO, events lost, steps, post-mortem
+ *   hardfork plan --network N --edits FILE   a RestartManifest with state edits, for the council
  *
- * Talks only to the API server (kubeconfig, like kubectl); prints no Secret data.
+ * Talks to the API server (kubeconfig, like kubectl) and, for `hardfork plan`, to one node's
+ * admin API as the operator does (pod IP, the network's admin token); prints no Secret data.
  */
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
@@ -27,6 +29,11 @@ import { K8sClient, loadKubeConfig, MERGE_PATCH } from '../k8s/index.ts'
 import { sign, signTarget, verify, withSignature } from './council.ts'
 import type { SignTarget } from './council.ts'
 import { format, report, reportText, statusText, summarize } from './render.ts'
+import { hardForkManifest, hardForkPlan, hardForkPlanText, parseEdits } from './hardfork.ts'
+import { adminTokenOf, pickNode, voterTargets } from './node-reach.ts'
+import type { NodeTarget } from './node-reach.ts'
+import { AdminClient } from '@echonet/node/admin'
+import type { AdminStatus } from '@echonet/node/admin'
 import type { OutputFormat } from './render.ts'
 
 interface Globals {
@@ -310,6 +317,58 @@ program
     const r = report(d)
     out(format(r, g.output, () => reportText(r)))
   })
+
+const hardfork = program
+  .command('hardfork')
+  .description('a hard fork (a coordinated restart with state edits): last resort, the full council signs it')
+
+hardfork
+  .command('plan')
+  .description(
+    "preview state edits on a node's finalized state and print the RestartManifest (resulting state root included) for the council to sign",
+  )
+  .requiredOption('--network <name>', 'the EchoNetNetwork')
+  .requiredOption('--edits <file>', 'YAML or JSON: a list of {op: put|delete, key, value | valueCbor}')
+  .option('--epoch <n>', "the epoch the fork starts (default: the node's epoch + 1; anything else is refused)", (v) =>
+    Number(v),
+  )
+  .option('--expires <duration>', 'how long the council has to sign and hand it out', duration, 86_400_000)
+  .option('--node <name>', 'the node to plan on (default: the witness or standby with the highest finalized block)')
+  .option('--admin-url <url>', "a node's admin API, when pod IPs are not reachable from here (kubectl port-forward)")
+  .action(
+    async (o: {
+      network: string
+      edits: string
+      epoch?: number
+      expires: number
+      node?: string
+      adminUrl?: string
+    }) => {
+      const g = program.opts<Globals>()
+      const { c, namespace } = client(g)
+      const edits = parseEdits(readFileSync(o.edits, 'utf8'), o.edits)
+      const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
+      const token = await adminTokenOf(c, net, namespace)
+      const targets: NodeTarget[] =
+        o.adminUrl !== undefined ? [{ node: o.adminUrl, adminUrl: o.adminUrl }] : await voterTargets(c, net, namespace)
+      const surveyed = await Promise.all(
+        targets.map(async (t) => {
+          const status = await new AdminClient(t.adminUrl, token).status().catch(() => undefined)
+          return status === undefined ? t : { ...t, status }
+        }),
+      )
+      const at: NodeTarget & { status?: AdminStatus } = pickNode(surveyed, o.adminUrl ?? o.node)
+      const preview = await new AdminClient(at.adminUrl, token, { timeoutMs: 30_000 }).restartPreview(edits)
+      if (preview.chainId !== net.spec.networkId)
+        throw new Error(`${at.node} is on network ${preview.chainId}, ${o.network} is ${net.spec.networkId}`)
+      const manifest = hardForkManifest(preview, {
+        expiresAtMs: Date.now() + o.expires,
+        ...(o.epoch !== undefined ? { epoch: o.epoch } : {}),
+      })
+      const plan = hardForkPlan({ network: o.network, node: at.node }, preview, manifest)
+      out(format(plan, g.output, () => hardForkPlanText(plan)))
+    },
+  )
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   const e = err as { code?: string; message?: string }
