@@ -1,11 +1,20 @@
 import { describe, expect, it } from 'vitest'
 import { NodeIdentity } from '@echonet/node/identity'
 import { verifyRestartAuthorization } from '@echonet/node/governance'
-import { decodeManifest, manifestHash } from '@echonet/node/restart'
+import { decodeManifest, decodeRestartRecord, manifestHash } from '@echonet/node/restart'
+import yaml from 'js-yaml'
 import type { AdminStatus, RestartPreview } from '@echonet/node/admin'
 import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
-import { sign } from './council.ts'
-import { hardForkManifest, hardForkPlan, hardForkPlanText, parseEdits } from './hardfork.ts'
+import { sign, signManifest, withSignature } from './council.ts'
+import {
+  applyText,
+  hardForkManifest,
+  hardForkPlan,
+  hardForkPlanText,
+  parseEdits,
+  planManifest,
+  planRecord,
+} from './hardfork.ts'
 import { pickNode } from './node-reach.ts'
 
 const members = [1, 2, 3].map((i) => NodeIdentity.fromSeed(new Uint8Array(32).fill(i)))
@@ -113,6 +122,41 @@ describe('kubectl echonet hardfork plan (pure part)', () => {
     )
     expect(() => hardForkManifest(preview({ resultingStateRoot: 'nope' }), { expiresAtMs: NOW })).toThrow(
       /resultingStateRoot must be 64 hex digits/,
+    )
+  })
+
+  it('council members sign the plan file itself; the record handed to the nodes carries exactly the reviewed manifest', () => {
+    const m = hardForkManifest(preview(), { expiresAtMs: NOW + 3_600_000 })
+    const file = yaml.dump(hardForkPlan({ network: 'testnet', node: 'w-0' }, preview(), m))
+    const read = planManifest(yaml.load(file), 'fork.yaml')
+    expect(read.manifest).toEqual(m)
+    let signatures = withSignature(read.plan.signatures, signManifest(read.manifest, members[0]!))
+    signatures = withSignature(signatures, signManifest(read.manifest, members[2]!))
+    const rec = decodeRestartRecord(planRecord({ ...read.plan, signatures }, read.manifest))
+    expect(rec.manifest).toEqual(m)
+    const ctx = {
+      council: { members: members.map((k) => k.did), threshold: 2 },
+      currentWitnesses: witnesses.map((w) => w.did),
+      standbys: [],
+      nowMs: NOW,
+    }
+    expect(verifyRestartAuthorization(rec.manifest, rec.authorization, ctx)).toMatchObject({ ok: true })
+
+    const plan = yaml.load(file) as Record<string, unknown>
+    const other = hardForkManifest(preview({ height: 42 }), { expiresAtMs: NOW + 3_600_000 })
+    const swapped = { ...plan, manifest: hardForkPlan({ network: 'testnet', node: 'w-0' }, preview(), other).manifest }
+    expect(() => planManifest(swapped, 'fork.yaml')).toThrow(/the manifest's hash is/)
+    expect(() => planManifest({ ...plan, networkId: 'elsewhere' }, 'fork.yaml')).toThrow(/the plan says elsewhere/)
+    expect(() => planManifest({ kind: 'x' }, 'fork.yaml')).toThrow(
+      expect.objectContaining({ code: 'INVALID_PLAN' }) as Error,
+    )
+    expect(
+      applyText('ab', [
+        { node: 'w-0', epoch: 3, adopted: true, stateRoot: 'cd' },
+        { node: 'w-1', code: 'RESTART_MISMATCH', message: 'state edits give root x' },
+      ]),
+    ).toBe(
+      'Hard fork ab:\n  w-0  adopted (epoch 3, state root cd)\n  w-1  REFUSED RESTART_MISMATCH: state edits give root x\n',
     )
   })
 

@@ -7,8 +7,8 @@
  */
 import yaml from 'js-yaml'
 import { RESTART_MANIFEST_DOMAIN } from '@echonet/node/governance'
-import type { RestartManifest, StateEdit } from '@echonet/node/governance'
-import { decodeManifest, encodeManifest, manifestHash } from '@echonet/node/restart'
+import type { CouncilSignature, RestartManifest, StateEdit } from '@echonet/node/governance'
+import { decodeManifest, encodeManifest, encodeRestartRecord, manifestHash } from '@echonet/node/restart'
 import type { RestartPreview, StateEditInput, StateEditView } from '@echonet/node/admin'
 
 /** What `hardfork plan` prints: the facts to review, and the manifest bytes to sign. */
@@ -32,6 +32,8 @@ export interface HardForkPlan {
   readonly manifestHash: string
   /** The RestartManifest as DAG-CBOR, base64 (the format `council sign` and the runbooks use). */
   readonly manifest: string
+  /** Council members' signatures over the manifest, added by `council sign --plan`. */
+  readonly signatures?: readonly { readonly did: string; readonly signature: string }[]
 }
 
 export class HardForkPlanError extends Error {
@@ -146,6 +148,70 @@ export function hardForkPlanText(plan: HardForkPlan): string {
       ]),
       `Manifest ${plan.manifestHash} — the full council signs these bytes (a standing policy never can):`,
       plan.manifest,
+    ].join('\n') + '\n'
+  )
+}
+
+/**
+ * The manifest a plan file carries, checked against the hash and network the plan states: a
+ * council member signs (and the nodes get) exactly what was reviewed, or nothing.
+ */
+export function planManifest(doc: unknown, file: string): { plan: HardForkPlan; manifest: RestartManifest } {
+  const plan = doc as Partial<HardForkPlan> | null
+  if (typeof plan !== 'object' || plan === null || typeof plan.manifest !== 'string') {
+    throw new HardForkPlanError('INVALID_PLAN', `${file}: not a hard-fork plan (kubectl echonet hardfork plan -o yaml)`)
+  }
+  let manifest: RestartManifest
+  try {
+    manifest = decodeManifest(new Uint8Array(Buffer.from(plan.manifest, 'base64')))
+  } catch (err) {
+    throw new HardForkPlanError('INVALID_PLAN', `${file}: manifest: ${(err as Error).message}`)
+  }
+  if (manifestHash(manifest) !== plan.manifestHash) {
+    throw new HardForkPlanError(
+      'INVALID_PLAN',
+      `${file}: the manifest's hash is ${manifestHash(manifest)}, the plan says ${String(plan.manifestHash)}`,
+    )
+  }
+  if (manifest.chainId !== plan.networkId) {
+    throw new HardForkPlanError(
+      'INVALID_PLAN',
+      `${file}: the manifest is for ${manifest.chainId}, the plan says ${String(plan.networkId)}`,
+    )
+  }
+  return { plan: plan as HardForkPlan, manifest }
+}
+
+/** The restart record the nodes take: the plan's manifest with its council signatures. */
+export function planRecord(plan: HardForkPlan, manifest: RestartManifest): Uint8Array {
+  const signatures = (plan.signatures ?? []).map((e) => ({
+    did: e.did as CouncilSignature['did'],
+    sig: new Uint8Array(Buffer.from(e.signature, 'base64')),
+  }))
+  return encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures } })
+}
+
+/** One node's answer to `hardfork apply`: adopted (now or before), or its refusal code. */
+export type ApplyAnswer =
+  | {
+      readonly node: string
+      readonly epoch: number
+      readonly adopted: boolean
+      /** Adopted now: the node's state root after the fork, and the resulting root its edits gave. */
+      readonly stateRoot?: string
+      readonly resultingStateRoot?: string
+    }
+  | { readonly node: string; readonly code: string; readonly message: string }
+
+export function applyText(manifestHashHex: string, answers: readonly ApplyAnswer[]): string {
+  return (
+    [
+      `Hard fork ${manifestHashHex}:`,
+      ...answers.map((a) =>
+        'code' in a
+          ? `  ${a.node}  REFUSED ${a.code}: ${a.message}`
+          : `  ${a.node}  ${a.adopted ? 'adopted' : 'had adopted it already'} (epoch ${a.epoch}${a.stateRoot !== undefined ? `, state root ${a.stateRoot}` : ''})`,
+      ),
     ].join('\n') + '\n'
   )
 }
