@@ -1,4 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { spawn } from 'node:child_process'
+import { readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import yaml from 'js-yaml'
 import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import {
@@ -18,12 +23,7 @@ import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet
 import { runLoad } from '../../node-image/src/cli/loadgen.ts'
 import { auditTestnet, doubleVotes, findForks } from '../../node-image/src/cli/drill.ts'
 import { AdminApiError, AdminClient } from '../../node-image/src/api/admin-contract.ts'
-import type {
-  AdminStatus,
-  RestartAdoption,
-  RestartPreview,
-  StateEditInput,
-} from '../../node-image/src/api/admin-contract.ts'
+import type { AdminStatus, RestartPreview, StateEditInput } from '../../node-image/src/api/admin-contract.ts'
 import { httpChainSource } from '../../node-image/src/audit/index.ts'
 import {
   COUNCIL_ACTION_DOMAIN,
@@ -37,14 +37,18 @@ import type {
   RestartManifest,
 } from '../../node-image/src/ledger/governance-payloads.ts'
 import { decodeRestartRecord, encodeRestartRecord, manifestHash } from '../../node-image/src/ledger/restart-record.ts'
-import { hardForkManifest } from '../../operator/src/cli/hardfork.ts'
+import { hardForkManifest, planManifest, planRecord } from '../../operator/src/cli/hardfork.ts'
+import type { ApplyAnswer, HardForkPlan } from '../../operator/src/cli/hardfork.ts'
+import { fakeKube } from '../lib/fake-kube.ts'
+import type { FakeKube, FakeObject } from '../lib/fake-kube.ts'
 
 /**
  * Issue 9, deliverable 5, at the process tier: a hard fork with a state edit on a 4-witness
  * network. Like every coordinated restart it starts from a halted network (each node must be at
  * the restart block): two of the four witnesses are paused, so nothing is final any more. The
- * edit (an account balance corrected) is previewed on a node, the manifest built from the preview
- * as `kubectl echonet hardfork plan` builds it, signed by the council (2 of 3) and handed to every
+ * refusals are handed straight to the nodes' admin APIs; the fork itself goes the way council
+ * members take it — `kubectl echonet hardfork plan` (the edit, an account balance corrected,
+ * previewed on one node), `council sign --plan` by 2 of the 3 members, `hardfork apply` to every
  * node. What the nodes did is read back through each node's public API (status, accounts, the
  * certified chain audited from genesis), not through the code that did it.
  */
@@ -99,6 +103,54 @@ async function handToAll(rec: Uint8Array): Promise<string[]> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+const NS = 'hardfork-test'
+const NET = 'hf'
+const KUBECTL_ECHONET = fileURLToPath(new URL('../../operator/bin/kubectl-echonet.js', import.meta.url))
+let kube: FakeKube | undefined
+
+/** The objects the CLI reads: the network, its admin token Secret, one Ready pod per witness. */
+function clusterObjects(): FakeObject[] {
+  return [
+    {
+      apiVersion: 'echonet.io/v1alpha1',
+      kind: 'EchoNetNetwork',
+      metadata: { name: NET, namespace: NS },
+      spec: { networkId: s.chainId },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${NET}-admin-token`, namespace: NS },
+      data: { token: Buffer.from(s.adminToken).toString('base64') },
+    },
+    ...all.map((n) => ({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        name: `${NET}-${n}`,
+        namespace: NS,
+        labels: { 'echonet.io/network': NET, 'echonet.io/role': 'witness', 'echonet.io/node': n },
+      },
+      status: { podIP: node(n).ip, conditions: [{ type: 'Ready', status: 'True' }] },
+    })),
+  ]
+}
+
+/** `kubectl echonet …` as a user runs it (the plugin's entry point, the project's Node). */
+function cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [KUBECTL_ECHONET, '--kubeconfig', kube!.kubeconfig, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    p.on('error', reject)
+    p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }))
+  })
+}
+
 beforeAll(async () => {
   s = await launchTestnet(
     {
@@ -116,6 +168,7 @@ beforeAll(async () => {
 }, 120_000)
 
 afterAll(async () => {
+  await kube?.close()
   for (const n of paused) signalNode(s, n, 'SIGCONT')
   if (dir !== undefined) await downTestnet(dir, true)
 })
@@ -275,17 +328,57 @@ describe('hard fork with a state edit: 4 witnesses, council-signed manifest', ()
     }
   }, 60_000)
 
-  it('(a) previewed on one node and signed by the council threshold, the hard fork is adopted by every node: the previewed resulting root on each, one new state root, finality resumes in epoch 1 and the corrected balance reads back from every node', async () => {
+  it('(a) planned with `kubectl echonet hardfork plan` (previewed on one node), signed with `council sign --plan` by the council threshold and handed out with `hardfork apply`, the fork is adopted by every node: the previewed resulting root on each, one new state root, finality resumes in epoch 1 and the corrected balance reads back from every node', async () => {
     // Another node previews the same block to the same root.
     const again = await admin('w1').restartPreview(edits)
     expect(again.resultingStateRoot).toBe(preview.resultingStateRoot)
     expect(preview).toMatchObject({ height: frozen.finalizedHeight, stateRoot: frozen.stateRoot })
     expect(preview.witnesses.map((w) => w.did).sort()).toEqual(all.map((n) => node(n).did).sort())
-    fork = hardForkManifest(preview, { expiresAtMs: Date.now() + 10 * 60_000 })
-    forkRecord = record(fork, { kind: 'council', signatures: await councilSigned(fork, ['w1', 'w2']) })
-    const answers: RestartAdoption[] = await Promise.all(all.map((n) => admin(n).restart(forkRecord)))
-    for (const a of answers) expect(a).toMatchObject({ epoch: 1, manifestHash: manifestHash(fork) })
-    const adopted = answers.filter((a) => a.adopted)
+
+    // The CLI as a council member runs it, against a stand-in API server that knows the network,
+    // its admin token Secret and its four witness pods (at the testnet nodes' addresses).
+    kube = await fakeKube(s.dir, NS, clusterObjects())
+    const editsFile = join(s.dir, 'fork-edits.yaml')
+    const planFile = join(s.dir, 'fork-plan.yaml')
+    await writeFile(editsFile, yaml.dump(edits))
+    const planned = await cli(['-n', NS, '-o', 'yaml', 'hardfork', 'plan', '--network', NET, '--edits', editsFile])
+    expect(planned.stderr).toBe('')
+    expect(planned.code).toBe(0)
+    const plan = yaml.load(planned.stdout) as HardForkPlan
+    expect(plan).toMatchObject({
+      network: NET,
+      networkId: s.chainId,
+      epoch: 1,
+      height: frozen.finalizedHeight,
+      blockHash: frozen.finalizedHash,
+      stateRoot: frozen.stateRoot,
+      resultingStateRoot: preview.resultingStateRoot,
+      witnesses: preview.witnesses,
+    })
+    expect(all).toContain(plan.node)
+    expect(plan.edits).toEqual([
+      expect.objectContaining({
+        key: `acct/${victim}`,
+        before: expect.objectContaining({ balance: before.balance }) as unknown,
+      }),
+    ])
+    await writeFile(planFile, planned.stdout)
+    for (const n of ['w1', 'w2']) {
+      const signed = await cli(['council', 'sign', '--plan', planFile, '--key', join(node(n).dir, 'node.key')])
+      expect(signed.code).toBe(0)
+    }
+    const { plan: signedPlan, manifest } = planManifest(yaml.load(await readFile(planFile, 'utf8')), planFile)
+    expect(signedPlan.signatures?.map((x) => x.did).sort()).toEqual(['w1', 'w2'].map((n) => node(n).did).sort())
+    fork = manifest
+    forkRecord = planRecord(signedPlan, manifest)
+
+    const applied = await cli(['-n', NS, '-o', 'json', 'hardfork', 'apply', planFile, '--network', NET])
+    expect(applied.code).toBe(0)
+    for (const out of [planned, applied]) expect(out.stdout + out.stderr).not.toContain(s.adminToken)
+    const answers = JSON.parse(applied.stdout) as ApplyAnswer[]
+    expect(answers.map((a) => a.node).sort()).toEqual(all)
+    for (const a of answers) expect(a).toMatchObject({ epoch: 1 })
+    const adopted = answers.filter((a): a is Extract<ApplyAnswer, { adopted: boolean }> => 'adopted' in a && a.adopted)
     // A node may have followed the fork from a peer a moment before its own copy arrived.
     expect(adopted.length).toBeGreaterThanOrEqual(1)
     for (const a of adopted) expect(a.resultingStateRoot).toBe(preview.resultingStateRoot)
