@@ -374,7 +374,7 @@ hardfork
       network: string
       edits: string
       epoch?: number
-      expires: number
+      expires?: number
       node?: string
       adminUrl?: string
     }) => {
