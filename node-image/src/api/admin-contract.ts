@@ -21,9 +21,12 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
 /**
  * `QUORUM_LOST`: too little committee power heard from; `NOT_FINALIZING`: enough power online but
  * no block final (a bug, or a partition the node cannot see); `RESTART_WAIT`: waiting for > 2/3
- * of a restart manifest's new set; `COUNCIL_HALT`: the council halted the ledger (blocks still
- * finalize, carrying governance events only); `UPGRADE_REQUIRED`: an upgrade reached its flag
- * height and this node's build is not the one it names (it stops before that block).
+ * of a restart manifest's new set; `RESTART_REFUSED`: this node refused an authorized restart
+ * manifest for its finalized block (e.g. a hard fork whose resulting state root it does not reach)
+ * and signs nothing more in the old epoch — people decide; `COUNCIL_HALT`: the council halted the
+ * ledger (blocks still finalize, carrying governance events only); `UPGRADE_REQUIRED`: an upgrade
+ * reached its flag height and this node's build is not the one it names (it stops before that
+ * block).
  */
 /**
  * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
@@ -32,7 +35,14 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
  */
 export const HALT_WINDOW_MS = 10_000
 
-export const HALT_CODES = ['QUORUM_LOST', 'NOT_FINALIZING', 'RESTART_WAIT', 'COUNCIL_HALT', 'UPGRADE_REQUIRED'] as const
+export const HALT_CODES = [
+  'QUORUM_LOST',
+  'NOT_FINALIZING',
+  'RESTART_WAIT',
+  'RESTART_REFUSED',
+  'COUNCIL_HALT',
+  'UPGRADE_REQUIRED',
+] as const
 export type HaltCode = (typeof HALT_CODES)[number]
 
 export interface CommitteeMemberStatus {
@@ -191,6 +201,59 @@ export interface DhtProvideResult {
   readonly error?: string
 }
 
+/** The answer to handing a node a restart record. */
+export interface RestartAdoption {
+  readonly epoch: number
+  readonly manifestHash: string
+  /** False when the node had adopted this manifest already (handing it again is harmless). */
+  readonly adopted: boolean
+  /** Adopted now: this node's state root right after adopting (edits, new epoch and witness set). */
+  readonly stateRoot?: string
+  /** Adopted now, with state edits: the root the edits gave here (the node refuses any other). */
+  readonly resultingStateRoot?: string
+}
+
+/** A JSON value: how people write a state edit's new value. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
+
+/**
+ * A hard-fork state edit as people write it (YAML or JSON). `value` is the new state value as
+ * JSON — integers, strings, booleans, null, lists, objects: the ledger's data model but bytes;
+ * `valueCbor` is its canonical DAG-CBOR in base64, for any value (what a manifest carries).
+ */
+export type StateEditInput =
+  | { readonly op: 'put'; readonly key: string; readonly value: JsonValue }
+  | { readonly op: 'put'; readonly key: string; readonly valueCbor: string }
+  | { readonly op: 'delete'; readonly key: string }
+
+/** An edit as the node normalized it, with what the key holds now, for people to review. */
+export interface StateEditView {
+  readonly op: 'put' | 'delete'
+  readonly key: string
+  /** put: the canonical DAG-CBOR of the new value, base64 — exactly what the manifest carries. */
+  readonly valueCbor?: string
+  /** put: the new value as JSON (bytes as {"/": {"bytes": base64}}, DAG-JSON's form). */
+  readonly value?: JsonValue
+  /** The value the key holds now, as JSON; absent when it holds none. */
+  readonly before?: JsonValue
+}
+
+/** `POST /admin/v1/restart/preview`: a hard fork from this node's finalized block, computed only. */
+export interface RestartPreview {
+  readonly chainId: string
+  /** The node's epoch now (the manifest starts epoch + 1). */
+  readonly epoch: number
+  /** The finalized block the fork restarts from: height, hash and state root. */
+  readonly height: number
+  readonly blockHash: string
+  readonly stateRoot: string
+  /** The state root once the edits are applied: the manifest's resultingStateRoot. */
+  readonly resultingStateRoot: string
+  /** The new witness set with powers computed after the edits (what the manifest must list). */
+  readonly witnesses: readonly { readonly did: string; readonly power: number }[]
+  readonly edits: readonly StateEditView[]
+}
+
 export interface AdminErrorBody {
   readonly error: { readonly code: string; readonly message: string }
 }
@@ -210,6 +273,11 @@ export const adminPaths = {
   restartPlan: '/admin/v1/restart/plan',
   /** POST application/cbor {manifest, authorization}: adopt a signed restart manifest. */
   restart: '/admin/v1/restart',
+  /**
+   * POST JSON {edits: StateEditInput[], witnesses?: DID[]}: a hard fork's resulting state root
+   * and witness set from this node's finalized block (RestartPreview); changes nothing.
+   */
+  restartPreview: '/admin/v1/restart/preview',
   /** GET: limits in force, the override and its expiry, the blocklist (DefencesView). */
   defences: '/admin/v1/defences',
   /** POST {entries: [{kind, value, expiresAtMs | ttlSeconds, reason?}]}: block (persisted). */
@@ -251,6 +319,8 @@ export const ADMIN_ERROR_CODES = [
   'RESTART_BELOW_FINAL',
   'RESTART_MISMATCH',
   'ENGINE_STOPPED',
+  // hard-fork state edits the ledger cannot apply (preview, or a manifest's)
+  'INVALID_STATE_EDIT',
   // authorization of a manifest (governance)
   'INVALID_PAYLOAD',
   'EXPIRED',
@@ -382,8 +452,21 @@ export class AdminClient {
    * Hands the node a signed restart record (DAG-CBOR {manifest, authorization}); it verifies the
    * authorization itself and waits for supermajority. May take up to ~15 s while the node syncs.
    */
-  restart(record: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
+  restart(record: Uint8Array): Promise<RestartAdoption> {
     return this.#request('POST', adminPaths.restart, record)
+  }
+
+  /**
+   * What a hard fork with `edits` gives from this node's finalized block, changing nothing: the
+   * resulting state root and the witness set (default: the current committee) with its powers
+   * after the edits, to build the RestartManifest the council signs. Malformed edits are refused
+   * with INVALID_PAYLOAD (shape) or INVALID_STATE_EDIT (a value or deletion the ledger refuses).
+   */
+  restartPreview(edits: readonly StateEditInput[], witnesses?: readonly string[]): Promise<RestartPreview> {
+    return this.#request('POST', adminPaths.restartPreview, {
+      edits,
+      ...(witnesses === undefined ? {} : { witnesses }),
+    })
   }
 
   /** Limits in force, the override, the blocklist, and what was throttled or refused. */

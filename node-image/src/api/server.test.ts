@@ -10,6 +10,8 @@ import type { NodeApiPort } from './server.ts'
 import type { ApiLog } from './serve.ts'
 import { answerProblem, codeOf, rawExchange, rawRequestArb } from './raw-http-testkit.ts'
 import { ApiError } from './http-util.ts'
+import { encodeValue } from '../ledger/cbor.ts'
+import type { StateEdit } from '../ledger/governance-payloads.ts'
 
 /**
  * The HTTP front over real sockets (issue #15): the one-line crashes, framing errors, stalled
@@ -25,6 +27,7 @@ const log: ApiLog = {
   debug: (obj, msg) => logged.push({ level: 'debug', obj, msg }),
 }
 const planned: unknown[] = []
+const previewed: { edits: readonly StateEdit[]; witnesses?: readonly string[] }[] = []
 
 const STATUS = {
   did: 'did:key:zStub',
@@ -79,6 +82,10 @@ const stub: NodeApiPort = {
     return { witnesses, expiresAtMs }
   },
   restart: () => Promise.reject(new ApiError(400, 'MALFORMED_RECORD', 'no')),
+  restartPreview: (edits, witnesses) => {
+    previewed.push({ edits, ...(witnesses === undefined ? {} : { witnesses }) })
+    return { resultingStateRoot: 'ab'.repeat(32) }
+  },
   chainPage: () => Promise.resolve({ items: [], validatorSets: [], restarts: [], tip: 0 }),
 }
 
@@ -309,6 +316,39 @@ describe('restart plan input', () => {
     })
     expect(dup.status).toBe(400)
     expect(planned.length).toBe(before)
+  })
+})
+
+describe('hard-fork preview over HTTP', () => {
+  const post = (b: unknown, token = TOKEN) =>
+    fetch(`http://${HOST}:${adminPort}${adminPaths.restartPreview}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: typeof b === 'string' ? b : JSON.stringify(b),
+    })
+  const codeOfAnswer = async (r: Response) =>
+    `${r.status} ${((await r.json()) as { error: { code: string } }).error.code}`
+  const key = `acct/${ACCOUNT_DID}`
+
+  it('needs the admin token, and refuses malformed edits with stable codes before the node is asked', async () => {
+    const before = previewed.length
+    expect(await codeOfAnswer(await post({ edits: [{ op: 'delete', key }] }, 'wrong-token'))).toBe('401 UNAUTHORIZED')
+    expect(await codeOfAnswer(await post('{"edits": ['))).toBe('400 MALFORMED_JSON')
+    expect(await codeOfAnswer(await post({ edits: [] }))).toBe('400 INVALID_PAYLOAD')
+    expect(await codeOfAnswer(await post({ edits: [{ op: 'put', key, value: 1.5 }] }))).toBe('400 INVALID_STATE_EDIT')
+    expect(await codeOfAnswer(await post({ edits: [{ op: 'put', key: 'a key', value: 1 }] }))).toBe(
+      '400 INVALID_PAYLOAD',
+    )
+    expect(previewed.length).toBe(before)
+  })
+
+  it('hands the node canonical DAG-CBOR values and answers with what the node computed', async () => {
+    const r = await post({ edits: [{ op: 'put', key, value: { nonce: 3, balance: 9, createdAt: 0 } }] })
+    expect(r.status).toBe(200)
+    expect(await r.json()).toEqual({ resultingStateRoot: 'ab'.repeat(32) })
+    expect(previewed.at(-1)).toEqual({
+      edits: [{ op: 'put', key, value: encodeValue({ balance: 9, nonce: 3, createdAt: 0 }) }],
+    })
   })
 })
 

@@ -25,6 +25,8 @@ import { chainRoute } from './chain-routes.ts'
 import { defenceRoute } from './defence-routes.ts'
 import type { Defences } from '../defence/defences.ts'
 import type { ChainApiPort } from './chain-routes.ts'
+import { MAX_PREVIEW_BODY_BYTES, parseRestartPreview } from './restart-preview.ts'
+import type { StateEdit } from '../ledger/governance-payloads.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
 export interface NodeApiPort extends ChainApiPort {
@@ -45,6 +47,7 @@ export interface NodeApiPort extends ChainApiPort {
   setRepairPriority(p: RepairPriority): RepairPriority
   restartPlan(witnesses: readonly string[], expiresAtMs: number): unknown
   restart(record: Uint8Array): Promise<unknown>
+  restartPreview(edits: readonly StateEdit[], witnesses?: readonly string[]): unknown
   /** The content API (publish/fetch/submit shard); undefined until the node has started it. */
   readonly contentApi?: ContentApiPort | undefined
 }
@@ -306,6 +309,10 @@ function adminRoutes(node: NodeApiPort, token: string, bodyMs: number, d: Defenc
     if (req.method === 'POST' && path === adminPaths.restartPlan) {
       const p = parseRestartPlan(await readBody(req, MAX_ADMIN_BODY_BYTES, bodyMs), Date.now())
       return sendJson(res, 200, node.restartPlan(p.witnesses, p.expiresAtMs))
+    }
+    if (req.method === 'POST' && path === adminPaths.restartPreview) {
+      const p = parseRestartPreview(await readBody(req, MAX_PREVIEW_BODY_BYTES, bodyMs))
+      return sendJson(res, 200, node.restartPreview(p.edits, p.witnesses))
     }
     if (req.method === 'POST' && path === adminPaths.restart) {
       return sendJson(res, 200, await node.restart(await readBody(req, MAX_RESTART_RECORD_BYTES, bodyMs)))

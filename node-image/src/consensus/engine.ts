@@ -140,6 +140,11 @@ export interface EngineOptions<E> {
    * the event. Never applied to events in a proposed block, which every node must judge alike.
    */
   readonly admit?: (sender: string) => string | undefined
+  /**
+   * True: sign nothing at (epoch, height) — the node refused an authorized restart manifest that
+   * ends this epoch below that height (it halts instead of carrying the old chain on).
+   */
+  readonly holdSigning?: (epoch: number, height: number) => boolean
 }
 
 interface Candidate<E> {
@@ -711,6 +716,10 @@ export class ConsensusEngine<E> {
     bytes: Uint8Array,
   ): Promise<Uint8Array | undefined> {
     const slot = { epoch: this.#epoch, height, round, step, blockHash }
+    if (this.#o.holdSigning?.(this.#epoch, height) === true) {
+      this.#log('debug', 'not signing: a refused restart manifest ends this epoch below this height', { height })
+      return undefined
+    }
     const floor = this.#signFloor()
     if (floor === undefined || height <= floor) {
       // We are catching up (or have not heard where the network is), and may have signed these

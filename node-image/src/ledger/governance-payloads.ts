@@ -410,6 +410,28 @@ export interface RestartVerifyContext {
 export type RestartVerifyResult =
   { ok: true; promoted: Did[]; demoted: Did[] } | { ok: false; code: GovernanceErrorCode; message: string }
 
+/**
+ * The shape of a list of hard-fork state edits (a manifest's `stateEdits`, or what a preview is
+ * asked about): a readable problem, or undefined. Whether a value decodes, and which keys may not
+ * be deleted, the ledger judges when it applies them (INVALID_STATE_EDIT).
+ */
+export function stateEditsProblem(edits: unknown, path = 'stateEdits'): string | undefined {
+  if (!Array.isArray(edits) || edits.length > MAX_STATE_EDITS)
+    return `${path} must list at most ${MAX_STATE_EDITS} edits`
+  for (const [i, e] of edits.entries()) {
+    const ep = `${path}[${i}]`
+    if (!isObj(e)) return `${ep} must be an object`
+    const ef = e.op === 'put' ? fieldsProblem(e, ep, ['op', 'key', 'value']) : fieldsProblem(e, ep, ['op', 'key'])
+    if (ef !== undefined) return ef
+    if (e.op !== 'put' && e.op !== 'delete') return `${ep}.op must be put or delete`
+    if (typeof e.key !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(e.key)) return `${ep}.key must be printable ASCII`
+    if (e.op === 'put' && (!(e.value instanceof Uint8Array) || e.value.length > MAX_STATE_EDIT_VALUE_BYTES)) {
+      return `${ep}.value must be DAG-CBOR bytes of at most ${MAX_STATE_EDIT_VALUE_BYTES}`
+    }
+  }
+  return undefined
+}
+
 export function restartManifestProblem(input: unknown): string | undefined {
   const m = withoutUndefined(input)
   if (!isObj(m)) return 'manifest must be an object'
@@ -442,21 +464,9 @@ export function restartManifestProblem(input: unknown): string | undefined {
     if (!isInt(w.power, 1)) return `${wp}.power must be a positive integer`
   }
   if ('stateEdits' in m) {
-    if (!Array.isArray(m.stateEdits) || m.stateEdits.length > MAX_STATE_EDITS) {
-      return `manifest.stateEdits must list at most ${MAX_STATE_EDITS} edits`
-    }
-    for (const [i, e] of m.stateEdits.entries()) {
-      const ep = `manifest.stateEdits[${i}]`
-      if (!isObj(e)) return `${ep} must be an object`
-      const ef = e.op === 'put' ? fieldsProblem(e, ep, ['op', 'key', 'value']) : fieldsProblem(e, ep, ['op', 'key'])
-      if (ef !== undefined) return ef
-      if (e.op !== 'put' && e.op !== 'delete') return `${ep}.op must be put or delete`
-      if (typeof e.key !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(e.key)) return `${ep}.key must be printable ASCII`
-      if (e.op === 'put' && (!(e.value instanceof Uint8Array) || e.value.length > MAX_STATE_EDIT_VALUE_BYTES)) {
-        return `${ep}.value must be DAG-CBOR bytes of at most ${MAX_STATE_EDIT_VALUE_BYTES}`
-      }
-    }
-    if (m.stateEdits.length > 0 && !('resultingStateRoot' in m)) {
+    const ep = stateEditsProblem(m.stateEdits, 'manifest.stateEdits')
+    if (ep !== undefined) return ep
+    if ((m.stateEdits as unknown[]).length > 0 && !('resultingStateRoot' in m)) {
       return 'manifest.resultingStateRoot is required with state edits'
     }
   }

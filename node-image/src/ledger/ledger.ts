@@ -690,6 +690,22 @@ export class Ledger {
     return Uint8Array.from(this.#applyEdits(this.#view(), edits))
   }
 
+  /**
+   * A hard fork from the finalized state, on a scratch overlay (the ledger is untouched): the
+   * root after `edits` (a manifest's resultingStateRoot) and the witness set a manifest listing
+   * `dids` must carry — computed after the edits, as applyRestart checks it (an edit may change
+   * stakes, hence powers).
+   */
+  previewHardFork(
+    edits: readonly StateEdit[],
+    dids: readonly Did[],
+  ): { resultingStateRoot: Uint8Array; witnesses: CommitteeMember[] } {
+    const ov = this.#view()
+    const resultingStateRoot = Uint8Array.from(this.#applyEdits(ov, edits))
+    const { env } = this.#restartOverlay(dids, this.epoch + 1, ov)
+    return { resultingStateRoot, witnesses: computeCommittee(ov, env.params()) }
+  }
+
   /** The witness set (with powers) a restart manifest listing `dids` must carry. */
   restartWitnessSet(dids: readonly Did[]): CommitteeMember[] {
     const { ov, env } = this.#restartOverlay(dids, this.epoch + 1)

@@ -18,7 +18,7 @@ import type {
 } from '../ledger/state.ts'
 import type { Params } from '../ledger/params.ts'
 import type { DecodedEvent, LedgerBlockContext, LedgerExecution, LedgerPort } from '../consensus/ports.ts'
-import type { RestartManifest } from '../ledger/governance-payloads.ts'
+import type { RestartManifest, StateEdit } from '../ledger/governance-payloads.ts'
 import type { Did } from '../crypto/did.ts'
 import { buildInfo, upgradeProblem, versionAtLeast } from './build-info.ts'
 import type { BuildInfo } from './build-info.ts'
@@ -110,9 +110,22 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.restartWitnessSet(dids)
   }
 
-  /** Adopts an authorized restart manifest (all or nothing; see Ledger.applyRestart). */
-  applyRestart(m: RestartManifest): void {
-    this.#ledger.applyRestart(m)
+  /** Adopts an authorized restart manifest (all or nothing; see Ledger.applyRestart); the new root. */
+  applyRestart(m: RestartManifest): Uint8Array {
+    return this.#ledger.applyRestart(m)
+  }
+
+  /** A hard fork's resulting root and witness set, from the finalized state (nothing changes). */
+  previewHardFork(
+    edits: readonly StateEdit[],
+    dids: readonly Did[],
+  ): { resultingStateRoot: Uint8Array; witnesses: { did: string; power: number }[] } {
+    return this.#ledger.previewHardFork(edits, dids)
+  }
+
+  /** The canonical bytes stored under a state key (undefined: no value). */
+  getRaw(key: string): Uint8Array | undefined {
+    return this.#ledger.getRaw(key)
   }
 
   decode(bytes: Uint8Array): SignedEvent {

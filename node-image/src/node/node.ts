@@ -42,6 +42,8 @@ import type {
   NodeRole,
   RepairPriority,
   RepairRunResult,
+  RestartAdoption,
+  RestartPreview,
   StorageStatus,
 } from '../api/admin-contract.ts'
 import { ApiError } from '../api/http-util.ts'
@@ -59,12 +61,14 @@ import type { LedgerEvent } from './ledger-adapter.ts'
 import { decodeRestartRecord, manifestHash, RestartRecordError } from '../ledger/restart-record.ts'
 import type { RestartRecord } from '../ledger/restart-record.ts'
 import { RESTART_MANIFEST_DOMAIN, verifyRestartAuthorization } from '../ledger/governance-payloads.ts'
-import type { RestartManifest } from '../ledger/governance-payloads.ts'
+import type { RestartManifest, StateEdit } from '../ledger/governance-payloads.ts'
 import type { Did } from '../crypto/did.ts'
 import { LedgerError } from '../ledger/errors.ts'
 import { buildInfo } from './build-info.ts'
 import { emergencySummary, emergencyView } from './emergency-view.ts'
 import type { EmergencyView } from '../api/emergency-contract.ts'
+import { previewHardFork, refusalHalt, refusalOf, signingHeld } from './hard-fork.ts'
+import type { RestartRefusal } from './hard-fork.ts'
 
 type LastBlock = {
   hash: string
@@ -138,6 +142,8 @@ export class EchoNode implements NodeApiPort {
   #started = false
   /** Restarts this node missed, being fetched from peers (by epoch), and when last tried. */
   readonly #followingEpochs = new Map<number, number>()
+  /** The last authorized manifest for our finalized block that the ledger refused (hard-fork.ts). */
+  #refusal: RestartRefusal | undefined
 
   private constructor(
     config: NodeConfig,
@@ -284,6 +290,7 @@ export class EchoNode implements NodeApiPort {
       votes: this.#canVote(),
       didOfPeer: didFromPeerId,
       admit: (sender) => defences.admitEvent(sender),
+      holdSigning: (epoch, height) => signingHeld(this.#refusal, epoch, height),
       epoch: this.#ledger.epoch(),
       genesisTimeMs: this.#ledger.genesisTimeMs,
       ...(this.config.timeouts ? { timeouts: this.config.timeouts } : {}),
@@ -633,6 +640,8 @@ export class EchoNode implements NodeApiPort {
         reason: `waiting for supermajority on restart manifest ${w.manifestHash.slice(0, 16)}… (epoch ${w.epoch}): ready power ${w.readyPower} of ${w.totalPower}, needed ${needed}`,
       }
     }
+    const refused = refusalHalt(this.#refusal, this.#ledger.epoch())
+    if (refused) return refused
     // Before finality: these say why this node (or the whole ledger) stopped, whatever its role.
     const upgrade = this.#ledger.upgradeProblem(this.#ledger.height + 1)
     if (upgrade !== undefined) return { code: 'UPGRADE_REQUIRED', reason: upgrade }
@@ -712,7 +721,7 @@ export class EchoNode implements NodeApiPort {
    * its own ledger (council or standing policy), reaches the named block if it is behind, refuses
    * anything that disagrees with a stable code, and then waits for > 2/3 of the new set.
    */
-  async restart(bytes: Uint8Array): Promise<{ epoch: number; manifestHash: string; adopted: boolean }> {
+  async restart(bytes: Uint8Array): Promise<RestartAdoption> {
     let record: RestartRecord
     try {
       record = decodeRestartRecord(bytes)
@@ -736,8 +745,9 @@ export class EchoNode implements NodeApiPort {
     // It may have followed the same restart from a peer meanwhile.
     const followed = await this.#alreadyAdopted(m.epoch, hash)
     if (followed) return followed
+    let stateRoot: string
     try {
-      await this.#adoptRestart(record, bytes, 'admin')
+      stateRoot = await this.#adoptRestart(record, bytes, 'admin')
     } catch (err) {
       // A peer's copy of the same manifest may have been adopted while this one was verified.
       if ((err as { code?: string }).code === 'RESTART_STALE') {
@@ -746,7 +756,13 @@ export class EchoNode implements NodeApiPort {
       }
       throw err
     }
-    return { epoch: m.epoch, manifestHash: hash, adopted: true }
+    const edited = m.resultingStateRoot === undefined ? {} : { resultingStateRoot: m.resultingStateRoot }
+    return { epoch: m.epoch, manifestHash: hash, adopted: true, stateRoot, ...edited }
+  }
+
+  /** Admin: a hard fork's resulting root and witness set from the finalized block; changes nothing. */
+  restartPreview(edits: readonly StateEdit[], witnesses?: readonly string[]): RestartPreview {
+    return previewHardFork(this.#ledger, this.#engine.lastBlockHash, edits, witnesses)
   }
 
   /** Handing the same manifest again is harmless; another one for a past epoch is refused. */
@@ -762,8 +778,8 @@ export class EchoNode implements NodeApiPort {
     throw new ApiError(409, 'RESTART_STALE', `this node is at epoch ${this.#ledger.epoch()} already`)
   }
 
-  /** Verify, persist, apply: the one path for a manifest from the admin API or from a peer. */
-  async #adoptRestart(record: RestartRecord, bytes: Uint8Array, source: string): Promise<void> {
+  /** Verify, persist, apply: the one path for a manifest from the admin API or from a peer; the new root. */
+  async #adoptRestart(record: RestartRecord, bytes: Uint8Array, source: string): Promise<string> {
     const m = record.manifest
     const height = this.#ledger.height
     if (height < m.height) {
@@ -797,14 +813,25 @@ export class EchoNode implements NodeApiPort {
     if (!verdict.ok) throw new ApiError(403, verdict.code, verdict.message)
     // Durable first, so a crash replays the epoch boundary; removed again if the ledger refuses it.
     await this.#store.putRestart(m.epoch, bytes)
+    let root = ''
     try {
       await this.#engine.restart(
         { epoch: m.epoch, height: m.height, blockHash: m.blockHash, manifestHash: manifestHash(m) },
-        () => this.#ledger.applyRestart(m),
+        () => {
+          root = toHex(this.#ledger.applyRestart(m))
+        },
       )
     } catch (err) {
       // Only if no other path (a peer's copy) adopted this epoch meanwhile: its record must stay.
       if (this.#ledger.epoch() < m.epoch) await this.#store.deleteRestart(m.epoch)
+      if (err instanceof LedgerError) {
+        // Authorized, for our block, and our ledger cannot follow it: halt rather than go on.
+        this.#refusal = refusalOf(m, err)
+        this.#log.error(
+          { epoch: m.epoch, height: m.height, source, code: err.code },
+          'restart manifest refused: halted',
+        )
+      }
       if (err instanceof RestartError || err instanceof LedgerError) throw new ApiError(409, err.code, err.message)
       throw err
     }
@@ -812,6 +839,7 @@ export class EchoNode implements NodeApiPort {
       { epoch: m.epoch, height: m.height, source, promoted: verdict.promoted, demoted: verdict.demoted },
       'restart manifest adopted',
     )
+    return root
   }
 
   /**

@@ -7,6 +7,7 @@ import { decodeManifest } from '@echonet/node/restart'
 import { restartManifestBytes, signDeclaration, signRestartManifest, declarationBytes } from '@echonet/node/governance'
 import { verifyDidSignature } from '@echonet/node/identity'
 import type { NodeIdentity } from '@echonet/node/identity'
+import type { RestartManifest } from '@echonet/node/governance'
 import { declarationPayload } from '../api/v1alpha1/declaration-payload.ts'
 import type { DisasterDeclaration } from '../api/v1alpha1/types.ts'
 
@@ -51,6 +52,11 @@ export function sign(
     entry: { did: key.did, signature: b64(sig.sig) },
     what: `declaration ${decl.metadata.name ?? ''}: ${payload.scenario}, ${payload.actions.length} action(s), nonce ${payload.nonce}, expires ${new Date(payload.expiresAtMs).toISOString()}${payload.dryRun ? ', dry run' : ''}`,
   }
+}
+
+/** A member's signature over a restart manifest given on its own (a hard-fork plan file). */
+export function signManifest(manifest: RestartManifest, key: NodeIdentity): SignatureEntry {
+  return { did: key.did, signature: b64(signRestartManifest(key.signer, key.did, manifest).sig) }
 }
 
 /** The list with `entry` added (replacing an earlier signature of the same member). */

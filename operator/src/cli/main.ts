@@ -8,10 +8,14 @@
  *   council sign <declaration> --key FILE   sign the declaration, or the manifest it waits on
  *   council verify <declaration>     who signed what, checked here
  *   report <declaration>             timeline, RTO, events lost, steps, post-mortem
+ *   hardfork plan --network N --edits FILE   a RestartManifest with state edits, for the council
+ *   council sign --plan FILE --key KEY       add your signature to a hard-fork plan file
+ *   hardfork apply FILE --network N          hand the signed plan to every witness and standby
  *
- * Talks only to the API server (kubeconfig, like kubectl); prints no Secret data.
+ * Talks to the API server (kubeconfig, like kubectl) and, for `hardfork plan`, to one node's
+ * admin API as the operator does (pod IP, the network's admin token); prints no Secret data.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
 import yaml from 'js-yaml'
 import { NodeIdentity, readKeyFile, writeKeyFile } from '@echonet/node/identity'
@@ -24,9 +28,23 @@ import type {
 } from '../api/v1alpha1/types.ts'
 import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
 import { K8sClient, loadKubeConfig, MERGE_PATCH } from '../k8s/index.ts'
-import { sign, signTarget, verify, withSignature } from './council.ts'
+import { sign, signManifest, signTarget, verify, withSignature } from './council.ts'
 import type { SignTarget } from './council.ts'
 import { format, report, reportText, statusText, summarize } from './render.ts'
+import {
+  applyText,
+  hardForkManifest,
+  hardForkPlan,
+  hardForkPlanText,
+  parseEdits,
+  planManifest,
+  planRecord,
+} from './hardfork.ts'
+import type { ApplyAnswer } from './hardfork.ts'
+import { adminTokenOf, pickNode, voterTargets } from './node-reach.ts'
+import type { NodeTarget } from './node-reach.ts'
+import { AdminClient } from '@echonet/node/admin'
+import type { AdminStatus } from '@echonet/node/admin'
 import type { OutputFormat } from './render.ts'
 
 interface Globals {
@@ -224,6 +242,10 @@ council
   .requiredOption('--key <file>', 'your council key file')
   .option('--file <yaml>', 'sign a declaration from a file, offline: prints the signature entry')
   .option('--network-id <id>', 'offline: the network id the declaration is for')
+  .option(
+    '--plan <file>',
+    'sign the manifest of a hard-fork plan file (hardfork plan -o yaml); adds your signature to it',
+  )
   .addOption(
     new Option('--what <target>', 'declaration | manifest (default: what it waits for)').choices([
       'declaration',
@@ -231,7 +253,22 @@ council
     ]),
   )
   .action(
-    async (name: string | undefined, o: { key: string; file?: string; networkId?: string; what?: SignTarget }) => {
+    async (
+      name: string | undefined,
+      o: { key: string; file?: string; networkId?: string; plan?: string; what?: SignTarget },
+    ) => {
+      if (o.plan !== undefined) {
+        const doc = yaml.load(readFileSync(o.plan, 'utf8'))
+        const { plan, manifest } = planManifest(doc, o.plan)
+        const key = await readKeyFile(o.key)
+        process.stderr.write(
+          `signing hard fork ${plan.manifestHash} as ${key.did}: epoch ${manifest.epoch} from block ${manifest.height}, ${manifest.stateEdits?.length ?? 0} state edit(s), resulting root ${manifest.resultingStateRoot ?? '-'}\n`,
+        )
+        const signatures = withSignature(plan.signatures, signManifest(manifest, key))
+        writeFileSync(o.plan, yaml.dump({ ...(doc as object), signatures }, { noRefs: true, lineWidth: 120 }))
+        out(`${o.plan}: ${signatures.length} signature(s)\n`)
+        return
+      }
       const g = program.opts<Globals>()
       const { decl, c, namespace } = await declarationFrom(g, name, o.file)
       const key = await readKeyFile(o.key)
@@ -309,6 +346,103 @@ program
     const d = await c.get<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration', name, namespace)
     const r = report(d)
     out(format(r, g.output, () => reportText(r)))
+  })
+
+const hardfork = program
+  .command('hardfork')
+  .description('a hard fork (a coordinated restart with state edits): last resort, the full council signs it')
+
+hardfork
+  .command('plan')
+  .description(
+    "preview state edits on a node's finalized state and print the RestartManifest (resulting state root included) for the council to sign",
+  )
+  .requiredOption('--network <name>', 'the EchoNetNetwork')
+  .requiredOption('--edits <file>', 'YAML or JSON: a list of {op: put|delete, key, value | valueCbor}')
+  .option('--epoch <n>', "the epoch the fork starts (default: the node's epoch + 1; anything else is refused)", (v) =>
+    Number(v),
+  )
+  .option(
+    '--expires <duration>',
+    'how long the council has to sign and hand it out (30m, 2h, 1d; default 1d)',
+    duration,
+  )
+  .option('--node <name>', 'the node to plan on (default: the witness or standby with the highest finalized block)')
+  .option('--admin-url <url>', "a node's admin API, when pod IPs are not reachable from here (kubectl port-forward)")
+  .action(
+    async (o: {
+      network: string
+      edits: string
+      epoch?: number
+      expires?: number
+      node?: string
+      adminUrl?: string
+    }) => {
+      const g = program.opts<Globals>()
+      const { c, namespace } = client(g)
+      const edits = parseEdits(readFileSync(o.edits, 'utf8'), o.edits)
+      const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
+      const token = await adminTokenOf(c, net, namespace)
+      const targets: NodeTarget[] =
+        o.adminUrl !== undefined ? [{ node: o.adminUrl, adminUrl: o.adminUrl }] : await voterTargets(c, net, namespace)
+      const surveyed = await Promise.all(
+        targets.map(async (t) => {
+          const status = await new AdminClient(t.adminUrl, token).status().catch(() => undefined)
+          return status === undefined ? t : { ...t, status }
+        }),
+      )
+      const at: NodeTarget & { status?: AdminStatus } = pickNode(surveyed, o.adminUrl ?? o.node)
+      const preview = await new AdminClient(at.adminUrl, token, { timeoutMs: 30_000 }).restartPreview(edits)
+      if (preview.chainId !== net.spec.networkId)
+        throw new Error(`${at.node} is on network ${preview.chainId}, ${o.network} is ${net.spec.networkId}`)
+      const manifest = hardForkManifest(preview, {
+        expiresAtMs: Date.now() + (o.expires ?? 86_400_000),
+        ...(o.epoch !== undefined ? { epoch: o.epoch } : {}),
+      })
+      const plan = hardForkPlan({ network: o.network, node: at.node }, preview, manifest)
+      out(format(plan, g.output, () => hardForkPlanText(plan)))
+    },
+  )
+
+hardfork
+  .command('apply')
+  .description('hand a council-signed hard-fork plan to every ready witness and standby; each verifies it itself')
+  .argument('<plan>', 'the plan file (hardfork plan -o yaml, signed with council sign --plan)')
+  .requiredOption('--network <name>', 'the EchoNetNetwork')
+  .option('--admin-url <urls...>', 'admin APIs to hand it to, when pod IPs are not reachable from here')
+  .action(async (file: string, o: { network: string; adminUrl?: string[] }) => {
+    const g = program.opts<Globals>()
+    const { c, namespace } = client(g)
+    const { plan, manifest } = planManifest(yaml.load(readFileSync(file, 'utf8')), file)
+    const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
+    if (net.spec.networkId !== manifest.chainId)
+      throw new Error(`${file} is for network ${manifest.chainId}, ${o.network} is ${net.spec.networkId}`)
+    const token = await adminTokenOf(c, net, namespace)
+    const targets: NodeTarget[] =
+      o.adminUrl !== undefined
+        ? o.adminUrl.map((u) => ({ node: u, adminUrl: u }))
+        : await voterTargets(c, net, namespace)
+    const record = planRecord(plan, manifest)
+    const answers: ApplyAnswer[] = await Promise.all(
+      targets.map((t) =>
+        new AdminClient(t.adminUrl, token, { timeoutMs: 30_000 }).restart(record).then(
+          (a) => ({
+            node: t.node,
+            epoch: a.epoch,
+            adopted: a.adopted,
+            ...(a.stateRoot !== undefined ? { stateRoot: a.stateRoot } : {}),
+            ...(a.resultingStateRoot !== undefined ? { resultingStateRoot: a.resultingStateRoot } : {}),
+          }),
+          (err: unknown) => ({
+            node: t.node,
+            code: (err as { code?: string }).code ?? 'ERROR',
+            message: (err as Error).message,
+          }),
+        ),
+      ),
+    )
+    out(format(answers, g.output, () => applyText(plan.manifestHash, answers)))
+    if (answers.length === 0 || answers.some((a) => 'code' in a)) process.exitCode = 1
   })
 
 program.parseAsync(process.argv).catch((err: unknown) => {
