@@ -130,7 +130,7 @@ describe('CriticalFlaw declarations on the local cluster', () => {
     )
   }, 240_000)
 
-  it('ScheduledUpgrade: every pod rolled to the new build one at a time before the flag height, finality never stopping; blocks finalize past it on the new build', async () => {
+  it('ScheduledUpgrade: pods rolled to the new build one at a time before the flag height, finality never stopping; a witness held back on the old build halts at the height naming what it needs; blocks finalize past it; released, it is rolled too', async () => {
     const next = await makeNodeBuild(NEXT_BUILD, '0.2.0')
     const ip = liveWitnessIp(s)
     const old = await get<PublicStatus>(ip, '/v1/status')
@@ -138,6 +138,9 @@ describe('CriticalFlaw declarations on the local cluster', () => {
     const h0 = await networkHeight()
     const H = h0 + 300
     const name = 'upgrade-0-2-0'
+    // One witness is kept back on the old build (people's hold on the rollout): at H it must stop.
+    const kept = networkNodes(s.ns, NETWORK).find((n) => n.role === 'witness' && n.ready && n.ip !== undefined)!
+    kubectl(['-n', s.ns, 'annotate', 'pod', kept.pod, 'echonet.io/rollout-hold=true'])
     // The observer: the longest wait between two finalized heights, from the witnesses' public APIs.
     let longestGapMs = 0
     const watching = { on: true }
@@ -179,6 +182,13 @@ describe('CriticalFlaw declarations on the local cluster', () => {
         900_000,
         2_000,
       )
+      // The witness left on the old build stopped before executing block H, saying what it needs.
+      const stopped = await get<PublicStatus & { haltReason?: string }>(kept.ip!, '/v1/status')
+      expect(stopped).toMatchObject({ mode: 'halted', haltCode: 'UPGRADE_REQUIRED', finalizedHeight: H - 1 })
+      expect(stopped.haltReason).toContain('0.2.0')
+      expect(stopped.haltReason).toContain(next.binaryDigest)
+      // Released, it is rolled too and follows the chain past H.
+      kubectl(['-n', s.ns, 'annotate', 'pod', kept.pod, 'echonet.io/rollout-hold-'])
       // Every node runs the new build, by its own public status.
       await waitFor(
         'every node on 0.2.0',

@@ -44,6 +44,8 @@ export const Annotations = {
   reconcilePaused: `${GROUP}/reconcile-paused`,
   /** Hash of the desired pod spec, so the operator replaces a pod only when it changed. */
   specHash: `${GROUP}/spec-hash`,
+  /** On a node pod: "true" keeps it on its template while a rollout goes on (a canary kept back). */
+  rolloutHold: `${GROUP}/rollout-hold`,
   /** Fencing: "true" stops the node process from signing (witness) before anything else happens. */
   fenced: `${GROUP}/fenced`,
   /** Restart epoch a pod was started for. */

@@ -61,6 +61,7 @@ export function rolloutPod(p: PodView, nowMs: number): RolloutPod {
     terminating: p.metadata?.deletionTimestamp !== undefined,
     finished: phase === 'Succeeded' || phase === 'Failed',
     crashLooping: crashLooping(p),
+    ...(p.metadata?.annotations?.[Annotations.rolloutHold] === 'true' ? { held: true } : {}),
     ...(ready ? { readySinceMs: since } : { notReadyForMs: Math.max(0, nowMs - since) }),
   }
 }

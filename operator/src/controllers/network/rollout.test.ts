@@ -116,6 +116,25 @@ const WITNESSES = ['witnesses-0', 'witnesses-1', 'witnesses-2', 'witnesses-3']
 const replaced = (i: RolloutInput): string[] => planRollout(i).replace.map((r) => r.node)
 
 describe('planRollout', () => {
+  it('a pod held by people (echonet.io/rollout-hold) stays on its template; the others roll on, and the rollout reports what is held', () => {
+    const nodes = plan()
+    const pods = outdatedOnly(nodes, ['witnesses-0', 'witnesses-1'])
+    const held = { ...pods, 'witnesses-0': { specHash: 'old', held: true } }
+    expect(replaced(input(nodes, held))).toEqual(['witnesses-1'])
+    const onlyHeld = { ...outdatedOnly(nodes, ['witnesses-0']), 'witnesses-0': { specHash: 'old', held: true } }
+    const p = planRollout(input(nodes, onlyHeld))
+    expect(p.replace).toEqual([])
+    expect(p.progress?.waitingFor).toBe('witnesses-0 held on the old template (echonet.io/rollout-hold)')
+  })
+
+  it('a council halt does not stop a rollout: the nodes still follow every block', () => {
+    const nodes = plan()
+    const halted = Object.fromEntries(
+      nodes.map((n) => [n.node, { mode: 'halted' as const, haltCode: 'COUNCIL_HALT' as const }]),
+    )
+    expect(replaced(input(nodes, outdatedOnly(nodes, ['witnesses-2']), { status: halted }))).toEqual(['witnesses-2'])
+  })
+
   it('nothing outdated: nothing to do, no progress to report', () => {
     const nodes = plan()
     const p = planRollout(input(nodes, outdatedOnly(nodes, [])))

@@ -44,6 +44,8 @@ export interface RolloutPod {
   /** Succeeded or Failed (keyPodAction replaces it anyway). */
   readonly finished: boolean
   readonly crashLooping: boolean
+  /** Annotated echonet.io/rollout-hold=true: people keep it on its template (never replaced by a rollout). */
+  readonly held?: boolean
   /** When the pod last became Ready (ms): answers of its node count from then on. */
   readonly readySinceMs?: number
   /** How long it has not been Ready (ms), when it is not. */
@@ -112,10 +114,18 @@ export function planRollout(input: RolloutInput): RolloutPlan {
     .filter((n) => n.desiredHash !== undefined)
     .map((n) => ({ n, pod: byName.get(n.podName) }))
   const isOutdated = (e: Entry): boolean => e.pod !== undefined && !e.pod.finished && e.pod.specHash !== e.n.desiredHash
-  const outdated = entries.filter(isOutdated)
-  if (outdated.length === 0) return { replace: [] }
+  const stale = entries.filter(isOutdated)
+  if (stale.length === 0) return { replace: [] }
   const updatedEntries = entries.filter((e) => e.pod !== undefined && e.pod.specHash === e.n.desiredHash)
   const base = { updated: updatedEntries.length, total: entries.length }
+  const held = stale.filter((e) => e.pod?.held === true)
+  const outdated = stale.filter((e) => e.pod?.held !== true)
+  if (outdated.length === 0) {
+    return {
+      replace: [],
+      progress: { ...base, waitingFor: `${names(held)} held on the old template (echonet.io/rollout-hold)` },
+    }
+  }
   const view = committeeView(input.observations)
   const member = (n: RolloutNode): CommitteeView['members'][number] | undefined =>
     n.did === undefined ? undefined : view?.members.find((m) => m.did === n.did)
@@ -242,7 +252,10 @@ function notCaughtUp(e: Entry, observations: readonly NodeObservation[], view: C
   if (o === undefined || s === undefined || (o.atMs ?? 0) < since) {
     return `${node} to report its status${o?.error !== undefined ? ` (${o.error})` : ''}`
   }
-  if (s.mode !== 'running') return `${node} to sync (${s.mode}${s.haltCode !== undefined ? ` ${s.haltCode}` : ''})`
+  // A council halt stops the ledger, not the node: it still follows every block (and a fix is
+  // often rolled out while the ledger is halted).
+  if (s.mode !== 'running' && s.haltCode !== 'COUNCIL_HALT')
+    return `${node} to sync (${s.mode}${s.haltCode !== undefined ? ` ${s.haltCode}` : ''})`
   // No heights in the text: it lands in status, which must not change with every block (ADR 0005).
   if (s.epoch < view.epoch || s.finalizedHeight < view.height - CAUGHT_UP_LAG_BLOCKS) {
     return `${node} to catch up with the network's height`
