@@ -17,7 +17,6 @@
  */
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
 import {
-  currentStep,
   finishStep,
   initialState,
   iso,
@@ -25,10 +24,12 @@ import {
   progress,
   remember,
   result,
+  runStep,
   setPhase,
   skipRest,
   startStep,
 } from './engine.ts'
+import type { StepFn } from './engine.ts'
 import type { Effect, EffectOutcome, Observation, Runbook, RunbookRecord, RunbookState, StepResult } from './types.ts'
 import {
   answering,
@@ -172,24 +173,22 @@ function upgradedPowerRecord(obs: Observation, up: Upgrade): Partial<UpgradeReco
   return { upgradedPowerPercent: percent, behind }
 }
 
-const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult> = {
+const STEP_FNS: Record<StepName, StepFn> = {
   Assess: assess,
   SubmitToLedger: submitToLedger,
   RollOut: rollOut,
   VerifyUpgrade: verifyUpgrade,
 }
 
+/** Every step is done: Executing → Verifying → Recovered, one status write each (the CRD's transition rule allows no jump). */
+function finished(state: RunbookState, obs: Observation): StepResult {
+  const last = [...state.steps].reverse().find((x) => x.phase === 'Succeeded') ?? state.steps[0]
+  const why = upgradeRecordOf(state).message ?? ledgerOf(state).message ?? last?.message ?? 'done'
+  return result(setPhase(state, state.phase === 'Verifying' ? 'Recovered' : 'Verifying', obs.nowMs, why))
+}
+
 function step(state: RunbookState, obs: Observation): StepResult {
-  if (state.phase === 'Resolved' || state.phase === 'Failed' || state.phase === 'Recovered') return result(state)
-  const cur = currentStep(state)
-  if (cur === undefined) {
-    // Every step is done: Executing → Verifying → Recovered, one status write each (the CRD's
-    // transition rule allows no jump).
-    const last = [...state.steps].reverse().find((x) => x.phase === 'Succeeded') ?? state.steps[0]
-    const why = upgradeRecordOf(state).message ?? ledgerOf(state).message ?? last?.message ?? 'done'
-    return result(setPhase(state, state.phase === 'Verifying' ? 'Recovered' : 'Verifying', obs.nowMs, why))
-  }
-  return STEP_FNS[cur.name as StepName](state, obs)
+  return runStep(state, obs, STEP_FNS, undefined, finished)
 }
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {

@@ -4,7 +4,7 @@
  * one, so `step` can be tested as a function of (state, observation).
  */
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
-import type { Effect, RunbookRecord, RunbookState, StepResult, StepStatus } from './types.ts'
+import type { Effect, Observation, RunbookRecord, RunbookState, StepResult, StepStatus } from './types.ts'
 
 /** Timeline and messages are bounded like the CRD fields that hold them. */
 const MAX_TIMELINE = 512
@@ -109,4 +109,24 @@ export function result(next: RunbookState, effects: readonly Effect[] = [], requ
 /** A time the status holds (RFC 3339), as epoch ms. */
 export function parseIso(t: string | undefined): number | undefined {
   return t === undefined ? undefined : Date.parse(t)
+}
+
+export type StepFn = (state: RunbookState, obs: Observation) => StepResult
+
+/**
+ * Runs the current step's function. A runbook in one of `done` phases does nothing; once every
+ * step is finished, `whenFinished` decides (by default: nothing more to do).
+ */
+export function runStep(
+  state: RunbookState,
+  obs: Observation,
+  fns: Readonly<Record<string, StepFn>>,
+  done: readonly RunbookState['phase'][] = ['Resolved', 'Failed', 'Recovered'],
+  whenFinished: StepFn = (s) => result(s),
+): StepResult {
+  if (done.includes(state.phase)) return result(state)
+  const cur = currentStep(state)
+  if (cur === undefined) return whenFinished(state, obs)
+  const fn = fns[cur.name]
+  return fn === undefined ? result(state) : fn(state, obs)
 }

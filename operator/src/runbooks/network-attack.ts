@@ -29,10 +29,12 @@ import {
   progress,
   remember,
   result,
+  runStep,
   setPhase,
   skipRest,
   startStep,
 } from './engine.ts'
+import type { StepFn } from './engine.ts'
 import type {
   DefencesRecord,
   Effect,
@@ -230,7 +232,7 @@ function hold(state: RunbookState, obs: Observation): StepResult {
   return result(s, [...applyMissing(s, obs), read], HOLD_POLL_MS)
 }
 
-const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult> = {
+const STEP_FNS: Record<StepName, StepFn> = {
   Assess: assess,
   SubmitToLedger: submitToLedger,
   ApplyDefences: applyDefences,
@@ -238,10 +240,7 @@ const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult
 }
 
 function step(state: RunbookState, obs: Observation): StepResult {
-  if (state.phase === 'Resolved' || state.phase === 'Failed' || state.phase === 'Recovered') return result(state)
-  const cur = currentStep(state)
-  if (cur === undefined) return result(state)
-  return STEP_FNS[cur.name as StepName](state, obs)
+  return runStep(state, obs, STEP_FNS)
 }
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {

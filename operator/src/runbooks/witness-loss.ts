@@ -15,10 +15,10 @@
  * signs, Verifying once finality is back, Recovered when the chain checks out, Resolved after
  * resilience is restored. A dry run walks the same steps, plans, and touches nothing.
  */
-import { currentStep, initialState } from './engine.ts'
+import { initialState, runStep } from './engine.ts'
 import type { Observation, Runbook, RunbookState, StepResult } from './types.ts'
 import { assess, selectWitnessSet } from './witness-loss/assess.ts'
-import { result, WITNESS_LOSS_STEPS } from './witness-loss/common.ts'
+import { WITNESS_LOSS_STEPS } from './witness-loss/common.ts'
 import type { StepName } from './witness-loss/common.ts'
 import { verify, waitForFinality } from './witness-loss/finality.ts'
 import { record } from './witness-loss/record.ts'
@@ -40,10 +40,7 @@ const STEP_FNS: Record<StepName, (s: RunbookState, o: Observation) => StepResult
 }
 
 function step(state: RunbookState, obs: Observation): StepResult {
-  if (state.phase === 'Resolved' || state.phase === 'Failed') return result(state, [], 0)
-  const cur = currentStep(state)
-  if (cur === undefined) return result(state, [], 0)
-  return STEP_FNS[cur.name as StepName](state, obs)
+  return runStep(state, obs, STEP_FNS, ['Resolved', 'Failed'])
 }
 
 export const witnessLossRunbook: Runbook = {

@@ -1,4 +1,5 @@
 /** Scenario A runbook: step names, limits and the helpers every step uses (pure). */
+import { result } from '../engine.ts'
 import type { RestartManifest } from '@echonet/node/governance'
 import { decodeManifest } from '@echonet/node/restart'
 import type { DisasterAction } from '../../api/v1alpha1/types.ts'
@@ -77,9 +78,7 @@ export function manifestOf(state: RunbookState): RestartManifest | undefined {
   return m === undefined ? undefined : decodeManifest(unb64(m))
 }
 
-export function result(next: RunbookState, effects: readonly Effect[] = [], requeueAfterMs = NOW): StepResult {
-  return { next, effects, requeueAfterMs }
-}
+export { result }
 
 export function waiting(state: RunbookState, step: StepName, message: string): StepResult {
   return result(progress(state, step, message), [], POLL_MS)
