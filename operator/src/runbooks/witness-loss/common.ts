@@ -1,9 +1,8 @@
 /** Scenario A runbook: step names, limits and the helpers every step uses (pure). */
-import { result } from '../engine.ts'
 import type { RestartManifest } from '@echonet/node/governance'
 import { decodeManifest } from '@echonet/node/restart'
 import type { DisasterAction } from '../../api/v1alpha1/types.ts'
-import { progress } from '../engine.ts'
+import { progress, result } from '../engine.ts'
 import type { Effect, NodeView, Observation, RunbookState, StepResult } from '../types.ts'
 
 export const WITNESS_LOSS_STEPS = [
