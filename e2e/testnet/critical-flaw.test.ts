@@ -23,6 +23,10 @@ import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
 import type { EventPayloadMap, EventType } from '../../node-image/src/ledger/event.ts'
 import { encode } from '../../node-image/src/crypto/encoding.ts'
 import { verify } from '../../node-image/src/crypto/ed25519.ts'
+import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
+import { signRestartManifest } from '../../node-image/src/ledger/governance-payloads.ts'
+import { encodeRestartRecord } from '../../node-image/src/ledger/restart-record.ts'
+import { hardForkManifest } from '../../operator/src/cli/hardfork.ts'
 import { publicKeyFromDid } from '../../node-image/src/crypto/did.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import { makeNodeBuild } from '../lib/node-build.ts'
@@ -280,6 +284,56 @@ describe('scenario C: compensation', () => {
       expect((await balance(n, b)) - before[1]!).toBe(13)
     }
   }, 60_000)
+})
+
+describe('scenario C: a hard fork on a live network (council stop-at, then a state edit)', () => {
+  it('the council stops the chain before a height: every node stops at the block before it (COUNCIL_STOP); the previewed edit, council-signed, is adopted by every node with one new state root; finality resumes in epoch 1; the corrected balance reads back everywhere', async () => {
+    const victim = testnetAccount(4).did
+    const before = await get<{ balance: number; nonce: number; createdAt?: number }>('w0', `/v1/accounts/${victim}`)
+    const h = (await publicStatus('w0')).finalizedHeight
+    const stop = h + 8
+    expect((await councilAction({ kind: 'stop-at', height: stop, reason: 'freeze before the correction' })).ok).toBe(
+      true,
+    )
+    for (const n of ['w0', 'w1', 'w2', 'w3']) {
+      const st = await waitFor(`${n} to stop before ${stop}`, async () => {
+        const x = await publicStatus(n)
+        return x.haltCode === 'COUNCIL_STOP' && x.finalizedHeight === stop - 1 ? x : undefined
+      })
+      expect(st.haltReason).toContain('freeze before the correction')
+    }
+    // Frozen: the same block on every node, and it stays so.
+    await new Promise((r) => setTimeout(r, 3_000))
+    for (const n of ['w0', 'w1', 'w2', 'w3']) expect((await publicStatus(n)).finalizedHeight).toBe(stop - 1)
+    const admin = new AdminClient(nodeNamed(s, 'w2').admin, s.adminToken, { timeoutMs: 30_000 })
+    const preview = await admin.restartPreview([
+      {
+        op: 'put',
+        key: `acct/${victim}`,
+        value: { balance: before.balance + 12_345, nonce: before.nonce, createdAt: before.createdAt ?? 0 },
+      },
+    ])
+    expect(preview.height).toBe(stop - 1)
+    const manifest = hardForkManifest(preview, { expiresAtMs: Date.now() + 600_000 })
+    const signatures = await councilSign(s, ['w0', 'w1'], (id) => signRestartManifest(id.signer, id.did, manifest))
+    const record = encodeRestartRecord({ manifest, authorization: { kind: 'council', signatures } })
+    for (const n of ['w0', 'w1', 'w2', 'w3']) {
+      await new AdminClient(nodeNamed(s, n).admin, s.adminToken, { timeoutMs: 30_000 }).restart(record)
+    }
+    const roots = new Set<string>()
+    for (const n of ['w0', 'w1', 'w2', 'w3']) {
+      const st = await waitFor(`${n} to finalize in epoch 1`, async () => {
+        const x = await get<PublicStatus & { epoch: number; stateRoot: string }>(n, '/v1/status')
+        return x.epoch === 1 && x.finalizedHeight > stop + 1 && x.mode === 'running' ? x : undefined
+      })
+      expect(st.epoch).toBe(1)
+      expect(await balance(n, victim)).toBe(before.balance + 12_345)
+      expect((await emergency(n)).stopAt).toBeUndefined()
+      // The first block of epoch 1 (height `stop`), certified: one state root on every node.
+      roots.add((await get<{ header: { epoch: number; stateRoot: string } }>(n, `/v1/blocks/${stop}`)).header.stateRoot)
+    }
+    expect(roots.size).toBe(1)
+  }, 120_000)
 })
 
 describe('scenario C: an upgrade at a flag height', () => {

@@ -26,7 +26,7 @@ export type NodeMode = 'running' | 'halted' | 'syncing'
  * and signs nothing more in the old epoch — people decide; `COUNCIL_HALT`: the council halted the
  * ledger (blocks still finalize, carrying governance events only); `UPGRADE_REQUIRED`: an upgrade
  * reached its flag height and this node's build is not the one it names (it stops before that
- * block).
+ * block); `COUNCIL_STOP`: the council stopped the chain before a height (a hard fork follows).
  */
 /**
  * A witness or standby that saw no block final for this long reports `halted` (DESIGN §4), and the
@@ -42,6 +42,7 @@ export const HALT_CODES = [
   'RESTART_REFUSED',
   'COUNCIL_HALT',
   'UPGRADE_REQUIRED',
+  'COUNCIL_STOP',
 ] as const
 export type HaltCode = (typeof HALT_CODES)[number]
 

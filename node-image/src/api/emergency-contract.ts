@@ -52,6 +52,8 @@ export interface AuthorizationView {
 export interface EmergencySummary {
   readonly declared?: EmergencyRecordView & { readonly scenario: string; readonly untilMs?: number }
   readonly halted?: EmergencyRecordView
+  /** No node executes block `height` or later; a restart manifest continues the chain. */
+  readonly stopAt?: EmergencyRecordView & { readonly height: number }
   readonly storageIncident?: EmergencyRecordView
   readonly pauses: readonly PauseView[]
   readonly upgradePlan?: UpgradePlanView

@@ -77,6 +77,12 @@ export type CouncilActionBody =
   | { kind: 'compensate'; transfers: CompensationTransfer[]; reason?: string }
   | { kind: 'council-change'; members: Did[]; threshold: number }
   | { kind: 'halt'; reason?: string }
+  /**
+   * Stop the chain before block `height` (scenario C: freeze a known state for a hard fork). No
+   * node executes that block; a restart manifest from the block before continues the chain, a
+   * council `resume` before the height cancels the stop.
+   */
+  | { kind: 'stop-at'; height: number; reason?: string }
   | { kind: 'resume'; reason?: string }
   | { kind: 'set-reputation'; did: Did; score: number; reason?: string }
   /**
@@ -187,6 +193,12 @@ function bodyProblem(b: unknown): string | undefined {
     case 'halt':
     case 'resume':
       return fieldsProblem(b, p, ['kind'], reasonOpt) ?? reasonProblem(b, p)
+    case 'stop-at':
+      return (
+        fieldsProblem(b, p, ['kind', 'height'], reasonOpt) ??
+        (isInt(b.height, 1) ? undefined : `${p}.height must be a positive integer`) ??
+        reasonProblem(b, p)
+      )
     case 'pause-module': {
       const f = fieldsProblem(b, p, ['kind', 'module'], ['untilMs', 'untilHeight', 'reason'])
       if (f !== undefined) return f

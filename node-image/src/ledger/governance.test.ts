@@ -223,4 +223,24 @@ describe('emergency halt, storage incident, upgrade plan, compensation, witness 
     expect(ledger.recoveryPolicy()).toMatchObject({ agent: id(50).did, maxPromotions: 2, setAtHeight: 1 })
     expect(CHAIN).toBe(ledger.chainId)
   })
+
+  it('stop-at: refused unless in the future; recorded with what authorized it; resume before the height cancels it', () => {
+    const { ledger, council } = setup()
+    // The block this runs in is ledger.height + 1: a stop there is not in the future.
+    expect(council({ kind: 'stop-at', height: ledger.height + 1 })).toMatchObject({
+      ok: false,
+      code: 'INVALID_PAYLOAD',
+    })
+    expect(council({ kind: 'stop-at', height: ledger.height + 10, reason: 'freeze for a hard fork' })).toEqual({
+      ok: true,
+    })
+    expect(ledger.emergency().stopAt).toMatchObject({
+      reason: 'freeze for a hard fork',
+      authorizedBy: expect.stringMatching(/^c\d+$/) as string,
+    })
+    const ref = ledger.emergency().stopAt!.authorizedBy!
+    expect(ledger.authorizations()[ref]?.kind).toBe('council-action')
+    expect(council({ kind: 'resume' })).toEqual({ ok: true })
+    expect(ledger.emergency().stopAt).toBeUndefined()
+  })
 })

@@ -659,6 +659,12 @@ export class Ledger {
       if (!listed.has(m.did) && r !== undefined) ov.set(KEYS.stake(m.did), { ...r, role: 'standby' })
     }
     ov.set(KEYS.meta, { ...(ov.get(KEYS.meta) as Meta), epoch })
+    // A restart is what continues a chain the council stopped (stop-at): the stop is spent.
+    const em = getEmergency(ov)
+    if (em.stopAt !== undefined) {
+      const { stopAt: _spent, ...rest } = em
+      ov.set(KEYS.emergency, rest)
+    }
     return { ov, env }
   }
 

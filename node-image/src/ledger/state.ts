@@ -190,6 +190,13 @@ export interface EmergencyState {
     readonly authorizedBy?: AuthorizationRef
   }
   readonly halted?: { readonly reason?: string; readonly sinceHeight: number; readonly authorizedBy?: AuthorizationRef }
+  /** No node executes block `height` or later (a council `stop-at`); a restart continues the chain. */
+  readonly stopAt?: {
+    readonly height: number
+    readonly reason?: string
+    readonly sinceHeight: number
+    readonly authorizedBy?: AuthorizationRef
+  }
   readonly storageIncident?: {
     readonly reason?: string
     readonly sinceHeight: number

@@ -39,6 +39,7 @@ export function emergencySummary(l: EmergencySource): EmergencySummary {
   return {
     ...(em.declared !== undefined ? { declared: em.declared } : {}),
     ...(em.halted !== undefined ? { halted: em.halted } : {}),
+    ...(em.stopAt !== undefined ? { stopAt: em.stopAt } : {}),
     ...(em.storageIncident !== undefined ? { storageIncident: em.storageIncident } : {}),
     pauses: Object.entries(l.pauses())
       .filter(([, p]) => pauseActive(p, next, now))

@@ -153,25 +153,42 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
   }
 
   /**
-   * Why this build must not execute the block at `height`, or undefined (build-info.ts): from an
-   * upgrade plan's height on it needs the plan's version and digest; under an upgrade already in
-   * force, at least its version. Checked before every execution — proposing, validating a
-   * proposal, replaying synced blocks — so a node left on the old build stops before the flag
-   * height instead of computing another state (Cosmos x/upgrade's halt).
+   * Why this node must not execute the block at `height`, or undefined. From an upgrade plan's
+   * height on it needs the plan's version and digest (build-info.ts); under an upgrade already in
+   * force, at least its version; at or past a council stop, nobody executes (a restart continues).
+   * Checked before every execution — proposing, validating a proposal, replaying synced blocks —
+   * so a node stops before the block instead of computing another state (Cosmos x/upgrade's halt).
    */
-  upgradeProblem(height: number, build: BuildInfo = buildInfo()): string | undefined {
+  executionProblem(
+    height: number,
+    build: BuildInfo = buildInfo(),
+  ): { code: 'UPGRADE_REQUIRED' | 'COUNCIL_STOP'; reason: string } | undefined {
+    const stop = this.#ledger.emergency().stopAt
+    if (stop !== undefined && height >= stop.height) {
+      return {
+        code: 'COUNCIL_STOP',
+        reason: `the council stopped the chain before height ${stop.height}${stop.reason === undefined ? '' : ` (${stop.reason})`}; a council-signed restart manifest from block ${stop.height - 1} continues it`,
+      }
+    }
     const plan = this.#ledger.upgradePlan()
-    if (plan !== undefined && height >= plan.height) return upgradeProblem(build, plan)
+    if (plan !== undefined && height >= plan.height) {
+      const why = upgradeProblem(build, plan)
+      return why === undefined ? undefined : { code: 'UPGRADE_REQUIRED', reason: why }
+    }
     const p = this.#ledger.protocol()
     if (p !== undefined && !versionAtLeast(build.version, p.version)) {
-      return `the network runs protocol ${p.name} (echonet-node ≥ ${p.version}) since height ${p.sinceHeight}; this node runs ${build.version}`
+      return {
+        code: 'UPGRADE_REQUIRED',
+        reason: `the network runs protocol ${p.name} (echonet-node ≥ ${p.version}) since height ${p.sinceHeight}; this node runs ${build.version}`,
+      }
     }
     return undefined
   }
 
   execute(ctx: LedgerBlockContext, events: readonly SignedEvent[]): LedgerExecution {
-    const stop = this.upgradeProblem(ctx.height)
-    if (stop !== undefined) throw new LedgerError('UPGRADE_REQUIRED', stop)
+    const stop = this.executionProblem(ctx.height)
+    if (stop !== undefined)
+      throw new LedgerError(stop.code === 'COUNCIL_STOP' ? 'LEDGER_HALTED' : stop.code, stop.reason)
     const c: BlockContext = {
       height: ctx.height,
       epoch: ctx.epoch,

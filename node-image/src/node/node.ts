@@ -643,8 +643,8 @@ export class EchoNode implements NodeApiPort {
     const refused = refusalHalt(this.#refusal, this.#ledger.epoch())
     if (refused) return refused
     // Before finality: these say why this node (or the whole ledger) stopped, whatever its role.
-    const upgrade = this.#ledger.upgradeProblem(this.#ledger.height + 1)
-    if (upgrade !== undefined) return { code: 'UPGRADE_REQUIRED', reason: upgrade }
+    const stopped = this.#ledger.executionProblem(this.#ledger.height + 1)
+    if (stopped !== undefined) return stopped
     const councilHalt = this.#ledger.emergency().halted
     if (councilHalt !== undefined) {
       return {
@@ -1028,7 +1028,7 @@ async function restore(
       ledger.applyRestart(adopted.manifest)
     }
     // An upgrade this build may not run: stop here and come up halted, saying why (status).
-    if (ledger.upgradeProblem(h) !== undefined) break
+    if (ledger.executionProblem(h) !== undefined) break
     const events = block.events.map((e) => ledger.decode(e))
     const bad = ledger.verifyMany(events).findIndex((code) => code !== undefined)
     if (bad >= 0) throw new NodeStartError('STORE_CORRUPT', `block ${h} event ${bad} fails its checks`)

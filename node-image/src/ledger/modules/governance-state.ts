@@ -94,7 +94,11 @@ function pruneAuthorizations(ov: Overlay): void {
   if (refs.length === 0) return
   const used = new Set<string | undefined>()
   const em = getEmergency(ov)
-  used.add(em.declared?.authorizedBy).add(em.halted?.authorizedBy).add(em.storageIncident?.authorizedBy)
+  used
+    .add(em.declared?.authorizedBy)
+    .add(em.halted?.authorizedBy)
+    .add(em.storageIncident?.authorizedBy)
+    .add(em.stopAt?.authorizedBy)
   for (const p of Object.values(getPauses(ov))) used.add(p.authorizedBy)
   for (const o of Object.values(getOverrides(ov))) used.add(o.authorizedBy)
   used.add(getUpgradePlan(ov)?.authorizedBy)

@@ -115,8 +115,15 @@ function apply(env: Env, b: CouncilActionBody, expiresAtMs: number, nonce: numbe
     case 'halt':
       setEmergency(env, { ...em, halted: withReason({ sinceHeight: height, authorizedBy: auth }, b.reason) })
       return
+    case 'stop-at':
+      if (b.height <= height) throw new LedgerError('INVALID_PAYLOAD', `stop height ${b.height} is not in the future`)
+      setEmergency(env, {
+        ...em,
+        stopAt: withReason({ height: b.height, sinceHeight: height, authorizedBy: auth }, b.reason),
+      })
+      return
     case 'resume':
-      setEmergency(env, omit(em, 'halted'))
+      setEmergency(env, omit(em, 'halted', 'stopAt'))
       return
     case 'storage-incident':
       setEmergency(

@@ -21,6 +21,10 @@ export function emergencyCondition(ref: AdminStatus | undefined): ConditionInput
     }
   }
   const parts: string[] = []
+  if (em.stopAt !== undefined)
+    parts.push(
+      `chain stopped by the council before height ${em.stopAt.height}${em.stopAt.reason ? ` (${em.stopAt.reason})` : ''}: a restart manifest continues it`,
+    )
   if (em.halted !== undefined)
     parts.push(
       `ledger halted by the council at height ${em.halted.sinceHeight}${em.halted.reason ? ` (${em.halted.reason})` : ''}`,
@@ -50,13 +54,15 @@ export function emergencyCondition(ref: AdminStatus | undefined): ConditionInput
     }
   }
   const reason =
-    em.halted !== undefined
-      ? 'LedgerHalted'
-      : em.pauses.length > 0
-        ? 'ModulesPaused'
-        : em.upgradePlan !== undefined
-          ? 'UpgradeScheduled'
-          : 'EmergencyDeclared'
+    em.stopAt !== undefined
+      ? 'ChainStopped'
+      : em.halted !== undefined
+        ? 'LedgerHalted'
+        : em.pauses.length > 0
+          ? 'ModulesPaused'
+          : em.upgradePlan !== undefined
+            ? 'UpgradeScheduled'
+            : 'EmergencyDeclared'
   return {
     type: NetworkCondition.EmergencyInForce,
     status: 'True',
