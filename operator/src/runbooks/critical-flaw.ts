@@ -28,6 +28,7 @@ import {
   setPhase,
   skipRest,
   startStep,
+  surveyOf,
 } from './engine.ts'
 import type { StepFn } from './engine.ts'
 import type { Effect, EffectOutcome, Observation, Runbook, RunbookRecord, RunbookState, StepResult } from './types.ts'
@@ -82,15 +83,7 @@ function assess(state: RunbookState, obs: Observation): StepResult {
   s = startStep(s, 'Assess', now)
   const up = obs.nodes.filter(answering)
   const actions = ledgerActions(obs.actions)
-  s = remember(s, {
-    survey: obs.nodes.map((n) => ({
-      node: n.node,
-      ...(n.did !== undefined ? { did: n.did } : {}),
-      role: n.role,
-      reachable: answering(n),
-      ...(n.status !== undefined ? { epoch: n.status.epoch, height: n.status.finalizedHeight } : {}),
-    })),
-  })
+  s = remember(s, { survey: surveyOf(obs) })
   s = withLedger(s, { actions })
   const what = actions.length > 0 ? actions.join(', ') : 'nothing on the ledger'
   if (obs.dryRun) {

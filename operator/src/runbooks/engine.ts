@@ -4,7 +4,7 @@
  * one, so `step` can be tested as a function of (state, observation).
  */
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
-import type { Effect, Observation, RunbookRecord, RunbookState, StepResult, StepStatus } from './types.ts'
+import type { Effect, Observation, RunbookRecord, RunbookState, StepResult, StepStatus, SurveyEntry } from './types.ts'
 
 /** Timeline and messages are bounded like the CRD fields that hold them. */
 const MAX_TIMELINE = 512
@@ -129,4 +129,17 @@ export function runStep(
   if (cur === undefined) return whenFinished(state, obs)
   const fn = fns[cur.name]
   return fn === undefined ? result(state) : fn(state, obs)
+}
+
+/** What each node reported when a runbook assessed the network (status.runbook.survey). */
+export function surveyOf(obs: Observation): SurveyEntry[] {
+  return obs.nodes.map((n) => ({
+    node: n.node,
+    ...(n.did !== undefined ? { did: n.did } : {}),
+    role: n.role,
+    reachable: n.ip !== undefined && n.status !== undefined,
+    ...(n.status !== undefined
+      ? { epoch: n.status.epoch, height: n.status.finalizedHeight, hash: n.status.finalizedHash }
+      : {}),
+  }))
 }

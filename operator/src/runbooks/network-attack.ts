@@ -33,6 +33,7 @@ import {
   setPhase,
   skipRest,
   startStep,
+  surveyOf,
 } from './engine.ts'
 import type { StepFn } from './engine.ts'
 import type {
@@ -45,7 +46,6 @@ import type {
   Runbook,
   RunbookState,
   StepResult,
-  SurveyEntry,
 } from './types.ts'
 import { ledgerActions, recordSubmission, submitToLedger, withLedger } from './ledger-step.ts'
 
@@ -136,13 +136,7 @@ function assess(state: RunbookState, obs: Observation): StepResult {
   const now = obs.nowMs
   let s = setPhase(state, 'Executing', now, 'assessing the nodes')
   s = startStep(s, 'Assess', now)
-  const survey: SurveyEntry[] = obs.nodes.map((n) => ({
-    node: n.node,
-    ...(n.did !== undefined ? { did: n.did } : {}),
-    role: n.role,
-    reachable: reachableNode(n),
-    ...(n.status !== undefined ? { epoch: n.status.epoch, height: n.status.finalizedHeight } : {}),
-  }))
+  const survey = surveyOf(obs)
   const up = survey.filter((x) => x.reachable).length
   s = remember(s, { survey })
   s = withLedger(s, { actions: ledgerActions(obs.actions) })
