@@ -5,7 +5,7 @@
  * at the recorded step. The reconcile only carries out effects and feeds their outcomes back
  * through the runbook's pure `record(state, effect, outcome)`; nothing in here does I/O.
  */
-import type { AdminStatus, BlocklistRequestEntry, RateLimits } from '@echonet/node/admin'
+import type { AdminStatus, BlocklistRequestEntry, RateLimits, StateEditInput } from '@echonet/node/admin'
 import type { CouncilSpec } from '@echonet/node/governance'
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
 import type { DisasterAction, DisasterDeclarationStatus } from '../api/v1alpha1/types.ts'
@@ -111,6 +111,17 @@ export type Effect =
   | { readonly kind: 'liftDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
   /** Scenario C: carry the council-signed declaration onto the ledger (the agent pays the fee). */
   | { readonly kind: 'submitDeclaration'; readonly node: string; readonly ip: string; readonly fee: number }
+  /** Scenario C: a node computes a hard fork's edits on its frozen block (changes nothing). */
+  | {
+      readonly kind: 'previewFork'
+      readonly node: string
+      readonly ip: string
+      readonly edits: readonly StateEditInput[]
+      /** The root the declaration says the edits give, when it says one. */
+      readonly resultingStateRoot?: string
+      /** The manifest built from the preview expires then. */
+      readonly expiresAtMs: number
+    }
   /** Scenario C: the network's node image (the network controller rolls pods one at a time). */
   | { readonly kind: 'setNetworkImage'; readonly image: string }
   | {

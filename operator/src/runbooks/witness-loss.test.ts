@@ -153,6 +153,7 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
     case 'liftDefences':
     case 'submitDeclaration':
     case 'setNetworkImage':
+    case 'previewFork':
     case 'event':
       return { ok: true }
   }

@@ -84,6 +84,10 @@ export async function execute(
         const m = await ctx.admin.restartPlan({ ip: effect.ip, token: ctx.token }, effect.witnesses, effect.expiresAtMs)
         return { ok: true, value: m }
       }
+      case 'previewFork': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.restartPreview({ ip: effect.ip, token: ctx.token }, effect.edits) }
+      }
       case 'agentSign': {
         if (ctx.agent === undefined) {
           return { ok: false, code: 'NO_AGENT_KEY', message: 'recovery.agentKeySecretRef names no readable agent key' }

@@ -13,6 +13,8 @@ import type {
   DhtRebootstrapResult,
   RateLimits,
   RepairRunResult,
+  RestartPreview,
+  StateEditInput,
 } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
 import { ADMIN_PORT, API_PORT } from './ports.ts'
@@ -36,6 +38,8 @@ export interface NodeAdmin {
   restartPlan(n: NodeEndpoint, witnesses: readonly string[], expiresAtMs: number): Promise<RestartManifest>
   /** Hands a signed restart record (DAG-CBOR); the node verifies it and waits for supermajority. */
   restart(n: NodeEndpoint, record: Uint8Array): Promise<RestartResult>
+  /** A hard fork's edits computed on the node's finalized block: resulting root, witness set. */
+  restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview>
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult>
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult>
   /** Public API: an account's balance and last nonce (undefined when it has none). */
@@ -101,6 +105,10 @@ export class HttpNodeAdmin implements NodeAdmin {
 
   restart(n: NodeEndpoint, record: Uint8Array): Promise<RestartResult> {
     return this.#client(n, this.#t.restartMs).restart(record)
+  }
+
+  restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview> {
+    return this.#client(n, this.#t.restartMs).restartPreview(edits)
   }
 
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult> {
