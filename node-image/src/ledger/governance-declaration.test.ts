@@ -144,6 +144,31 @@ describe('a council-signed disaster declaration on the ledger', () => {
     })
   })
 
+  it('a declared storage incident (PoSR slashing paused) lapses after its duration, or with the declaration', () => {
+    const { ledger, decl, submit } = setup()
+    expect(
+      submit(
+        decl([{ type: 'PausePoSRSlashing', pausePoSRSlashing: { durationSeconds: 30 } }], {
+          scenario: 'DataUnavailability',
+        }),
+      ),
+    ).toEqual({ ok: true })
+    expect(ledger.emergency().storageIncident).toMatchObject({ authorizedBy: 'd1', untilMs: ledger.timeMs + 30_000 })
+    block(ledger, [], { timeMs: ledger.timeMs + 29_000 })
+    expect(ledger.emergency().storageIncident).toBeDefined()
+    block(ledger, [], { timeMs: ledger.timeMs + 2_000 })
+    expect(ledger.emergency().storageIncident).toBeUndefined()
+    // Without a duration: until the declaration expires.
+    const d = decl([{ type: 'PausePoSRSlashing', pausePoSRSlashing: {} }], {
+      scenario: 'DataUnavailability',
+      expiresAtMs: ledger.timeMs + 60_000,
+    })
+    expect(submit(d)).toEqual({ ok: true })
+    expect(ledger.emergency().storageIncident?.untilMs).toBe(d.expiresAtMs)
+    block(ledger, [], { timeMs: d.expiresAtMs })
+    expect(ledger.emergency().storageIncident).toBeUndefined()
+  })
+
   it('refuses (and applies nothing of) an under-threshold, non-member, forged, expired, replayed, dry-run or wrong-network declaration, and one whose compensation exceeds the treasury', () => {
     const { w, ledger, decl, submit, submitter } = setup()
     const pause = [{ type: 'PauseModules', pauseModules: { modules: ['ads'], durationSeconds: 60 } }]
