@@ -154,6 +154,9 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
     case 'submitDeclaration':
     case 'setNetworkImage':
     case 'previewFork':
+    case 'dhtRebootstrap':
+    case 'setRepairPriorities':
+    case 'storageRepair':
     case 'event':
       return { ok: true }
   }

@@ -11,6 +11,7 @@ import type {
   DhtPeerInfo,
   DhtRebootstrapResult,
   RateLimits,
+  RepairPriority,
   RepairRunResult,
   RestartPreview,
   StateEditInput,
@@ -29,6 +30,7 @@ export type FakeCall =
   | { readonly op: 'restart'; readonly ip: string; readonly record: Uint8Array }
   | { readonly op: 'restartPreview'; readonly ip: string; readonly edits: readonly StateEditInput[] }
   | { readonly op: 'storageRepair'; readonly ip: string }
+  | { readonly op: 'setRepairPriorities'; readonly ip: string; readonly priorities: readonly RepairPriority[] }
   | { readonly op: 'dhtRebootstrap'; readonly ip: string; readonly seeds: readonly DhtPeerInfo[] }
   | { readonly op: 'account'; readonly ip: string; readonly did: string }
   | { readonly op: 'submitEvents'; readonly ip: string; readonly events: readonly Uint8Array[] }
@@ -87,6 +89,11 @@ export class FakeNodeAdmin implements NodeAdmin {
     return new Promise((resolve) => {
       resolve(this.preview(n.ip, edits))
     })
+  }
+
+  setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void> {
+    this.calls.push({ op: 'setRepairPriorities', ip: n.ip, priorities })
+    return Promise.resolve()
   }
 
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult> {

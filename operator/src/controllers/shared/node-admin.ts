@@ -12,6 +12,7 @@ import type {
   DhtPeerInfo,
   DhtRebootstrapResult,
   RateLimits,
+  RepairPriority,
   RepairRunResult,
   RestartPreview,
   StateEditInput,
@@ -41,6 +42,8 @@ export interface NodeAdmin {
   /** A hard fork's edits computed on the node's finalized block: resulting root, witness set. */
   restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview>
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult>
+  /** ContentIDs an SSN repairs first (higher priority first among the same margin). */
+  setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void>
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult>
   /** Public API: an account's balance and last nonce (undefined when it has none). */
   account(ip: string, did: string): Promise<AccountView | undefined>
@@ -117,6 +120,11 @@ export class HttpNodeAdmin implements NodeAdmin {
 
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
     return this.#client(n, this.#t.restartMs).dhtRebootstrap(seeds)
+  }
+
+  async setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void> {
+    const c = this.#client(n, this.#t.statusMs)
+    for (const p of priorities) await c.setRepairPriority(p.cid, p.priority)
   }
 
   defences(n: NodeEndpoint): Promise<DefencesView> {

@@ -81,6 +81,9 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
     case 'submitDeclaration':
     case 'setNetworkImage':
     case 'previewFork':
+    case 'dhtRebootstrap':
+    case 'setRepairPriorities':
+    case 'storageRepair':
       return state
   }
 }
