@@ -476,7 +476,10 @@ export class PodWorker {
           this.#volumeKinds.set(v.name, 'emptyDir')
           break
         case 'files': {
-          const changed = await writeAtomic(dir, plan.files)
+          // Image mode: the pod's fsGroup owns the files from the start (no window in which a
+          // non-root container meets a file it cannot read).
+          const fsGroup = this.#deps.ociImages === undefined ? undefined : this.#pod.spec.securityContext?.fsGroup
+          const changed = await writeAtomic(dir, plan.files, new Date(), fsGroup)
           if (changed && this.#volumePaths.has(v.name)) {
             this.#log.info('volume updated', { volume: v.name })
           }
