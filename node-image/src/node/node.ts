@@ -994,8 +994,8 @@ export class EchoNode implements NodeApiPort {
     try {
       return await this.#dds.setRepairPriority(p)
     } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (typeof code === 'string') throw new ApiError(400, code, (err as Error).message)
+      // Bad input is a 400 with its code; a failed write (now that it persists) stays a 500.
+      if (err instanceof CodedError) throw new ApiError(400, (err as CodedError).code, err.message)
       throw err
     }
   }
