@@ -60,6 +60,7 @@ import { SelfRegistration } from './self-registration.ts'
 import type { BondConfig } from './self-registration.ts'
 import { requiredFee } from '../ledger/modules/accounts.ts'
 import { Dds } from './dds/dds.ts'
+import { ContentError } from '../storage/content/errors.ts'
 import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 import { decodeRestartRecord, manifestHash, RestartRecordError } from '../ledger/restart-record.ts'
@@ -995,7 +996,7 @@ export class EchoNode implements NodeApiPort {
       return await this.#dds.setRepairPriority(p)
     } catch (err) {
       // Bad input is a 400 with its code; a failed write (now that it persists) stays a 500.
-      if (err instanceof CodedError) throw new ApiError(400, (err as CodedError).code, err.message)
+      if (err instanceof ContentError) throw new ApiError(400, err.code, err.message)
       throw err
     }
   }
