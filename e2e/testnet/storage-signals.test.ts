@@ -196,6 +196,11 @@ describe('storage-incident signals on a testnet', () => {
     const set = await admin('ssn0').setRepairPriorities(entries)
     expect(set.entries).toEqual(entries)
     await admin('ssn0').setRepairPriority(items[1]!, 42)
+    // The older numeric call: a raw-codec CID is not a ContentID.
+    await expect(admin('ssn0').setRepairPriority('bafkqaaa', 1)).rejects.toMatchObject({
+      status: 400,
+      code: 'INVALID_CONTENT_ID',
+    })
     for (const bad of [
       [{ cid: items[0]!, class: 'urgent' }],
       [{ cid: 'bafkqaaa', class: 'critical' }],
