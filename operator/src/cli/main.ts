@@ -30,7 +30,6 @@ import type {
   WitnessPool,
 } from '../api/v1alpha1/types.ts'
 import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
-const MERGE_PATCH = 'application/merge-patch+json'
 import type { K8sClient } from '../k8s/index.ts'
 import { client, duration, out, outputFormat } from './common.ts'
 import { addCouncilActionCommands, signActionFile } from './council-action-commands.ts'
@@ -52,6 +51,9 @@ import { adminTokenOf, pickNode, voterTargets } from './node-reach.ts'
 import type { NodeTarget } from './node-reach.ts'
 import { AdminClient } from '@echonet/node/admin'
 import type { AdminStatus } from '@echonet/node/admin'
+
+/** k8s/apply.ts's constant, not imported: that module loads the Kubernetes client (see common.ts). */
+const MERGE_PATCH = 'application/merge-patch+json'
 
 async function list<T>(c: K8sClient, kind: string, ns: string | undefined): Promise<T[]> {
   return (await c.list<T & { metadata?: object }>(API_VERSION, kind, ns)).items
