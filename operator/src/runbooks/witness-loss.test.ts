@@ -379,8 +379,19 @@ describe('WitnessLoss runbook: council authorization and dry runs', () => {
 
   it('a dry run on a live network plans from whatever block is final by then (a real run would refuse a moved chain)', () => {
     let s = drive(witnessLossRunbook.initial(T0), obs({ dryRun: true, stalledMs: 500 }), 2).state
-    const r = witnessLossRunbook.step(s, obs({ dryRun: true, stalledMs: 500 }))
+    // By the time PlanRestart runs, every node has finalized past the surveyed block 100.
+    const live = obs({ dryRun: true, stalledMs: 500 })
+    const moved103 = {
+      ...live,
+      nodes: live.nodes.map((n) =>
+        n.status ? { ...n, status: { ...n.status, finalizedHeight: 103, finalizedHash: 'ef'.repeat(32) } } : n,
+      ),
+    }
+    const r = witnessLossRunbook.step(s, moved103)
     const plan = r.effects.find((e) => e.kind === 'plan')!
+    expect(plan, 'a dry run plans from a node past the surveyed block').toBeDefined()
+    // A real run does not: it waits for a node that still holds the surveyed block.
+    expect(witnessLossRunbook.step(s, { ...moved103, dryRun: false }).effects.map((e) => e.kind)).not.toContain('plan')
     const moved = {
       ...manifestFor((plan as { witnesses: readonly string[] }).witnesses, 0),
       height: 103,

@@ -25,12 +25,15 @@ export function planRestart(state: RunbookState, obs: Observation): StepResult {
   const s = startStep(state, 'PlanRestart', now)
   const epoch = epochOf(obs)
   const height = state.runbook.restartHeight ?? 0
+  // A dry run on a live network plans from whatever block its planner has finalized by now (the
+  // chain keeps moving; record() accepts the newer block); a real restart only from the surveyed one.
   const planner = obs.nodes.find(
     (n) =>
       voter(n) &&
       reachable(n, epoch) &&
-      n.status.finalizedHeight === height &&
-      n.status.finalizedHash === state.runbook.restartHash,
+      (obs.dryRun
+        ? n.status.finalizedHeight >= height
+        : n.status.finalizedHeight === height && n.status.finalizedHash === state.runbook.restartHash),
   )
   if (planner === undefined) return waiting(s, 'PlanRestart', `no reachable node holds block ${height} any more`)
   const ttl =
