@@ -220,7 +220,8 @@ const actionMembers = {
     object(
       {
         order: array(stringEnum(['CriticalMetadata', 'Recent', 'HighDemand'] as const, { description: 'A class.' }), {
-          description: 'Order in which content classes are repaired.',
+          description:
+            'Order in which content classes are repaired. Not applied yet (issue 11): the operator does not classify content, and an SSN ranks the classes it was given critical, high-demand, recent; contentIds is what the runbook puts first today.',
           default: ['CriticalMetadata', 'Recent', 'HighDemand'],
           minItems: 1,
           maxItems: 3,
