@@ -11,6 +11,7 @@
  * resumes at the recorded step: plans are recorded before they are signed, deliveries after each
  * node adopted, so nothing non-idempotent is repeated.
  */
+import { requeueAfter } from './requeue.ts'
 import type { Logger } from 'pino'
 import type { CouncilSpec } from '@echonet/node/governance'
 import { isDisasterDeclaration } from '../../api/v1alpha1/validate.ts'
@@ -259,12 +260,12 @@ export class DeclarationReconciler {
         // Deliveries are recorded one by one: a new leader must know exactly who has the manifest.
         if (e.kind === 'deliver' || next.phase !== state.phase || e === r.effects[r.effects.length - 1])
           await write(next)
-        else state = next
+        state = next
         if (!outcome.ok) log.info({ effect: e.kind, code: outcome.code }, outcome.message)
       }
     }
-    if (TERMINAL.includes(state.phase)) return undefined
-    return { requeueAfterMs: Math.max(50, r.requeueAfterMs) }
+    const after = requeueAfter(state.phase, r.requeueAfterMs, r.effects.length > 0)
+    return after === undefined ? undefined : { requeueAfterMs: after }
   }
 
   /** Another declaration of the same network and scenario that is past authorization and not done. */
