@@ -8,6 +8,7 @@ describe('declaration requeue', () => {
     // Was 50 ms forever: a Recovered declaration cost ~20 reconciles a second.
     expect(requeueAfter('Recovered', 0, false)).toBe(RECOVERED_POLL_MS)
     expect(requeueAfter('Recovered', 0, true)).toBe(50)
+    expect(requeueAfter('Recovered', 2_000, false)).toBe(2_000)
     expect(requeueAfter('Executing', 0, false)).toBe(50)
     expect(requeueAfter('Executing', 2_000, false)).toBe(2_000)
   })
