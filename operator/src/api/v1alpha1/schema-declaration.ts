@@ -15,6 +15,7 @@ import {
 } from './openapi.ts'
 import type { ObjectMeta } from './meta.ts'
 import { MODULE_NAMES } from '@echonet/node/governance'
+import { MAX_SHARD_INTAKE_PER_MINUTE, MAX_SHARD_INTAKE_SECONDS } from '@echonet/node/admin'
 import {
   API_VERSION,
   MAX_AMOUNT,
@@ -242,14 +243,41 @@ const actionMembers = {
     object(
       {
         durationSeconds: optional(
-          durationSeconds('How long submissions are accepted; unset lasts until the declaration is Resolved.'),
+          int32({
+            description:
+              "How long the window stays open, in seconds, at most 7 days (the nodes' bound). Unset: until the declaration's expiresAt, at most 7 days. It closes earlier when the declaration is Recovered, Failed or resolved.",
+            minimum: 1,
+            maximum: MAX_SHARD_INTAKE_SECONDS,
+          }),
         ),
+        perIpPerMinute: int32({
+          description: 'Shards one client IP may submit per minute to each SSN.',
+          default: 30,
+          minimum: 1,
+          maximum: MAX_SHARD_INTAKE_PER_MINUTE,
+        }),
+        totalPerMinute: int32({
+          description: 'Shards all clients together may submit per minute to each SSN.',
+          default: 600,
+          minimum: 1,
+          maximum: MAX_SHARD_INTAKE_PER_MINUTE,
+        }),
         matchReuploads: boolean({
-          description: 'Match creator re-uploads to existing ContentIDs by bodyHash.',
+          description:
+            "Report creator re-uploads the nodes matched to existing ContentIDs by bodyHash (status.runbook.storage.communityShards). The matching itself is the ledger's rule and always on.",
           default: true,
         }),
       },
-      { description: 'Accept shards from anyone, each verified against its manifest before it is stored.' },
+      {
+        description:
+          'Open a time-boxed, rate-limited window on every SSN in which anyone may submit shards (PUT /v1/content/<cid>/shards/<index>), each kept only if it verifies against its ContentID.',
+        rules: [
+          {
+            rule: '!has(self.perIpPerMinute) || !has(self.totalPerMinute) || self.perIpPerMinute <= self.totalPerMinute',
+            message: 'acceptCommunityShards.perIpPerMinute must not exceed totalPerMinute',
+          },
+        ],
+      },
     ),
   ),
   scheduledUpgrade: optional(
