@@ -231,6 +231,24 @@ describe('the community-shard window of the DataUnavailability runbook', () => {
     expect(cs(next.state)?.counts?.accepted).toBe(2)
   })
 
+  it('opens nothing more when people resolve the declaration while the window is still opening', () => {
+    const actions = [accept()]
+    let s = atWindow(obs(net(), actions))
+    // ssn-3 does not answer its admin API yet: the step waits for it.
+    s = run(s, obs(net(), actions), (e) =>
+      e.kind === 'openShardIntake' && e.node === 'ssn-3'
+        ? { ok: false, code: 'UNREACHABLE', message: 'refused' }
+        : { ok: true },
+    ).state
+    const r = run(s, obs(net(), actions, { nowMs: T0 + 5_000, resolveRequested: true }))
+    expect(nodesOf(r.effects, 'closeShardIntake')).toEqual(['ssn-2', 'ssn-3', 'ssn-4'])
+    expect(nodesOf(r.effects, 'openShardIntake')).toEqual([])
+    const next = run(r.state, obs(net(), actions, { nowMs: T0 + 10_000, resolveRequested: true }))
+    expect(nodesOf(next.effects, 'openShardIntake')).toEqual([])
+    expect(phaseOf(next.state, 'AcceptCommunityShards')).toBe('Succeeded')
+    expect(phaseOf(next.state, 'Repair')).toBe('Pending')
+  })
+
   it('closes the window when the runbook is Recovered, and lets it lapse on the nodes at its expiry', () => {
     const actions = [accept()]
     let s = opened(actions)

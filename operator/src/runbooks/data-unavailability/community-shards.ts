@@ -199,6 +199,9 @@ export function acceptCommunityShards(state: RunbookState, obs: Observation): St
   let s = startStep(state, STEP, now)
   const a = actionOf(obs)
   if (a === undefined) return result(finishStep(s, STEP, now, 'Skipped', 'no AcceptCommunityShards'))
+  // Closed while it was still opening (people resolved the declaration): nothing more to open.
+  const closed = shardsOf(s).closedAt !== undefined
+  if (closed) return result(finishStep(s, STEP, now, 'Succeeded', shardsOf(s).message ?? 'window closed'))
   if (shardsOf(s).openedAt === undefined) {
     const w = windowFor(a, obs, now)
     if (w.expiresAtMs - now < MIN_WINDOW_MS) {
@@ -263,7 +266,12 @@ export function holdCommunityShards(r: StepResult, obs: Observation): StepResult
     return {
       ...r,
       next: s,
-      effects: [...r.effects, ...closes, { kind: 'event', type: 'Normal', reason: 'CommunityShardsClosed', note: msg }],
+      // An open the step asked for in this same reconcile would come after the decision to close.
+      effects: [
+        ...r.effects.filter((e) => e.kind !== 'openShardIntake'),
+        ...closes,
+        { kind: 'event', type: 'Normal', reason: 'CommunityShardsClosed', note: msg },
+      ],
     }
   }
   // While the step runs it opens the window itself; afterwards new and restarted SSNs get it here.
