@@ -305,9 +305,16 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
   it('matches a creator re-upload to the existing ContentID by bodyHash; another creator is refused', async () => {
     const it2 = items[3]!
     // items[i] was published through witness i % 4: the same node (creator) re-uploads it.
-    const again = await publish(witnessNames()[3 % 4]!, it2.body)
+    const through = witnessNames()[3 % 4]!
+    const before = (await admin(through).status()).content
+    const again = await publish(through, it2.body)
     expect(again.status).toBe(201)
     expect(again.json).toMatchObject({ cid: it2.cid, matched: true, registered: false })
+    // The node counts it (admin status `content`, what the DataUnavailability runbook reports).
+    expect((await admin(through).status()).content).toEqual({
+      published: (before?.published ?? 0) + 1,
+      reuploadsMatched: (before?.reuploadsMatched ?? 0) + 1,
+    })
     const other = await publish(witnessNames()[0]!, it2.body)
     expect([other.status, (other.json.error as { code: string }).code]).toEqual([409, 'ALREADY_REGISTERED'])
   })

@@ -13,9 +13,16 @@ import type {
   RepairPriorityList,
   ShardIntakeOpenRequest,
   ShardIntakeStatus,
+  ContentPublishCounts,
 } from './storage-signals-contract.ts'
 export type * from './storage-signals-contract.ts'
-export { REPAIR_CLASSES, STORAGE_SIGNALS_ERROR_CODES, storageSignalsPaths } from './storage-signals-contract.ts'
+export {
+  MAX_SHARD_INTAKE_PER_MINUTE,
+  MAX_SHARD_INTAKE_SECONDS,
+  REPAIR_CLASSES,
+  STORAGE_SIGNALS_ERROR_CODES,
+  storageSignalsPaths,
+} from './storage-signals-contract.ts'
 
 export const ADMIN_API_VERSION = 'v1'
 
@@ -125,6 +132,8 @@ export interface AdminStatus {
   readonly dhtHealth?: DhtHealthStatus
   /** Community-shard intake window and its accepted/rejected counts. */
   readonly shardIntake?: ShardIntakeStatus
+  /** Publishes this node carried out, and the creator re-uploads among them matched by bodyHash. */
+  readonly content?: ContentPublishCounts
 }
 
 export interface GovernanceView {

@@ -98,6 +98,16 @@ export interface ShardIntakeStatus {
   readonly rejected: Readonly<Record<string, number>>
 }
 
+/**
+ * Publishes this node carried out (`POST /v1/content`) since it started (GET /admin/v1/status
+ * `content`). A re-upload is matched when the body was already registered by the same creator
+ * under another manifest: the node keeps the registered ContentID (scenario B.6).
+ */
+export interface ContentPublishCounts {
+  readonly published: number
+  readonly reuploadsMatched: number
+}
+
 export const MAX_SHARD_INTAKE_SECONDS = 7 * 24 * 3600
 export const MAX_SHARD_INTAKE_PER_MINUTE = 100_000
 

@@ -622,6 +622,7 @@ export class EchoNode implements NodeApiPort {
       self: this.#ledger.registration(this.identity.did),
       ...(this.#dhtHealth ? { dhtHealth: this.#dhtHealth.status() } : {}),
       shardIntake: this.#shardIntake.status(),
+      ...(this.#dds ? { content: this.#dds.content.publishCounts } : {}),
     }
   }
 

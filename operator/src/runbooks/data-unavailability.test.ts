@@ -160,6 +160,8 @@ describe('the DataUnavailability runbook', () => {
     ])
     s = run(prio.state, obs(net({ ssnDown: 4, under: 3, inForce: true }), actions)).state
     expect(phaseOf(s, 'RepairPriority')).toBe('Succeeded')
+    s = run(s, obs(net({ ssnDown: 4, under: 3, inForce: true }), actions)).state
+    expect(phaseOf(s, 'AcceptCommunityShards')).toBe('Skipped')
 
     // Repair rounds at most every REPAIR_ROUND_MS; done only when every SSN answers at full redundancy.
     const r1 = run(s, obs(net({ ssnDown: 4, under: 3, inForce: true }), actions), () => ({
@@ -218,6 +220,8 @@ describe('the DataUnavailability runbook', () => {
     expect(phaseOf(s, 'RebootstrapDHT')).toBe('Skipped')
     s = run(s, obs(net(), [])).state
     expect(phaseOf(s, 'RepairPriority')).toBe('Skipped')
+    s = run(s, obs(net(), [])).state
+    expect(phaseOf(s, 'AcceptCommunityShards')).toBe('Skipped')
   })
 
   it('takes declared seeds as multiaddrs grouped by peer', () => {

@@ -9,6 +9,10 @@
  *   RebootstrapDHT   every node gets the seeds that answer now (or the declared ones) as its DHT
  *                    bootstrap peers and re-provides what it holds (B.3)
  *   RepairPriority   the declared ContentIDs go first in every SSN's repair queue (B.4)
+ *   AcceptCommunityShards
+ *                    a time-boxed, rate-limited community-shard window on every SSN, held (new
+ *                    pods get it, counts read) while Repair runs, closed at the end (B.5, B.6;
+ *                    data-unavailability/community-shards.ts)
  *   Repair           repair runs on every SSN until none reports content below k + m healthy
  *                    shards and every SSN the network has answers again (the network controller
  *                    replaces lost SSN pods and volumes; repair refills them)
@@ -38,6 +42,12 @@ import {
 } from './engine.ts'
 import type { StepFn } from './engine.ts'
 import { answering, ledgerActions, ledgerOf, recordSubmission, submitToLedger, withLedger } from './ledger-step.ts'
+import {
+  acceptCommunityShards,
+  communityShardsTouch,
+  holdCommunityShards,
+  recordCommunityShards,
+} from './data-unavailability/community-shards.ts'
 import type {
   Effect,
   EffectOutcome,
@@ -54,6 +64,7 @@ export const DATA_UNAVAILABILITY_STEPS = [
   'SubmitToLedger',
   'RebootstrapDHT',
   'RepairPriority',
+  'AcceptCommunityShards',
   'Repair',
 ] as const
 type StepName = (typeof DATA_UNAVAILABILITY_STEPS)[number]
@@ -123,7 +134,13 @@ function assess(state: RunbookState, obs: Observation): StepResult {
   s = withLedger(withStorage(s, { ...v, message: describe(v) }), { actions })
   if (obs.dryRun) {
     s = finishStep(s, 'Assess', now, 'Succeeded', `dry run; ${describe(v)}`)
-    s = remember(s, { touches: [`would put on the ledger: ${actions.join(', ') || 'nothing'}`] })
+    const window = communityShardsTouch(obs)
+    s = remember(s, {
+      touches: [
+        `would put on the ledger: ${actions.join(', ') || 'nothing'}`,
+        ...(window !== undefined ? [window] : []),
+      ],
+    })
     return result(skipRest(s, now, 'dry run'))
   }
   return result(finishStep(s, 'Assess', now, 'Succeeded', describe(v)), [
@@ -259,6 +276,7 @@ const STEP_FNS: Record<StepName, StepFn> = {
   SubmitToLedger: submitToLedger,
   RebootstrapDHT: rebootstrapDHT,
   RepairPriority: repairPriority,
+  AcceptCommunityShards: acceptCommunityShards,
   Repair: repair,
 }
 
@@ -268,7 +286,7 @@ function finished(state: RunbookState, obs: Observation): StepResult {
 }
 
 function step(state: RunbookState, obs: Observation): StepResult {
-  return runStep(state, obs, STEP_FNS, undefined, finished)
+  return holdCommunityShards(runStep(state, obs, STEP_FNS, undefined, finished), obs)
 }
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {
@@ -296,6 +314,9 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
         progress(state, 'RepairPriority', `${effect.node}: ${outcome.code} — ${outcome.message}; retrying`),
         'RepairPriority',
       )
+    case 'openShardIntake':
+    case 'closeShardIntake':
+      return recordCommunityShards(state, effect, outcome, nowMs)
     case 'storageRepair': {
       const st = storageOf(state)
       const run = outcome.ok ? (outcome.value as Partial<RepairRunResult> | undefined) : undefined
@@ -320,7 +341,7 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
 
 export const dataUnavailabilityRunbook: Runbook = {
   steps: DATA_UNAVAILABILITY_STEPS,
-  supports: ['PausePoSRSlashing', 'RebootstrapDHT', 'RepairPriority'],
+  supports: ['PausePoSRSlashing', 'RebootstrapDHT', 'RepairPriority', 'AcceptCommunityShards'],
   initial: () => initialState(DATA_UNAVAILABILITY_STEPS),
   step,
   record,

@@ -11,6 +11,7 @@ import type {
   DhtPeerInfo,
   RateLimits,
   RepairPriority,
+  ShardIntakeOpenRequest,
   StateEditInput,
 } from '@echonet/node/admin'
 import type { CouncilSpec } from '@echonet/node/governance'
@@ -27,6 +28,8 @@ export type SurveyEntry = NonNullable<RunbookRecord['survey']>[number]
 export type AuditRecord = NonNullable<RunbookRecord['audit']>
 export type DefencesRecord = NonNullable<RunbookRecord['defences']>
 export type StorageRecord = NonNullable<RunbookRecord['storage']>
+export type CommunityShardsRecord = NonNullable<StorageRecord['communityShards']>
+export type ShardCounts = NonNullable<CommunityShardsRecord['counts']>
 
 /** What a runbook owns of the declaration's status. */
 export interface RunbookState {
@@ -91,6 +94,8 @@ export interface Observation {
   readonly resolveRequested: boolean
   /** spec.nonce: the ledger names what a declaration put in force `d<nonce>`. */
   readonly nonce?: number
+  /** spec.expiresAt: the signed declaration expires then. */
+  readonly expiresAtMs?: number
 }
 
 /** I/O the reconcile carries out for a step; outcomes come back through `record`. */
@@ -144,6 +149,14 @@ export type Effect =
       readonly ip: string
       readonly priorities: readonly RepairPriority[]
     }
+  /** Scenario B.5: open the community-shard window on an SSN (it closes by itself at the expiry). */
+  | {
+      readonly kind: 'openShardIntake'
+      readonly node: string
+      readonly ip: string
+      readonly window: ShardIntakeOpenRequest
+    }
+  | { readonly kind: 'closeShardIntake'; readonly node: string; readonly ip: string }
   /** Scenario B: one repair run on an SSN (it rebuilds the content it leads). */
   | { readonly kind: 'storageRepair'; readonly node: string; readonly ip: string }
   /** Scenario C: the network's node image (the network controller rolls pods one at a time). */

@@ -157,6 +157,8 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
     case 'dhtRebootstrap':
     case 'setRepairPriorities':
     case 'storageRepair':
+    case 'openShardIntake':
+    case 'closeShardIntake':
     case 'event':
       return { ok: true }
   }

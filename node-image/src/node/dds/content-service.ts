@@ -26,6 +26,7 @@ import type { ContentRecord } from '../../ledger/state.ts'
 import type { Params } from '../../ledger/params.ts'
 import { CodedError } from '../../util/coded-error.ts'
 import type { EventSender } from '../event-sender.ts'
+import type { ContentPublishCounts } from '../../api/storage-signals-contract.ts'
 import { locate, SELF } from './locator.ts'
 import type { Holders, SsnEntry } from './locator.ts'
 import { peerIdOfDid } from './peers.ts'
@@ -85,9 +86,16 @@ export interface PublishResult {
 
 export class ContentService {
   readonly #d: ContentServiceDeps
+  #published = 0
+  #reuploadsMatched = 0
 
   constructor(deps: ContentServiceDeps) {
     this.#d = deps
+  }
+
+  /** Publishes carried out since the node started (admin status `content`). */
+  get publishCounts(): ContentPublishCounts {
+    return { published: this.#published, reuploadsMatched: this.#reuploadsMatched }
   }
 
   async #work(): Promise<string> {
@@ -246,6 +254,8 @@ export class ContentService {
         this.#d.sender.send('content.register', { cid, bodyHash: target.bodyHash, size: target.size, k, m })
         registered = true
       }
+      this.#published++
+      if (matched) this.#reuploadsMatched++
       this.#d.log('info', 'content published', {
         cid,
         size: target.size,

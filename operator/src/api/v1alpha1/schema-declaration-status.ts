@@ -1,9 +1,66 @@
 /** DisasterDeclaration status: phases, steps, timeline and what each runbook recorded. */
-import { array, boolean, integer, number, object, optional, string, stringEnum } from './openapi.ts'
+import { array, boolean, integer, map, number, object, optional, string, stringEnum } from './openapi.ts'
 import { SHA256_DIGEST, did, conditions, observedGeneration } from './schema-common.ts'
 import { count } from './schema-network.ts'
 
 const quoted = (xs: readonly string[]) => `[${xs.map((x) => `'${x}'`).join(', ')}]`
+
+/** Counts of the community-shard window (scenario B.5, B.6), as the nodes report them. */
+const shardCounts = (description: string) =>
+  object(
+    {
+      accepted: integer({ description: 'Shards that verified against their ContentID and were stored.', minimum: 0 }),
+      rejected: map(integer({ description: 'Submissions refused with this code.', minimum: 0 }), {
+        description: 'Refused submissions by stable code (SHARD_MISMATCH, SHARD_INTAKE_RATE_LIMITED, …).',
+        maxProperties: 64,
+      }),
+      reuploadsMatched: integer({
+        description: 'Creator re-uploads the nodes matched to the ContentID already registered for their bodyHash.',
+        minimum: 0,
+      }),
+    },
+    { description },
+  )
+
+const communityShardsStatus = object(
+  {
+    openedAt: optional(string({ description: 'When the runbook opened the window.', format: 'date-time' })),
+    expiresAt: optional(
+      string({ description: 'When the window closes on the nodes by themselves.', format: 'date-time' }),
+    ),
+    perIpPerMinute: optional(integer({ description: 'Shards one client IP may submit per minute.', minimum: 1 })),
+    totalPerMinute: optional(integer({ description: 'Shards all clients may submit per minute.', minimum: 1 })),
+    openOn: optional(
+      array(string({ description: 'A node name.', maxLength: 253 }), {
+        description: 'SSNs whose admin status reports the window open (last observation).',
+        maxItems: 1000,
+      }),
+    ),
+    counts: optional(shardCounts('Since the window opened, summed over the nodes (SSNs and replaced pods too).')),
+    closedAt: optional(string({ description: 'When the window closed (or lapsed).', format: 'date-time' })),
+    nodes: optional(
+      array(
+        object(
+          {
+            node: string({ description: 'A node name.', maxLength: 253 }),
+            ip: string({ description: 'The pod IP the counts are from.', maxLength: 64 }),
+            openedAt: optional(
+              string({ description: 'When the window was opened on this pod (SSNs).', format: 'date-time' }),
+            ),
+            base: shardCounts("The pod's counters when the runbook first saw it (they count since it started)."),
+            seen: shardCounts("The pod's counters last seen."),
+          },
+          { description: "One node's counters." },
+        ),
+        { description: 'Per node: what the counts are made of.', maxItems: 1000 },
+      ),
+    ),
+    carried: optional(shardCounts('Counts of pods that are gone or restarted since (their counters reset).')),
+    lastRefusal: optional(string({ description: 'The last refusal of a node to open the window.', maxLength: 1024 })),
+    message: optional(string({ description: 'Where the window stands.', maxLength: 4096 })),
+  },
+  { description: 'Scenario B.5/B.6: the community-shard window and what came through it.' },
+)
 
 export const DECLARATION_PHASES = [
   'Pending',
@@ -242,6 +299,7 @@ export const runbookSchema = object(
               { description: 'The last repair round: done when it covers every SSN and found nothing to repair.' },
             ),
           ),
+          communityShards: optional(communityShardsStatus),
           message: optional(string({ description: 'Where the incident stands.', maxLength: 4096 })),
         },
         { description: 'Scenario B: the storage incident as assessed, and the repair.' },

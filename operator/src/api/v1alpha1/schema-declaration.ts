@@ -28,6 +28,7 @@ import {
 } from './schema-common.ts'
 import { networkRef } from './schema-pool.ts'
 import { disasterDeclarationStatusSchema } from './schema-declaration-status.ts'
+import { storageActionMembers } from './schema-declaration-storage.ts'
 
 // ---------------------------------------------------------------------------------------------
 // DisasterDeclaration
@@ -177,81 +178,7 @@ const actionMembers = {
       { description: 'Pause ledger modules for a bounded time.' },
     ),
   ),
-  pausePoSRSlashing: optional(
-    object(
-      {
-        durationSeconds: optional(
-          durationSeconds('How long slashing stays paused; unset lasts until the declaration is Resolved.'),
-        ),
-      },
-      { description: 'Pause PoSR slashing so that honest SSNs are not slashed during the incident.' },
-    ),
-  ),
-  rebootstrapDHT: optional(
-    object(
-      {
-        seeds: optional(
-          array(string({ description: 'A libp2p multiaddr including /p2p/<PeerId>.', maxLength: 512 }), {
-            description: "Bootstrap peers; unset uses the network's seed pods.",
-            maxItems: 64,
-            listType: 'set',
-          }),
-        ),
-      },
-      { description: 'Give every node new DHT bootstrap peers and make nodes re-advertise their holdings.' },
-    ),
-  ),
-  replaceFailedSSNs: optional(
-    object(
-      {
-        nodes: optional(
-          array(string({ description: 'Name of an SSN pod.', maxLength: 253 }), {
-            description: 'SSN pods to replace; unset replaces every SSN found failed (unreachable or corrupt).',
-            maxItems: 256,
-            listType: 'set',
-          }),
-        ),
-        maxConcurrent: int32({ description: 'SSNs replaced at the same time.', default: 1, minimum: 1, maximum: 256 }),
-      },
-      { description: 'Replace failed storage nodes (new pod and volume); repair refills their shards.' },
-    ),
-  ),
-  repairPriority: optional(
-    object(
-      {
-        order: array(stringEnum(['CriticalMetadata', 'Recent', 'HighDemand'] as const, { description: 'A class.' }), {
-          description:
-            'Order in which content classes are repaired. Not applied yet (issue 11): the operator does not classify content, and an SSN ranks the classes it was given critical, high-demand, recent; contentIds is what the runbook puts first today.',
-          default: ['CriticalMetadata', 'Recent', 'HighDemand'],
-          minItems: 1,
-          maxItems: 3,
-          listType: 'set',
-        }),
-        contentIds: optional(
-          array(string({ description: 'A ContentID (CIDv1).', maxLength: 128 }), {
-            description: 'ContentIDs to repair before anything else.',
-            maxItems: 1024,
-            listType: 'set',
-          }),
-        ),
-      },
-      { description: 'Reorder the repair queue.' },
-    ),
-  ),
-  acceptCommunityShards: optional(
-    object(
-      {
-        durationSeconds: optional(
-          durationSeconds('How long submissions are accepted; unset lasts until the declaration is Resolved.'),
-        ),
-        matchReuploads: boolean({
-          description: 'Match creator re-uploads to existing ContentIDs by bodyHash.',
-          default: true,
-        }),
-      },
-      { description: 'Accept shards from anyone, each verified against its manifest before it is stored.' },
-    ),
-  ),
+  ...storageActionMembers,
   scheduledUpgrade: optional(
     object(
       {

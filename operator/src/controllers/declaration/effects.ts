@@ -97,6 +97,14 @@ export async function execute(
         await ctx.admin.setRepairPriorities({ ip: effect.ip, token: ctx.token }, effect.priorities)
         return { ok: true }
       }
+      case 'openShardIntake': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.openShardIntake({ ip: effect.ip, token: ctx.token }, effect.window) }
+      }
+      case 'closeShardIntake': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.closeShardIntake({ ip: effect.ip, token: ctx.token }) }
+      }
       case 'storageRepair': {
         if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
         return { ok: true, value: await ctx.admin.storageRepair({ ip: effect.ip, token: ctx.token }) }

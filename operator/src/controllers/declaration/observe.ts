@@ -72,6 +72,7 @@ export function observe(i: ObserveInputs): Observation {
     promotionPriority: p.spec.promotionPriority,
   }))
   const spec = i.declaration.spec
+  const expiresAtMs = spec.expiresAt === undefined ? undefined : Date.parse(spec.expiresAt)
   return {
     nowMs: i.nowMs,
     dryRun: spec.dryRun,
@@ -87,5 +88,6 @@ export function observe(i: ObserveInputs): Observation {
     manifestSignatures: (spec.manifestSignatures ?? []).map((s) => ({ did: s.did, signature: s.signature })),
     resolveRequested: i.declaration.metadata.annotations?.[Annotations.resolve] === 'true',
     ...(spec.nonce !== undefined ? { nonce: spec.nonce } : {}),
+    ...(expiresAtMs !== undefined && Number.isFinite(expiresAtMs) ? { expiresAtMs } : {}),
   }
 }

@@ -14,6 +14,8 @@ import type {
   RepairPriority,
   RepairRunResult,
   RestartPreview,
+  ShardIntakeOpenRequest,
+  ShardIntakeStatus,
   StateEditInput,
 } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
@@ -44,6 +46,8 @@ export type FakeCall =
       readonly expiresAtMs: number
     }
   | { readonly op: 'clearLimits'; readonly ip: string }
+  | { readonly op: 'openShardIntake'; readonly ip: string; readonly req: ShardIntakeOpenRequest }
+  | { readonly op: 'closeShardIntake'; readonly ip: string }
 
 export class FakeNodeAdmin implements NodeAdmin {
   readonly calls: FakeCall[] = []
@@ -152,5 +156,36 @@ export class FakeNodeAdmin implements NodeAdmin {
   async clearLimits(n: NodeEndpoint): Promise<void> {
     this.calls.push({ op: 'clearLimits', ip: n.ip })
     await this.#reachable(n.ip)
+  }
+
+  /** Community-shard intake as each node would report it (counts set by the test). */
+  readonly intakes = new Map<string, ShardIntakeStatus>()
+  /** Nodes (by IP) that refuse to open a window, with this code. */
+  readonly intakeRefusals = new Map<string, string>()
+
+  async openShardIntake(n: NodeEndpoint, req: ShardIntakeOpenRequest): Promise<ShardIntakeStatus> {
+    this.calls.push({ op: 'openShardIntake', ip: n.ip, req })
+    await this.#reachable(n.ip)
+    const code = this.intakeRefusals.get(n.ip)
+    if (code !== undefined) throw new AdminApiError(400, code, `${n.ip} refused the window`)
+    const prev = this.intakes.get(n.ip) ?? { open: false, accepted: 0, rejected: {} }
+    const now = Date.now()
+    const expiresAtMs = req.expiresAtMs ?? now + (req.ttlSeconds ?? 0) * 1000
+    const next: ShardIntakeStatus = {
+      ...prev,
+      open: true,
+      window: { openedAtMs: now, expiresAtMs, perIpPerMinute: req.perIpPerMinute, totalPerMinute: req.totalPerMinute },
+    }
+    this.intakes.set(n.ip, next)
+    return next
+  }
+
+  async closeShardIntake(n: NodeEndpoint): Promise<ShardIntakeStatus> {
+    this.calls.push({ op: 'closeShardIntake', ip: n.ip })
+    await this.#reachable(n.ip)
+    const { window: _w, ...prev } = this.intakes.get(n.ip) ?? { open: false, accepted: 0, rejected: {} }
+    const next: ShardIntakeStatus = { ...prev, open: false }
+    this.intakes.set(n.ip, next)
+    return next
   }
 }

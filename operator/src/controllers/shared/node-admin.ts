@@ -15,6 +15,8 @@ import type {
   RepairPriority,
   RepairRunResult,
   RestartPreview,
+  ShardIntakeOpenRequest,
+  ShardIntakeStatus,
   StateEditInput,
 } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
@@ -45,6 +47,9 @@ export interface NodeAdmin {
   /** ContentIDs an SSN repairs first (higher priority first among the same margin). */
   setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void>
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult>
+  /** Scenario B.5: open (or replace) the node's community-shard intake window; close it. */
+  openShardIntake(n: NodeEndpoint, req: ShardIntakeOpenRequest): Promise<ShardIntakeStatus>
+  closeShardIntake(n: NodeEndpoint): Promise<ShardIntakeStatus>
   /** Public API: an account's balance and last nonce (undefined when it has none). */
   account(ip: string, did: string): Promise<AccountView | undefined>
   /** Public API: submit signed events; the per-event verdicts. */
@@ -120,6 +125,14 @@ export class HttpNodeAdmin implements NodeAdmin {
 
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
     return this.#client(n, this.#t.restartMs).dhtRebootstrap(seeds)
+  }
+
+  openShardIntake(n: NodeEndpoint, req: ShardIntakeOpenRequest): Promise<ShardIntakeStatus> {
+    return this.#client(n, this.#t.statusMs).openShardIntake(req)
+  }
+
+  closeShardIntake(n: NodeEndpoint): Promise<ShardIntakeStatus> {
+    return this.#client(n, this.#t.statusMs).closeShardIntake()
   }
 
   async setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void> {

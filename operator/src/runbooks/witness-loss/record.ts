@@ -84,6 +84,8 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
     case 'dhtRebootstrap':
     case 'setRepairPriorities':
     case 'storageRepair':
+    case 'openShardIntake':
+    case 'closeShardIntake':
       return state
   }
 }
