@@ -386,7 +386,7 @@ export interface DeclarationJson {
       defences?: { applied?: string[]; throttled?: number; blocked?: number; message?: string }
       ledger?: { appliedAtHeight?: number; compensated?: number; message?: string }
       upgrade?: { upgradedPowerPercent?: number; behind?: string[]; message?: string }
-      storage?: Record<string, unknown>
+      storage?: Record<string, unknown> & { communityShards?: { openOn?: string[]; closedAt?: string } }
     }
     postMortem?: string
   }

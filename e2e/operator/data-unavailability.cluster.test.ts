@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
-import type { EmergencyView } from '../../node-image/src/api/admin-contract.ts'
+import type { EmergencyView, ShardIntakeStatus } from '../../node-image/src/api/admin-contract.ts'
 import { verify } from '../../node-image/src/crypto/ed25519.ts'
 import { publicKeyFromDid } from '../../node-image/src/crypto/did.ts'
 import { adminToken, kubectl, kubectlJson, networkNodes, nodeStatus, waitFor } from '../lib/cluster-kit.ts'
@@ -89,11 +89,46 @@ describe('DataUnavailability on the local cluster', () => {
             { type: 'PausePoSRSlashing', pausePoSRSlashing: { durationSeconds: 3600 } },
             { type: 'RebootstrapDHT', rebootstrapDHT: {} },
             { type: 'RepairPriority', repairPriority: { contentIds: [cids[2]!] } },
+            {
+              type: 'AcceptCommunityShards',
+              acceptCommunityShards: { durationSeconds: 900, perIpPerMinute: 7, totalPerMinute: 70 },
+            },
           ],
         },
         s.council.slice(0, 2),
       ),
     )
+    // An observer of its own polls every SSN's admin API while the runbook runs: the community-shard
+    // window must show up there with the declared limits, and a shard that does not verify against
+    // its ContentID is refused while it is open.
+    const seenOpen = new Map<string, ShardIntakeStatus>()
+    const refusals: string[] = []
+    let ssnIps: { node: string; ip: string }[] = []
+    const polling = { on: true }
+    const refresh = setInterval(() => {
+      try {
+        ssnIps = networkNodes(s.ns, NETWORK).flatMap((n) =>
+          n.role === 'ssn' && n.ip ? [{ node: n.node, ip: n.ip }] : [],
+        )
+      } catch {
+        // the apiserver is busy: keep the last list
+      }
+    }, 3_000)
+    const observer = (async () => {
+      while (polling.on) {
+        for (const n of ssnIps) {
+          const st = await new AdminClient(`http://${n.ip}:9090`, token).shardIntake().catch(() => undefined)
+          if (st?.open !== true || seenOpen.has(n.node)) continue
+          seenOpen.set(n.node, st)
+          const r = await fetch(`http://${n.ip}:8080/v1/content/${cids[0]!}/shards/0`, {
+            method: 'PUT',
+            body: randomBytes(1_000),
+          })
+          refusals.push(`${r.status} ${((await r.json()) as { error?: { code?: string } }).error?.code ?? ''}`)
+        }
+        await new Promise((res) => setTimeout(res, 300))
+      }
+    })()
     const done = await waitFor(
       `${name} recovered`,
       () => {
@@ -104,7 +139,39 @@ describe('DataUnavailability on the local cluster', () => {
       420_000,
       2_000,
     )
+    polling.on = false
+    clearInterval(refresh)
+    await observer
     console.log(`storage runbook: ${JSON.stringify(done.status?.runbook?.storage)}`)
+
+    // The window was open on the SSNs with the declared limits and an expiry ~900 s out; a garbage
+    // shard was refused for not matching (422 SHARD_MISMATCH, or 403 if the window closed in between).
+    console.log(
+      `community-shard window seen open on ${[...seenOpen.keys()].join(', ')}; refusals ${refusals.join(', ')}`,
+    )
+    expect(seenOpen.size).toBeGreaterThan(0)
+    for (const w of seenOpen.values()) {
+      expect(w.window).toMatchObject({ perIpPerMinute: 7, totalPerMinute: 70 })
+      expect(w.window!.expiresAtMs - w.window!.openedAtMs).toBeGreaterThan(800_000)
+    }
+    expect(refusals.length).toBeGreaterThan(0)
+    for (const x of refusals) expect(['422 SHARD_MISMATCH', '403 SHARD_INTAKE_CLOSED']).toContain(x)
+    // Recovered closes it on every SSN long before its expiry, as each SSN says itself.
+    await waitFor(
+      'the community-shard window closed on every SSN',
+      async () => {
+        for (const n of networkNodes(s.ns, NETWORK).filter((x) => x.role === 'ssn')) {
+          const st = await new AdminClient(`http://${n.ip!}:9090`, token).shardIntake().catch(() => undefined)
+          if (st?.open !== false) return undefined
+        }
+        return true
+      },
+      60_000,
+      1_000,
+    )
+    await waitFor('closedAt in the declaration status', () =>
+      Promise.resolve(declaration(s, name).status?.runbook?.storage?.communityShards?.closedAt),
+    )
 
     // The ledger, read by the observer: a storage incident authorized by two council members.
     const view = await fetch(`http://${liveWitnessIp(s)}:8080/v1/emergency`).then(
