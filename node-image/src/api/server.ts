@@ -176,6 +176,13 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
           if (typeof r === 'function') return r
           throw r
         }
+  const admitPublish =
+    d === undefined
+      ? undefined
+      : (creator: string, bytes: number): void => {
+          const v = d.admitPublish(creator, bytes)
+          if (!v.ok) throw v.error
+        }
   return async (req, res, url) => {
     const path = url.pathname
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, node.live() ? 200 : 503, { ok: node.live() })
@@ -227,7 +234,7 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
       return sendJson(res, 200, b)
     }
     if (await chainRoute(node, req, res, url)) return
-    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload)) return
+    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload, admitPublish)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   }
 }

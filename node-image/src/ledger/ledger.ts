@@ -594,6 +594,11 @@ export class Ledger {
     return contentByBodyHash(this.#view(), bodyHash)
   }
 
+  /** Whether a creator's publish-authorization nonce was consumed (and its authorization is unexpired). */
+  publishNonceUsed(creator: string, nonce: number): boolean {
+    return this.#view().get(KEYS.publishNonce(creator, nonce)) !== undefined
+  }
+
   escrow(escrowId: string): AdEscrow | undefined {
     return getEscrow(this.#view(), escrowId)
   }
