@@ -171,9 +171,9 @@ export async function contentRoute(
       const unclaim = port.authorizePublish(auth)
       let out: unknown
       try {
-        admitPublish?.(auth.auth.creator, auth.auth.size)
         if (auth.auth.size > maxBodyBytes)
           throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `body exceeds ${maxBodyBytes} bytes`)
+        admitPublish?.(auth.auth.creator, auth.auth.size)
         // Never more than the authorized size is read: a longer body is cut off at it.
         out = await port.publish(requestBody(req, auth.auth.size), auth)
       } catch (err) {
