@@ -65,6 +65,7 @@ test-images: setup
 ## test-cluster: tier 3 — starts the local control plane (building it on first use), runs the
 ## cluster suite against it with the real kubectl and helm, stops it
 test-cluster: setup
+	scripts/ensure-debs.sh ip nsenter unshare
 	e2e/cluster/build-binaries.sh helm
 	e2e/cluster/cluster-up.sh
 	KUBECONFIG=$(CURDIR)/.cluster/kubeconfig npx vitest run --project cluster; rc=$$?; e2e/cluster/cluster-down.sh; exit $$rc

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the local cluster needs when their commands are missing (a fresh
-# machine): openssl (certificates), curl (health checks), util-linux (setsid). Uses apt-get as
+# machine): openssl (certificates), curl (health checks), util-linux (setsid); iproute2 (ip) and
+# util-linux (nsenter) for the agent's pod network namespaces. Uses apt-get as
 # root (or through sudo); elsewhere it names what to install and fails.
 #   scripts/ensure-debs.sh                      the local cluster's commands
 #   scripts/ensure-debs.sh containerd ctr runc  these commands instead (the image tests, ADR 0012)
 set -euo pipefail
 declare -A pkg_of=([openssl]=openssl [curl]=curl [setsid]=util-linux [unshare]=util-linux [nsenter]=util-linux
-  [dpkg-deb]=dpkg [containerd]=containerd [ctr]=containerd [runc]=runc)
+  [ip]=iproute2 [dpkg-deb]=dpkg [containerd]=containerd [ctr]=containerd [runc]=runc)
 wanted=("$@")
 ((${#wanted[@]} > 0)) || wanted=(openssl curl setsid)
 missing=()

@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises'
 import path from 'node:path'
 import { ImageMapFile } from './images.ts'
 import { OciImageStore } from './oci.ts'
-import { IpAllocator } from './ip.ts'
+import { IpAllocator, parsePodCidr, type PodNetworkMode } from './ip.ts'
 import { kubernetesServiceEnv } from './env.ts'
 import type { KubeClient } from './kube/client.ts'
 import { Informer } from './kube/informer.ts'
@@ -14,6 +14,7 @@ import type { ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod, Secret } 
 import type { Logger } from './log.ts'
 import { NodeHeartbeat } from './node.ts'
 import { Layout } from './paths.ts'
+import { PodNetwork } from './pod-network.ts'
 import { PodWorker, type WorkerDeps } from './pod-worker.ts'
 import { isSameProcess, scanPidFiles, signalGroup, type PidFileEntry } from './process.ts'
 import { LocalProvisioner } from './provisioner.ts'
@@ -27,6 +28,8 @@ export interface AgentConfig {
   imageDir?: string
   repoRoot: string
   podCIDR: string
+  /** Pod network mode (default loopback); netns: own namespaces on the bridge (pod-network.ts). */
+  podNetwork?: PodNetworkMode
   capacity: Record<string, string>
   /** What pods use as KUBERNETES_SERVICE_HOST/PORT (the apiserver, reachable from the host). */
   apiHost: string
@@ -68,6 +71,7 @@ export class Agent {
   readonly #claims: Informer<PersistentVolumeClaim>
   readonly #volumes: Informer<PersistentVolume> | undefined
   readonly #provisioner: LocalProvisioner | undefined
+  readonly #net: PodNetwork | undefined
   #heartbeat: NodeHeartbeat | undefined
   #logServer: { port: number; close(): void } | undefined
   #started = false
@@ -78,7 +82,9 @@ export class Agent {
     this.#cfg = cfg
     this.#log = log
     this.#layout = new Layout(cfg.stateDir)
-    this.#ips = new IpAllocator(cfg.podCIDR)
+    const mode = cfg.podNetwork ?? 'loopback'
+    this.#ips = new IpAllocator(cfg.podCIDR, mode)
+    this.#net = mode === 'netns' ? new PodNetwork(parsePodCidr(cfg.podCIDR, mode), log) : undefined
     this.#pods = new Informer<Pod>(
       client,
       { path: '/api/v1/pods', fieldSelector: `spec.nodeName=${cfg.nodeName}` },
@@ -159,6 +165,13 @@ export class Agent {
     await this.#heartbeat.register()
     this.#heartbeat.start()
     if (this.#provisioner !== undefined) await this.#provisioner.ensureStorageClass()
+    // Pods in their own namespaces cannot reach the host's loopback: the apiserver is forwarded
+    // to the bridge address.
+    let api = { host: this.#cfg.apiHost, port: this.#cfg.apiPort }
+    if (this.#net !== undefined) {
+      await this.#net.setUp()
+      api = await this.#net.forwardApiserver(this.#cfg.apiHost, this.#cfg.apiPort)
+    }
 
     this.#deps = {
       client: this.#client,
@@ -168,7 +181,8 @@ export class Agent {
       nodeName: this.#cfg.nodeName,
       hostIP: HOST_IP,
       nodeAllocatable: this.#cfg.capacity,
-      serviceEnv: kubernetesServiceEnv(this.#cfg.apiHost, this.#cfg.apiPort),
+      serviceEnv: kubernetesServiceEnv(api.host, api.port),
+      ...(this.#net === undefined ? {} : { podNetwork: this.#net }),
       baseEnv: passThroughEnv(),
       getSecret: (ns, name) => this.#lookup(this.#secrets, ns, name, 'secrets'),
       getConfigMap: (ns, name) => this.#lookup(this.#configMaps, ns, name, 'configmaps'),
@@ -204,12 +218,23 @@ export class Agent {
     this.#pods.start()
     await this.#pods.synced
     await this.#killUnclaimedOrphans()
+    if (this.#net !== undefined) {
+      // Namespaces of this pool left by an earlier agent: kept for the pods it adopts.
+      const keep = new Set(
+        [...this.#pods.cache.values()].flatMap((p) =>
+          this.#orphans.has(p.metadata.uid) && p.status?.podIP !== undefined ? [p.status.podIP] : [],
+        ),
+      )
+      const removed = await this.#net.sweep(keep)
+      if (removed > 0) this.#log.info('removed stale pod network namespaces', { removed })
+    }
     this.#started = true
     for (const pod of this.#pods.cache.values()) this.#onPod(pod)
     this.#log.info('agent started', {
       node: this.#cfg.nodeName,
       pods: this.#pods.cache.size,
       podCIDR: this.#cfg.podCIDR,
+      podNetwork: this.#cfg.podNetwork ?? 'loopback',
     })
   }
 
@@ -309,6 +334,9 @@ export class Agent {
         w.detach()
       })
     else await Promise.all(workers.map((w) => w.shutdown(graceMs)))
+    this.#net?.close()
+    // The pods' namespaces go with their processes; adopted ones stay for the next agent.
+    if (!keepPods) await this.#net?.sweep(new Set())
     this.#client.close()
   }
 }

@@ -16,6 +16,7 @@ import {
   symlink,
   writeFile,
   chmod,
+  chown,
 } from 'node:fs/promises'
 import path from 'node:path'
 import type { FileContent } from './volumes.ts'
@@ -30,14 +31,23 @@ async function readlinkOrUndefined(p: string): Promise<string | undefined> {
   }
 }
 
-async function sameContent(dir: string, files: Map<string, FileContent>): Promise<boolean> {
+/**
+ * The mode a file gets: its own, plus group read (and execute) from its owner bits when the
+ * volume belongs to a group (the pod's fsGroup, as the kubelet does: 0400 → 0440).
+ */
+export function effectiveMode(mode: number, gid: number | undefined): number {
+  return gid === undefined ? mode : mode | ((mode & 0o500) >> 3)
+}
+
+async function sameContent(dir: string, files: Map<string, FileContent>, gid: number | undefined): Promise<boolean> {
   const existing = await listFiles(dir)
   if (existing.length !== files.size) return false
   for (const [rel, f] of files) {
     try {
       const full = path.join(dir, rel)
       const [buf, st] = await Promise.all([readFile(full), stat(full)])
-      if (!buf.equals(f.content) || (st.mode & 0o777) !== f.mode) return false
+      if (!buf.equals(f.content) || (st.mode & 0o777) !== effectiveMode(f.mode, gid)) return false
+      if (gid !== undefined && st.gid !== gid) return false
     } catch {
       return false
     }
@@ -60,11 +70,20 @@ function timestampName(now: Date): string {
   return `..${iso}.${randomBytes(4).toString('hex')}`
 }
 
-/** Makes `dir` hold exactly `files`. Returns whether anything changed. */
-export async function writeAtomic(dir: string, files: Map<string, FileContent>, now = new Date()): Promise<boolean> {
+/**
+ * Makes `dir` hold exactly `files`. Returns whether anything changed. With `gid` (image mode's
+ * fsGroup) the files belong to that group and are group-readable before they become visible, so
+ * a non-root reader never meets a file it cannot open (nor does a later write see a difference).
+ */
+export async function writeAtomic(
+  dir: string,
+  files: Map<string, FileContent>,
+  now = new Date(),
+  gid?: number,
+): Promise<boolean> {
   await mkdir(dir, { recursive: true })
   const oldTarget = await readlinkOrUndefined(path.join(dir, DATA))
-  if (oldTarget !== undefined && (await sameContent(path.join(dir, oldTarget), files))) return false
+  if (oldTarget !== undefined && (await sameContent(path.join(dir, oldTarget), files, gid))) return false
 
   const tsName = timestampName(now)
   const tsDir = path.join(dir, tsName)
@@ -73,7 +92,8 @@ export async function writeAtomic(dir: string, files: Map<string, FileContent>, 
     const full = path.join(tsDir, rel)
     await mkdir(path.dirname(full), { recursive: true })
     await writeFile(full, f.content, { mode: f.mode })
-    await chmod(full, f.mode) // writeFile's mode is subject to the umask
+    if (gid !== undefined) await chown(full, -1, gid)
+    await chmod(full, effectiveMode(f.mode, gid)) // writeFile's mode is subject to the umask
   }
   const tmpLink = path.join(dir, '..data_tmp')
   await rm(tmpLink, { force: true })

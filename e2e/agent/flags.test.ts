@@ -11,6 +11,7 @@ describe('parseFlags', () => {
       stateDir: '/repo/.cluster/agent',
       imagesFile: '/repo/e2e/agent/images.json',
       podCIDR: '127.1.0.0/16',
+      podNetwork: 'loopback',
       cpu: '2',
       memory: '8388608Ki',
       maxPods: '110',
@@ -41,6 +42,21 @@ describe('parseFlags', () => {
       logLevel: 'debug',
       nodeLabels: { 'echonet.io/zone': 'a', spare: '' },
     })
+  })
+
+  it('netns mode: its own default CIDR, from the flag or the environment', () => {
+    expect(parseFlags(['--pod-network', 'netns'], {}, d)).toMatchObject({
+      podNetwork: 'netns',
+      podCIDR: '10.244.1.0/24',
+    })
+    expect(parseFlags(['--pod-cidr', '10.244.9.0/24'], { ECHONET_AGENT_POD_NETWORK: 'netns' }, d)).toMatchObject({
+      podNetwork: 'netns',
+      podCIDR: '10.244.9.0/24',
+    })
+    // A CIDR of the other mode is refused, not reinterpreted.
+    expect(() => parseFlags(['--pod-network', 'netns', '--pod-cidr', '127.2.0.0/16'], {}, d)).toThrow(/10\.244\.A/)
+    expect(() => parseFlags(['--pod-cidr', '10.244.9.0/24'], {}, d)).toThrow(/127\.A/)
+    expect(() => parseFlags(['--pod-network', 'bridge'], {}, d)).toThrow(/loopback or netns/)
   })
 
   it('rejects bad values', () => {

@@ -1,7 +1,7 @@
 // Command-line flags (pure: argv + environment in, configuration out).
 import path from 'node:path'
 import { parseArgs } from 'node:util'
-import { parsePodCidr } from './ip.ts'
+import { DEFAULT_POD_CIDR, parsePodCidr, type PodNetworkMode } from './ip.ts'
 import type { Level } from './log.ts'
 
 export interface Flags {
@@ -12,6 +12,8 @@ export interface Flags {
   /** Image mode: run images found in this directory of OCI archives (`--image-dir`). */
   imageDir: string | undefined
   podCIDR: string
+  /** `loopback`: pods share the host network on 127.A.x.y; `netns`: own namespaces on a bridge. */
+  podNetwork: PodNetworkMode
   cpu: string
   memory: string
   maxPods: string
@@ -36,7 +38,12 @@ to its Node as host processes. Not for production.
   --image-dir DIR       image mode: run images found among DIR/*.oci.tar (make images:
                         dist/images) chrooted in their unpacked layers as their user (needs
                         root); other images still map through --images. Env ECHONET_AGENT_IMAGES
-  --pod-cidr CIDR       127.A.0.0/16 pool for pod IPs (default 127.1.0.0/16)
+  --pod-network MODE    loopback (default): pods share the host network, each binding its own
+                        127.A.x.y; netns: each pod in its own network namespace, 10.244.A.y on
+                        the bridge echonet0 (host: 10.244.0.1; needs root and iproute2).
+                        Env ECHONET_AGENT_POD_NETWORK
+  --pod-cidr CIDR       pool for pod IPs: 127.A.0.0/16 (loopback, default 127.1.0.0/16) or
+                        10.244.A.0/24, A >= 1 (netns, default 10.244.1.0/24)
   --cpu N               Node capacity (default: number of CPUs)
   --memory QTY          Node capacity (default: total memory)
   --max-pods N          Node capacity (default 110)
@@ -74,6 +81,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
       images: { type: 'string' },
       'image-dir': { type: 'string' },
       'pod-cidr': { type: 'string' },
+      'pod-network': { type: 'string' },
       cpu: { type: 'string' },
       memory: { type: 'string' },
       'max-pods': { type: 'string' },
@@ -89,8 +97,11 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
   const nodeName = values['node-name'] ?? 'local-agent-0'
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/.test(nodeName))
     throw new Error(`invalid node name ${JSON.stringify(nodeName)}`)
-  const podCIDR = values['pod-cidr'] ?? '127.1.0.0/16'
-  parsePodCidr(podCIDR)
+  const podNetwork = values['pod-network'] ?? env.ECHONET_AGENT_POD_NETWORK ?? 'loopback'
+  if (podNetwork !== 'loopback' && podNetwork !== 'netns')
+    throw new Error(`--pod-network must be loopback or netns, got ${JSON.stringify(podNetwork)}`)
+  const podCIDR = values['pod-cidr'] ?? DEFAULT_POD_CIDR[podNetwork]
+  parsePodCidr(podCIDR, podNetwork)
   const logLevel = (values['log-level'] ?? 'info') as Level
   if (!levels.includes(logLevel)) throw new Error(`invalid log level ${JSON.stringify(logLevel)}`)
   const intFlag = (name: string, v: string): string => {
@@ -113,6 +124,7 @@ export function parseFlags(argv: string[], env: Record<string, string | undefine
       values['image-dir'] ?? env.ECHONET_AGENT_IMAGES,
     ),
     podCIDR,
+    podNetwork,
     cpu: intFlag('cpu', values.cpu ?? String(d.cpus)),
     memory: values.memory ?? `${Math.floor(d.totalMemBytes / 1024)}Ki`,
     maxPods: intFlag('max-pods', values['max-pods'] ?? '110'),

@@ -44,10 +44,25 @@ describe('IpAllocator', () => {
   })
 
   it('validates the CIDR', () => {
-    expect(parsePodCidr('127.42.0.0/16')).toBe(42)
+    expect(parsePodCidr('127.42.0.0/16').ipOf(0)).toBe('127.42.0.1')
     expect(() => parsePodCidr('10.0.0.0/16')).toThrow()
     expect(() => parsePodCidr('127.1.0.0/24')).toThrow()
     expect(() => parsePodCidr('127.300.0.0/16')).toThrow()
+  })
+
+  it('netns mode: 10.244.A.y from the agent /24, never the bridge /24 (A = 0)', () => {
+    const a = new IpAllocator('10.244.7.0/24', 'netns')
+    const seen = new Set<string>()
+    for (let i = 0; i < 254; i++) seen.add(a.allocate(`ns/pod-${i}`))
+    expect(seen.size).toBe(254)
+    for (const ip of seen) expect(ip).toMatch(/^10\.244\.7\.([1-9]|[1-9]\d|1\d\d|2[0-4]\d|25[0-4])$/)
+    expect(() => a.allocate('ns/one-too-many')).toThrow(/exhausted/)
+    expect(a.contains('127.1.0.1')).toBe(false)
+    // A loopback address recorded by a loopback-mode agent is not reused by a netns-mode one.
+    expect(new IpAllocator('10.244.7.0/24', 'netns').allocate('ns/p', '127.1.0.5')).toMatch(/^10\.244\.7\./)
+    expect(() => parsePodCidr('10.244.0.0/24', 'netns')).toThrow()
+    expect(() => parsePodCidr('127.1.0.0/16', 'netns')).toThrow()
+    expect(() => parsePodCidr('10.245.1.0/24', 'netns')).toThrow()
   })
 
   it('fnv1a matches the reference values', () => {

@@ -33,6 +33,7 @@ async function main(): Promise<void> {
       ...(flags.imageDir === undefined ? {} : { imageDir: flags.imageDir }),
       repoRoot,
       podCIDR: flags.podCIDR,
+      podNetwork: flags.podNetwork,
       capacity: { cpu: flags.cpu, memory: flags.memory, pods: flags.maxPods },
       apiHost: flags.apiHost ?? client.host,
       apiPort: client.port,
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     stateDir: flags.stateDir,
     images: flags.imagesFile,
     imageDir: flags.imageDir ?? '(host processes)',
+    podNetwork: flags.podNetwork,
     api: `${client.host}:${client.port}`,
   })
   await agent.start()

@@ -27,6 +27,8 @@ import { lookupImage, type ImageMapFile } from './images.ts'
 import { isConflict, isNotFound, STRATEGIC_MERGE_PATCH, type KubeClient } from './kube/client.ts'
 import { mountMappings, planImageLaunch, planLaunch } from './launch.ts'
 import type { OciImageStore } from './oci.ts'
+import { inPodNetwork } from './pod-net.ts'
+import type { PodNetwork } from './pod-network.ts'
 import type { Logger } from './log.ts'
 import { podRef, rewritePaths, type Layout, type MountMapping, type PodRef } from './paths.ts'
 import { initialProbeState, probeTiming, recordProbe, type ProbeKind } from './probe.ts'
@@ -61,6 +63,8 @@ export interface WorkerDeps {
    */
   ociImages?: OciImageStore
   runner?: string
+  /** Netns mode: each pod (hostNetwork ones excepted) runs in its own network namespace. */
+  podNetwork?: PodNetwork
   /** Called once, when the pod's processes are gone and it is deleted (or was deleted). */
   onDone(w: PodWorker): void
 }
@@ -189,6 +193,16 @@ export class PodWorker {
 
   get pod(): Pod {
     return this.#pod
+  }
+
+  /** The pod's network namespace (netns mode, not hostNetwork), else undefined. */
+  get #net(): PodNetwork | undefined {
+    return this.#podIP === this.#deps.hostIP ? undefined : this.#deps.podNetwork
+  }
+
+  /** The argv as run: in the pod's network namespace in netns mode. */
+  #inNetwork(argv: string[]): string[] {
+    return this.#net === undefined ? argv : inPodNetwork(this.#podIP, argv)
   }
 
   get finished(): boolean {
@@ -462,7 +476,10 @@ export class PodWorker {
           this.#volumeKinds.set(v.name, 'emptyDir')
           break
         case 'files': {
-          const changed = await writeAtomic(dir, plan.files)
+          // Image mode: the pod's fsGroup owns the files from the start (no window in which a
+          // non-root container meets a file it cannot read).
+          const fsGroup = this.#deps.ociImages === undefined ? undefined : this.#pod.spec.securityContext?.fsGroup
+          const changed = await writeAtomic(dir, plan.files, new Date(), fsGroup)
           if (changed && this.#volumePaths.has(v.name)) {
             this.#log.info('volume updated', { volume: v.name })
           }
@@ -665,8 +682,9 @@ export class PodWorker {
     const instance = rt.instance
     let proc: ContainerProcess
     try {
+      await this.#net?.ensure(this.#podIP)
       proc = await ContainerProcess.spawn({
-        argv: plan.argv,
+        argv: this.#inNetwork(plan.argv),
         env: plan.env,
         cwd: plan.cwd,
         logFile: this.#deps.layout.logFile(this.ref, rt.spec.name, rt.restartCount),
@@ -779,7 +797,7 @@ export class PodWorker {
           container: rt.spec,
           env: exec.env,
           cwd: exec.cwd,
-          argv: (cmd) => cmd.map((a) => rewritePaths(a, exec.mounts)),
+          argv: (cmd) => this.#inNetwork(cmd.map((a) => rewritePaths(a, exec.mounts))),
         })
         if (!alive()) return
         const before = state.result
@@ -931,6 +949,11 @@ export class PodWorker {
     const dir = this.#deps.layout.podDir(this.ref)
     // Logs stay (for post-mortems); secret material, roots and pid files go.
     for (const sub of ['volumes', 'containers', 'run']) await rm(path.join(dir, sub), { recursive: true, force: true })
+    try {
+      await this.#net?.remove(this.#podIP)
+    } catch (err) {
+      this.#log.warn('removing the pod network failed (the next agent start sweeps it)', { err })
+    }
   }
 
   #finish(): void {

@@ -155,4 +155,18 @@ describe('writeAtomic', () => {
     expect(entries).not.toContain('sub')
     expect(entries).not.toContain(first)
   })
+  it("with the pod's fsGroup: group-owned and group-readable before the swap, and no rewrite when nothing changed", async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'atomic-'))
+    const vol = path.join(dir, 'vol')
+    const gid = process.getgid!() // a group this process may give files to, root or not
+    expect(await writeAtomic(vol, payload({ key: 'k' }, 0o400), new Date(), gid)).toBe(true)
+    const st = await stat(path.join(vol, 'key'))
+    expect((st.mode & 0o777).toString(8)).toBe('440')
+    expect(st.gid).toBe(gid)
+    const first = await readlink(path.join(vol, '..data'))
+    // What used to flap: the group bits made every sync see a "change" and rewrite the file
+    // owner-only for a moment (a container reading it then got EACCES).
+    expect(await writeAtomic(vol, payload({ key: 'k' }, 0o400), new Date(), gid)).toBe(false)
+    expect(await readlink(path.join(vol, '..data'))).toBe(first)
+  })
 })

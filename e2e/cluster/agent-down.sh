@@ -44,6 +44,7 @@ else
   log "local agent for node $agent_node is not running"
 fi
 rm -f "$agent_pid_file"
+sweep_pod_networks
 
 if [[ $delete_node == 1 && -f "$kubeconfig" ]]; then
   kubectl --kubeconfig "$kubeconfig" delete node "$agent_node" --ignore-not-found --wait=false

@@ -34,3 +34,23 @@ agent_node_bin() {
   done
   return 1
 }
+
+# After agents stopped: removes the pod network namespaces (--pod-network=netns) no process uses
+# any more — what a killed agent left — and the bridge once no pod is on it. Live pods of agents
+# still running keep theirs (a running agent also re-creates a missing one before a start).
+sweep_pod_networks() {
+  local ns
+  command -v ip >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]] || return 0
+  while read -r ns _; do
+    [[ "$ns" == echonet-* ]] || continue
+    [[ -z "$(ip netns pids "$ns" 2>/dev/null)" ]] || continue
+    # Its veth pair goes with it.
+    if ip netns del "$ns" 2>/dev/null; then log "removed pod network namespace $ns"; fi
+  done < <(ip netns list 2>/dev/null)
+  if [[ -e /sys/class/net/echonet0 ]] && [[ -z "$(ip -o link show master echonet0 2>/dev/null)" ]]; then
+    if ip link del echonet0 2>/dev/null; then log "removed the pod bridge echonet0"; fi
+    if command -v iptables >/dev/null 2>&1; then
+      iptables -D FORWARD -i echonet0 -o echonet0 -j ACCEPT 2>/dev/null || true
+    fi
+  fi
+}

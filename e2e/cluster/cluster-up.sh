@@ -97,8 +97,14 @@ gen_ca ca echonet-local-ca
 # kube-controller-manager/-scheduler delegated authn and aggregated API servers work.
 gen_ca front-proxy-ca echonet-local-front-proxy-ca
 gen_cert front-proxy-client "/CN=front-proxy-client" clientAuth "" front-proxy-ca
+# A certificate from before the pod network (issue 12) lacks the bridge address: made again (the
+# apiserver reloads its serving certificate from the file).
+if [[ -f "$pki_dir/apiserver.crt" ]] &&
+  ! openssl x509 -in "$pki_dir/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$ECHONET_POD_GATEWAY\b"; then
+  rm -f "$pki_dir/apiserver.crt"
+fi
 gen_cert apiserver "/CN=kube-apiserver" serverAuth \
-  "IP:127.0.0.1,IP:$ECHONET_SERVICE_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
+  "IP:127.0.0.1,IP:$ECHONET_SERVICE_IP,IP:$ECHONET_POD_GATEWAY,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
 # Used by the apiserver to reach a kubelet API (logs/exec), should the node agent serve one.
 gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" clientAuth
 gen_cert admin "/O=system:masters/CN=echonet-admin" clientAuth

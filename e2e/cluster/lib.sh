@@ -20,6 +20,11 @@ ECHONET_SERVICE_CIDR="${ECHONET_SERVICE_CIDR:-10.0.0.0/24}"
 # First address of the service range: the ClusterIP of kubernetes.default.
 ECHONET_SERVICE_IP="${ECHONET_SERVICE_IP:-10.0.0.1}"
 
+# The host's address on the bridge of the local agent's pod network namespaces (--pod-network=netns,
+# e2e/agent/pod-net.ts GATEWAY): pods reach the apiserver there (a forwarder of the agent), so the
+# apiserver's certificate names it.
+ECHONET_POD_GATEWAY=10.244.0.1
+
 pki_dir="$ECHONET_CLUSTER_DIR/pki"
 run_dir="$ECHONET_CLUSTER_DIR/run"
 log_dir="$ECHONET_CLUSTER_DIR/logs"

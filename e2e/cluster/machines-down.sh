@@ -4,6 +4,8 @@
 set -euo pipefail
 # shellcheck source=SCRIPTDIR/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=SCRIPTDIR/agent-lib.sh
+source "$cluster_here/agent-lib.sh"
 for pidfile in "$ECHONET_CLUSTER_DIR"/scenario-a/machine-*/agent.pid; do
   [[ -f "$pidfile" ]] || continue
   pid="$(cat "$pidfile")"
@@ -15,3 +17,4 @@ for pidfile in "$ECHONET_CLUSTER_DIR"/scenario-a/machine-*/agent.pid; do
   fi
   rm -f "$pidfile"
 done
+sweep_pod_networks

@@ -64,13 +64,18 @@ export interface ScenarioOptions {
   readonly suffix?: string
   /** Machines outlive the script (make up). */
   readonly detached?: boolean
+  /** Storage nodes and DHT seeds (default: no SSNs, one seed). */
+  readonly storage?: { readonly ssns: number; readonly k: number; readonly m: number; readonly seeds: number }
 }
 
 const zone = (z: string): Record<string, string> => ({ 'echonet.io/zone': z })
 /** Machines that may run the DHT seed: `b` at first (the e2e test adds `c` before losing `b`). */
 export const DHT_LABEL = 'echonet.io/dht'
 
-export function scenarioObjects(s: Pick<ScenarioA, 'chainId' | 'council' | 'agent' | 'load'>): object[] {
+export function scenarioObjects(
+  s: Pick<ScenarioA, 'chainId' | 'council' | 'agent' | 'load'>,
+  storage: ScenarioOptions['storage'] = { ssns: 0, k: 1, m: 1, seeds: 1 },
+): object[] {
   const pool = (name: string, mode: 'Active' | 'Standby', replicas: number, z: string, extra: object = {}) => ({
     apiVersion: 'echonet.io/v1alpha1',
     kind: 'WitnessPool',
@@ -102,8 +107,8 @@ export function scenarioObjects(s: Pick<ScenarioA, 'chainId' | 'council' | 'agen
           ],
           treasury: 1_000_000_000,
         },
-        seeds: { replicas: 1, nodeSelector: { [DHT_LABEL]: 'true' } },
-        storage: { replicas: 0, erasure: { k: 1, m: 1 } },
+        seeds: { replicas: storage.seeds, nodeSelector: { [DHT_LABEL]: 'true' } },
+        storage: { replicas: storage.ssns, erasure: { k: storage.k, m: storage.m } },
         checkpointInterval: 50,
         voteLog: true,
         recovery: {
@@ -181,7 +186,7 @@ export async function setUpScenarioA(o: ScenarioOptions, holder: { s?: ScenarioA
   kubectl(['-n', s.ns, 'apply', '-f', '-'], yaml.dump(agentSecret))
   kubectl(
     ['-n', s.ns, 'apply', '-f', '-'],
-    scenarioObjects(s)
+    scenarioObjects(s, o.storage)
       .map((d) => yaml.dump(d))
       .join('---\n'),
   )
@@ -381,6 +386,7 @@ export interface DeclarationJson {
       defences?: { applied?: string[]; throttled?: number; blocked?: number; message?: string }
       ledger?: { appliedAtHeight?: number; compensated?: number; message?: string }
       upgrade?: { upgradedPowerPercent?: number; behind?: string[]; message?: string }
+      storage?: Record<string, unknown>
     }
     postMortem?: string
   }

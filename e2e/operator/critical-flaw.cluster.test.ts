@@ -4,19 +4,22 @@
  * an upgrade to another build of the node (a real second program: other version, other digest)
  * at a flag height. The operator carries each declaration onto the ledger, rolls every pod to the
  * new image one at a time, and the network keeps finalizing across the whole rollout and past the
- * flag height. Everything is checked on the nodes' public APIs (the emergency state with its
+ * flag height. A third one corrects state by a hard fork: the declaration stops the chain after a
+ * chosen block, the operator previews the edit there and records the manifest, two council members
+ * sign it with `kubectl echonet council sign`, and every node adopts it. Everything is checked on the nodes' public APIs (the emergency state with its
  * council signatures, balances, versions, heights), not in the operator's status.
  */
 import { mkdtempSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EmergencyView } from '../../node-image/src/api/admin-contract.ts'
 import { verify } from '../../node-image/src/crypto/ed25519.ts'
 import { publicKeyFromDid } from '../../node-image/src/crypto/did.ts'
-import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
-import { REPO, kubectl, networkNodes, waitFor } from '../lib/cluster-kit.ts'
+import { NodeIdentity, keyFileContent } from '../../node-image/src/crypto/identity.ts'
+import { encodeValue } from '../../node-image/src/ledger/cbor.ts'
+import { REPO, auditNetwork, kubectl, networkNodes, plugin, waitFor } from '../lib/cluster-kit.ts'
 import {
   NETWORK,
   condition,
@@ -129,6 +132,101 @@ describe('CriticalFlaw declarations on the local cluster', () => {
       1_000,
     )
   }, 240_000)
+
+  it('StateEdit: the declaration stops the chain after the chosen block; the operator plans the fork there, two members sign the manifest with kubectl echonet council sign, and every node comes out on one chain with the corrected balance, finalizing in the next epoch', async () => {
+    const victim = NodeIdentity.generate().did
+    const corrected = { balance: 4_242, nonce: 0, createdAt: 0 }
+    const E = (await networkHeight()) + 60
+    const name = 'balance-fork'
+    kubectl(
+      ['-n', s.ns, 'apply', '-f', '-'],
+      councilDeclarationYaml(
+        s,
+        name,
+        {
+          scenario: 'CriticalFlaw',
+          actions: [
+            {
+              type: 'StateEdit',
+              stateEdit: {
+                height: E,
+                edits: [
+                  {
+                    op: 'put',
+                    key: `acct/${victim}`,
+                    value: Buffer.from(encodeValue(corrected)).toString('base64'),
+                  },
+                ],
+              },
+            },
+            { type: 'CoordinatedRestart', coordinatedRestart: { timeoutSeconds: 300 } },
+          ],
+        },
+        s.council.slice(0, 2),
+      ),
+    )
+    const planned = await waitFor(
+      'the fork manifest planned and awaiting council signatures',
+      () => {
+        const d = declaration(s, name)
+        const st = d.status?.steps?.find((x) => x.name === 'AuthorizeRestart')
+        return Promise.resolve(st?.message?.includes('awaiting council signatures') === true ? d : undefined)
+      },
+      300_000,
+      1_000,
+    )
+    // The observer: every witness stopped on block E, by its own public status.
+    const witnesses = networkNodes(s.ns, NETWORK).filter((n) => n.role === 'witness' && n.ip !== undefined)
+    for (const n of witnesses) {
+      expect(await get<PublicStatus>(n.ip!, '/v1/status')).toMatchObject({
+        mode: 'halted',
+        haltCode: 'COUNCIL_STOP',
+        finalizedHeight: E,
+      })
+    }
+    expect(planned.status?.runbook?.restartHeight).toBe(E)
+    // Two members sign the manifest the operator recorded, with the plugin, as people would.
+    for (const c of s.council.slice(1, 3)) {
+      const f = join(stateDir, `${c.did.slice(-8)}.key`)
+      await writeFile(f, keyFileContent(c), { mode: 0o600 })
+      const r = plugin(['-n', s.ns, 'council', 'sign', name, '--key', f])
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr).toContain(`state edit(s) (put acct/${victim})`)
+    }
+    await waitFor(
+      `${name} recovered`,
+      () => Promise.resolve(declaration(s, name).status?.phase === 'Recovered'),
+      300_000,
+      1_000,
+    )
+    const fork = declaration(s, name).status
+    console.log(
+      `hard fork at block ${E}: ${fork?.rtoSeconds ?? '?'} s from the chain frozen to finality in the new epoch`,
+    )
+    // Read back from every witness: one block after E on all of them, the edit in their state.
+    const past = await waitFor(
+      'every witness past the fork',
+      async () => {
+        const st = await Promise.all(
+          witnesses.map((n) => get<PublicStatus>(n.ip!, '/v1/status').catch(() => undefined)),
+        )
+        return st.every((x) => x !== undefined && x.finalizedHeight > E + 2) ? st : undefined
+      },
+      120_000,
+      1_000,
+    )
+    expect(past.every((x) => x!.mode === 'running')).toBe(true)
+    // The auditor verifies the chain from genesis on every witness (certificates against the
+    // committee it tracks itself, the restart record of the new epoch included): one chain.
+    const audit = await auditNetwork(s.ns, NETWORK)
+    expect(audit.message).toContain('no fork')
+    expect(audit.forks).toEqual([])
+    expect(audit.badCertificates).toBe(0)
+    expect(audit.heights).toBeGreaterThan(E + 2)
+    for (const n of witnesses) {
+      expect(await get<{ balance?: number }>(n.ip!, `/v1/accounts/${victim}`)).toMatchObject({ balance: 4_242 })
+    }
+  }, 720_000)
 
   it('ScheduledUpgrade: pods rolled to the new build one at a time before the flag height, finality never stopping; a witness held back on the old build halts at the height naming what it needs; blocks finalize past it; released, it is rolled too', async () => {
     const next = await makeNodeBuild(NEXT_BUILD, '0.2.0')

@@ -309,6 +309,8 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     const shard = await readFile(join(node(holder).dir, 'data', 'dds', 'shards', it1.cid, String(index)))
     const wrong = Buffer.from(shard)
     wrong[0] = (wrong[0] ?? 0) ^ 1
+    // Community intake is closed unless an operator opens a window (scenario B.5).
+    await admin('w2').openShardIntake({ ttlSeconds: 600, perIpPerMinute: 100, totalPerMinute: 1_000 })
     let r = await fetch(`${w.api}/v1/content/${it1.cid}/shards/${index}`, { method: 'PUT', body: wrong })
     expect([r.status, await codeOf(r)]).toEqual([422, 'SHARD_MISMATCH'])
     r = await fetch(`${w.api}/v1/content/${it1.cid}/shards/${index}`, { method: 'PUT', body: shard.subarray(1) })

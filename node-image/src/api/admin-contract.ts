@@ -6,6 +6,16 @@
 
 import type { EmergencySummary } from './emergency-contract.ts'
 export type * from './emergency-contract.ts'
+import { STORAGE_SIGNALS_ERROR_CODES, storageSignalsPaths } from './storage-signals-contract.ts'
+import type {
+  DhtHealthStatus,
+  RepairPriorityEntry,
+  RepairPriorityList,
+  ShardIntakeOpenRequest,
+  ShardIntakeStatus,
+} from './storage-signals-contract.ts'
+export type * from './storage-signals-contract.ts'
+export { REPAIR_CLASSES, STORAGE_SIGNALS_ERROR_CODES, storageSignalsPaths } from './storage-signals-contract.ts'
 
 export const ADMIN_API_VERSION = 'v1'
 
@@ -111,6 +121,10 @@ export interface AdminStatus {
   readonly governance?: GovernanceView
   /** This node's own registration on the ledger (stake role, balance). */
   readonly self?: SelfRegistration
+  /** DHT health measured by this node: routing table, seeds reachable, canary lookups. */
+  readonly dhtHealth?: DhtHealthStatus
+  /** Community-shard intake window and its accepted/rejected counts. */
+  readonly shardIntake?: ShardIntakeStatus
 }
 
 export interface GovernanceView {
@@ -186,6 +200,8 @@ export interface DhtStatus {
   readonly refreshSeconds?: number
   readonly refreshes?: number
   readonly lastRefreshMs?: number
+  /** Seeds reachable and canary lookups (nodes before scenario B omit it). */
+  readonly health?: DhtHealthStatus
 }
 
 export interface DhtRebootstrapResult {
@@ -287,6 +303,7 @@ export const adminPaths = {
   blocklistRemove: '/admin/v1/blocklist/remove',
   /** PUT {limits: Partial<RateLimits>, expiresAtMs | ttlSeconds, reason?}: override; DELETE lifts it. */
   limits: '/admin/v1/limits',
+  ...storageSignalsPaths,
 } as const
 
 /**
@@ -335,6 +352,9 @@ export const ADMIN_ERROR_CODES = [
   'BLOCKLIST_FULL',
   'INVALID_LIMITS',
   'DEFENCES_UNREADABLE',
+  'METHOD_NOT_ALLOWED',
+  // storage incident signals (storage-signals-contract.ts)
+  ...STORAGE_SIGNALS_ERROR_CODES,
 ] as const
 export type AdminErrorCode = (typeof ADMIN_ERROR_CODES)[number]
 
@@ -439,6 +459,35 @@ export class AdminClient {
   /** Repair `cid` earlier than other content with the same margin (priority 0 clears). */
   setRepairPriority(cid: string, priority: number): Promise<RepairPriority> {
     return this.#request('POST', adminPaths.storageRepairPriority, { cid, priority })
+  }
+
+  /** The SSN's persisted repair priority list (NOT_A_STORAGE_NODE on other roles). */
+  repairPriorities(): Promise<RepairPriorityList> {
+    return this.#request('GET', adminPaths.repairPriorities)
+  }
+
+  /**
+   * Replaces the SSN's repair priority list; persisted (atomic write + fsync) before the answer,
+   * so it survives a restart. Malformed lists are refused whole with INVALID_REPAIR_PRIORITIES.
+   */
+  setRepairPriorities(entries: readonly RepairPriorityEntry[]): Promise<RepairPriorityList> {
+    return this.#request('PUT', adminPaths.repairPriorities, { entries })
+  }
+
+  shardIntake(): Promise<ShardIntakeStatus> {
+    return this.#request('GET', adminPaths.shardIntake)
+  }
+
+  /**
+   * Opens (or replaces) the community-shard intake window until its expiry, rate limited per
+   * client IP and in total per minute. Refused with INVALID_SHARD_INTAKE when malformed.
+   */
+  openShardIntake(req: ShardIntakeOpenRequest): Promise<ShardIntakeStatus> {
+    return this.#request('PUT', adminPaths.shardIntake, req)
+  }
+
+  closeShardIntake(): Promise<ShardIntakeStatus> {
+    return this.#request('DELETE', adminPaths.shardIntake)
   }
 
   /**

@@ -27,6 +27,8 @@ import type { Defences } from '../defence/defences.ts'
 import type { ChainApiPort } from './chain-routes.ts'
 import { MAX_PREVIEW_BODY_BYTES, parseRestartPreview } from './restart-preview.ts'
 import type { StateEdit } from '../ledger/governance-payloads.ts'
+import { SHARD_SUBMIT_PATH, storageSignalsRoute, throughShardIntake } from './storage-signals-routes.ts'
+import type { StorageSignalsPort } from './storage-signals-routes.ts'
 
 /** What the HTTP APIs need from the node (composed in node/). */
 export interface NodeApiPort extends ChainApiPort {
@@ -44,7 +46,9 @@ export interface NodeApiPort extends ChainApiPort {
   dhtProviders(cid: string): Promise<DhtPeerInfo[]>
   storageStatus(): Promise<StorageStatus>
   storageRepair(): Promise<RepairRunResult>
-  setRepairPriority(p: RepairPriority): RepairPriority
+  setRepairPriority(p: RepairPriority): RepairPriority | Promise<RepairPriority>
+  /** Repair priority list and community-shard intake (storage-signals-routes.ts). */
+  readonly storageSignals?: StorageSignalsPort | undefined
   restartPlan(witnesses: readonly string[], expiresAtMs: number): unknown
   restart(record: Uint8Array): Promise<unknown>
   restartPreview(edits: readonly StateEdit[], witnesses?: readonly string[]): unknown
@@ -234,6 +238,11 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
       return sendJson(res, 200, b)
     }
     if (await chainRoute(node, req, res, url)) return
+    const intake = node.storageSignals?.shardIntake
+    if (intake !== undefined && req.method === 'PUT' && SHARD_SUBMIT_PATH.test(path))
+      return throughShardIntake(intake, req, () =>
+        contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload),
+      )
     if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload, admitPublish)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   }
@@ -285,6 +294,8 @@ function adminRoutes(node: NodeApiPort, token: string, bodyMs: number, d: Defenc
     const path = url.pathname
     if (d !== undefined && (await defenceRoute(d, req, res, url, bodyMs))) return
     if (req.method === 'GET' && path === adminPaths.status) return sendJson(res, 200, node.status())
+    if (node.storageSignals !== undefined && (await storageSignalsRoute(node.storageSignals, req, res, url, bodyMs)))
+      return
     if (req.method === 'GET' && path === adminPaths.checkpoints)
       return sendJson(res, 200, { checkpoints: await node.checkpoints() })
     if (req.method === 'GET' && path === adminPaths.dht) return sendJson(res, 200, node.dhtStatus())
@@ -337,7 +348,7 @@ function adminRoutes(node: NodeApiPort, token: string, bodyMs: number, d: Defenc
         Math.abs(b.priority) > 1_000_000
       )
         throw new ApiError(400, 'MALFORMED_BODY', 'body must be {"cid": string, "priority": integer}')
-      return sendJson(res, 200, node.setRepairPriority({ cid: b.cid, priority: b.priority }))
+      return sendJson(res, 200, await node.setRepairPriority({ cid: b.cid, priority: b.priority }))
     }
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   }

@@ -148,6 +148,12 @@ program
     positive(1024),
     envInt('ECHONET_REPAIR_RATE', 64 * 1024 * 1024, 1024),
   )
+  .option(
+    '--dht-canary-interval-ms <ms>',
+    'DHT health check interval: seeds reachable, canary lookup (env ECHONET_DHT_CANARY_MS)',
+    positive(100),
+    envInt('ECHONET_DHT_CANARY_MS', 30_000, 100),
+  )
   .action(
     async (o: {
       role: string
@@ -166,6 +172,7 @@ program
       voteLog?: string
       repairIntervalMs: number
       repairRate: number
+      dhtCanaryIntervalMs: number
       bondRole?: string
       bondStake?: number
     }) => {
@@ -208,6 +215,7 @@ program
         timeouts,
         repairIntervalMs: o.repairIntervalMs,
         repairBytesPerSecond: o.repairRate,
+        dhtCanaryIntervalMs: o.dhtCanaryIntervalMs,
         ...(o.peers ? { peersFile: o.peers } : {}),
         ...(o.voteLog ? { voteLog: o.voteLog } : {}),
         ...(o.bondRole !== undefined && o.bondStake !== undefined

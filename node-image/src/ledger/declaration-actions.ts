@@ -4,7 +4,7 @@
  * reads the actions that change ledger state out of it and applies them as council actions, so a
  * compromised operator can neither invent nor widen them: nodes check the council's signatures
  * over exactly these bytes. Actions that act on pods or nodes (PromoteStandbys, RateLimits, …)
- * change no ledger state and are not read here; StateEdit goes through a restart manifest.
+ * change no ledger state and are not read here.
  *
  *   every declaration   → declare-emergency (its scenario), lapsing when the declaration expires
  *   PauseModules        → pause-module per module, until block time + durationSeconds
@@ -12,6 +12,9 @@
  *   ScheduledUpgrade    → upgrade-plan (name `upgrade-<minVersion>`)
  *   Compensate          → compensate (treasury transfers)
  *   PausePoSRSlashing   → storage-incident
+ *   StateEdit           → stop-at height + 1: no node executes past the block the edits apply on;
+ *                         the edits themselves come in a restart manifest the council signs
+ *                         separately (ADR 0015), once the nodes can preview them on that block
  */
 import { isDid } from '../crypto/did.ts'
 import type { DeclarationPayload } from './declaration-payload.ts'
@@ -95,6 +98,16 @@ export function declarationLedgerActions(
         case 'PausePoSRSlashing':
           out.push({ kind: 'storage-incident', active: true, reason: `declaration ${d.nonce}` })
           break
+        case 'StateEdit': {
+          const height = member('stateEdit').height
+          if (!isPosInt(height)) throw new Error(`${path}.stateEdit.height must be a positive integer`)
+          out.push({
+            kind: 'stop-at',
+            height: height + 1,
+            reason: `declaration ${d.nonce}: state edit on block ${height}`,
+          })
+          break
+        }
         default:
           // Acts on pods or nodes, not on ledger state.
           break

@@ -125,6 +125,50 @@ describe('a council-signed disaster declaration on the ledger', () => {
     expect(ledger.protocol()).toEqual({ name: 'upgrade-0.2.0', version: '0.2.0', binaryDigest: DIGEST, sinceHeight: 4 })
   })
 
+  it('a StateEdit stops the chain right after the block the edits apply on (the edits come later, in a council-signed manifest); a height already passed is refused', () => {
+    const { ledger, decl, submit } = setup()
+    const edit = (height: number) => ({
+      type: 'StateEdit',
+      stateEdit: { height, edits: [{ op: 'delete', key: 'x' }] },
+    })
+    const h = ledger.height
+    expect(submit(decl([edit(h + 5), { type: 'CoordinatedRestart', coordinatedRestart: {} }]))).toEqual({ ok: true })
+    expect(ledger.emergency().stopAt).toMatchObject({ height: h + 6, authorizedBy: 'd1' })
+    expect(ledger.emergency().stopAt?.reason).toContain(`state edit on block ${h + 5}`)
+    // The chain is past it: the stop would be in the past, so nothing of the declaration applies.
+    expect(submit(decl([edit(1)]))).toMatchObject({ ok: false, code: 'INVALID_PAYLOAD' })
+    expect(ledger.emergency().stopAt?.authorizedBy).toBe('d1')
+    expect(submit(decl([{ type: 'StateEdit', stateEdit: { height: -3 } }]))).toMatchObject({
+      ok: false,
+      code: 'INVALID_PAYLOAD',
+    })
+  })
+
+  it('a declared storage incident (PoSR slashing paused) lapses after its duration, or with the declaration', () => {
+    const { ledger, decl, submit } = setup()
+    expect(
+      submit(
+        decl([{ type: 'PausePoSRSlashing', pausePoSRSlashing: { durationSeconds: 30 } }], {
+          scenario: 'DataUnavailability',
+        }),
+      ),
+    ).toEqual({ ok: true })
+    expect(ledger.emergency().storageIncident).toMatchObject({ authorizedBy: 'd1', untilMs: ledger.timeMs + 30_000 })
+    block(ledger, [], { timeMs: ledger.timeMs + 29_000 })
+    expect(ledger.emergency().storageIncident).toBeDefined()
+    block(ledger, [], { timeMs: ledger.timeMs + 2_000 })
+    expect(ledger.emergency().storageIncident).toBeUndefined()
+    // Without a duration: until the declaration expires.
+    const d = decl([{ type: 'PausePoSRSlashing', pausePoSRSlashing: {} }], {
+      scenario: 'DataUnavailability',
+      expiresAtMs: ledger.timeMs + 60_000,
+    })
+    expect(submit(d)).toEqual({ ok: true })
+    expect(ledger.emergency().storageIncident?.untilMs).toBe(d.expiresAtMs)
+    block(ledger, [], { timeMs: d.expiresAtMs })
+    expect(ledger.emergency().storageIncident).toBeUndefined()
+  })
+
   it('refuses (and applies nothing of) an under-threshold, non-member, forged, expired, replayed, dry-run or wrong-network declaration, and one whose compensation exceeds the treasury', () => {
     const { w, ledger, decl, submit, submitter } = setup()
     const pause = [{ type: 'PauseModules', pauseModules: { modules: ['ads'], durationSeconds: 60 } }]

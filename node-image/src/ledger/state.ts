@@ -203,6 +203,8 @@ export interface EmergencyState {
   readonly storageIncident?: {
     readonly reason?: string
     readonly sinceHeight: number
+    /** Set when a declaration declared it: it lapses with the declaration (or its duration). */
+    readonly untilMs?: number
     readonly authorizedBy?: AuthorizationRef
   }
 }

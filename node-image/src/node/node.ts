@@ -23,6 +23,10 @@ import { NodeStore } from '../storage/node-store.ts'
 import { P2PHost } from '../p2p/host.ts'
 import { watchPeersFile } from '../p2p/peers-file.ts'
 import { DhtManager } from '../p2p/dht.ts'
+import { DhtHealthMonitor, libp2pHealthPort } from '../p2p/dht-health.ts'
+import { ShardIntake } from '../api/shard-intake.ts'
+import type { StorageSignalsPort } from '../api/storage-signals-routes.ts'
+import { StorageSignalsError } from '../api/storage-signals-routes.ts'
 import { NodeMetrics } from '../api/metrics.ts'
 import { adminServer, listen, publicServer } from '../api/server.ts'
 import { Defences } from '../defence/defences.ts'
@@ -56,6 +60,7 @@ import { SelfRegistration } from './self-registration.ts'
 import type { BondConfig } from './self-registration.ts'
 import { requiredFee } from '../ledger/modules/accounts.ts'
 import { Dds } from './dds/dds.ts'
+import { ContentError } from '../storage/content/errors.ts'
 import type { ContentApiPort } from '../api/content-routes.ts'
 import type { LedgerEvent } from './ledger-adapter.ts'
 import { decodeRestartRecord, manifestHash, RestartRecordError } from '../ledger/restart-record.ts'
@@ -99,6 +104,8 @@ export interface NodeConfig {
   readonly bond?: BondConfig
   /** Rate and connection limits at start (DEFAULT_LIMITS; the admin API may override them). */
   readonly limits?: RateLimits
+  /** Between DHT health checks (canary lookup, seeds reachable); default 30 s. */
+  readonly dhtCanaryIntervalMs?: number
 }
 
 export class NodeStartError extends CodedError {}
@@ -128,6 +135,9 @@ export class EchoNode implements NodeApiPort {
   #engine!: ConsensusEngine<LedgerEvent>
   #host!: P2PHost
   #dht!: DhtManager
+  #dhtHealth: DhtHealthMonitor | undefined
+  /** Community-shard intake: closed until an admin call opens a window (scenario B.5). */
+  readonly #shardIntake = new ShardIntake({ registry: this.metrics.registry })
   #dds: Dds | undefined
   #sender!: EventSender
   #registration: SelfRegistration | undefined
@@ -240,6 +250,11 @@ export class EchoNode implements NodeApiPort {
       () => this.#ledger.params().dhtRefreshSeconds,
     )
     await this.#dht.start()
+    this.#dhtHealth = new DhtHealthMonitor(libp2pHealthPort(this.#host.node, this.#dht), this.#ledger.chainId, {
+      registry: this.metrics.registry,
+      ...(this.config.dhtCanaryIntervalMs === undefined ? {} : { intervalMs: this.config.dhtCanaryIntervalMs }),
+    })
+    this.#dhtHealth.start()
     this.#sender = new EventSender(
       this.identity,
       () => this.#ledger,
@@ -350,6 +365,7 @@ export class EchoNode implements NodeApiPort {
     if (this.#expireDefences) clearInterval(this.#expireDefences)
     this.#registration?.stop()
     this.#dds?.stop()
+    this.#dhtHealth?.stop()
     await Promise.all(this.#servers.map((s) => new Promise<void>((r) => s.close(() => r()))))
     for (const s of this.#servers) s.closeAllConnections()
     await this.#engine.stop()
@@ -604,6 +620,8 @@ export class EchoNode implements NodeApiPort {
         emergency: emergencySummary(this.#ledger),
       },
       self: this.#ledger.registration(this.identity.did),
+      ...(this.#dhtHealth ? { dhtHealth: this.#dhtHealth.status() } : {}),
+      shardIntake: this.#shardIntake.status(),
     }
   }
 
@@ -947,6 +965,7 @@ export class EchoNode implements NodeApiPort {
       providedCount: this.#dht.providedCount(),
       seeds: this.#dht.seeds(),
       ...this.#dht.refreshInfo(),
+      ...(this.#dhtHealth ? { health: this.#dhtHealth.status() } : {}),
     }
   }
 
@@ -971,14 +990,27 @@ export class EchoNode implements NodeApiPort {
     return this.#dds?.storageRepair() ?? Promise.reject(new NodeStartError('NOT_STARTED', 'storage is not started'))
   }
 
-  setRepairPriority(p: RepairPriority): RepairPriority {
+  async setRepairPriority(p: RepairPriority): Promise<RepairPriority> {
     if (!this.#dds) throw new NodeStartError('NOT_STARTED', 'storage is not started')
     try {
-      return this.#dds.setRepairPriority(p)
+      return await this.#dds.setRepairPriority(p)
     } catch (err) {
-      const code = (err as { code?: unknown }).code
-      if (typeof code === 'string') throw new ApiError(400, code, (err as Error).message)
+      // Bad input is a 400 with its code; a failed write (now that it persists) stays a 500.
+      if (err instanceof ContentError) throw new ApiError(400, err.code, err.message)
       throw err
+    }
+  }
+
+  /** Repair priority list (SSNs) and the community-shard intake window (storage-signals-routes.ts). */
+  get storageSignals(): StorageSignalsPort {
+    const dds = (): Dds => {
+      if (!this.#dds) throw new StorageSignalsError('NOT_A_STORAGE_NODE', 'storage is not started')
+      return this.#dds
+    }
+    return {
+      shardIntake: this.#shardIntake,
+      repairPriorities: () => dds().repairPriorities(),
+      setRepairPriorities: (entries) => dds().setRepairPriorities(entries),
     }
   }
 

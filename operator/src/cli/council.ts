@@ -42,7 +42,7 @@ export function sign(
     return {
       field: 'manifestSignatures',
       entry: { did: key.did, signature: b64(sig.sig) },
-      what: `restart manifest ${decl.status?.runbook?.manifestHash ?? ''}: epoch ${manifest.epoch}, restart from block ${manifest.height}, ${manifest.witnesses.length} witnesses`,
+      what: `restart manifest ${decl.status?.runbook?.manifestHash ?? ''}: epoch ${manifest.epoch}, restart from block ${manifest.height}, ${manifest.witnesses.length} witnesses${(manifest.stateEdits ?? []).length > 0 ? `, ${manifest.stateEdits!.length} state edit(s) (${manifest.stateEdits!.map((e) => `${e.op} ${e.key}`).join(', ')}) giving state root ${manifest.resultingStateRoot ?? '?'}` : ''}`,
     }
   }
   const payload = declarationPayload(decl.spec, networkId)

@@ -6,10 +6,12 @@
  * recovery policy never can, and the nodes check that themselves).
  */
 import yaml from 'js-yaml'
-import { RESTART_MANIFEST_DOMAIN } from '@echonet/node/governance'
-import type { CouncilSignature, RestartManifest, StateEdit } from '@echonet/node/governance'
+import type { CouncilSignature, RestartManifest } from '@echonet/node/governance'
 import { decodeManifest, encodeManifest, encodeRestartRecord, manifestHash } from '@echonet/node/restart'
 import type { RestartPreview, StateEditInput, StateEditView } from '@echonet/node/admin'
+import { HardForkPlanError } from '../runbooks/hard-fork-manifest.ts'
+
+export { HardForkPlanError, hardForkManifest } from '../runbooks/hard-fork-manifest.ts'
 
 /** What `hardfork plan` prints: the facts to review, and the manifest bytes to sign. */
 export interface HardForkPlan {
@@ -36,15 +38,6 @@ export interface HardForkPlan {
   readonly signatures?: readonly { readonly did: string; readonly signature: string }[]
 }
 
-export class HardForkPlanError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'HardForkPlanError'
-    this.code = code
-  }
-}
-
 /**
  * The edits file: YAML or JSON (JSON is YAML), a list of edits or `{edits: [...]}`. Only the
  * outline is checked here; the node judges every edit (and says why) when it previews them.
@@ -67,44 +60,6 @@ export function parseEdits(text: string, file: string): StateEditInput[] {
     }
   }
   return list as StateEditInput[]
-}
-
-/**
- * The manifest from a preview: the previewed block, the witness set as the node computed it after
- * the edits, epoch = the node's epoch + 1 (`epoch`, when given, must say the same: planning on a
- * node that is behind or ahead is a mistake), the edits exactly as the node normalized them.
- */
-export function hardForkManifest(p: RestartPreview, o: { expiresAtMs: number; epoch?: number }): RestartManifest {
-  const epoch = p.epoch + 1
-  if (o.epoch !== undefined && o.epoch !== epoch) {
-    throw new HardForkPlanError(
-      'EPOCH_MISMATCH',
-      `--epoch ${o.epoch}: the node is at epoch ${p.epoch}, so the fork would start epoch ${epoch}`,
-    )
-  }
-  const stateEdits: StateEdit[] = p.edits.map((e) => {
-    if (e.op === 'delete') return { op: 'delete', key: e.key }
-    if (e.valueCbor === undefined) throw new HardForkPlanError('BAD_PREVIEW', `the preview has no value for ${e.key}`)
-    return { op: 'put', key: e.key, value: new Uint8Array(Buffer.from(e.valueCbor, 'base64')) }
-  })
-  const m = {
-    domain: RESTART_MANIFEST_DOMAIN,
-    chainId: p.chainId,
-    epoch,
-    height: p.height,
-    blockHash: p.blockHash,
-    stateRoot: p.stateRoot,
-    witnesses: p.witnesses.map((w) => ({ did: w.did, power: w.power })),
-    stateEdits,
-    resultingStateRoot: p.resultingStateRoot,
-    expiresAtMs: o.expiresAtMs,
-  }
-  // The nodes' own validation, round-tripped: what is printed is exactly what they will check.
-  try {
-    return decodeManifest(encodeManifest(m as RestartManifest))
-  } catch (err) {
-    throw new HardForkPlanError('BAD_PREVIEW', `the preview does not make a valid manifest: ${(err as Error).message}`)
-  }
 }
 
 export function hardForkPlan(

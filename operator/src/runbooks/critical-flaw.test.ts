@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { AdminStatus } from '@echonet/node/admin'
+import type { AdminStatus, RestartPreview } from '@echonet/node/admin'
+import { signRestartManifest } from '@echonet/node/governance'
+import { NodeIdentity } from '@echonet/node/identity'
+import { decodeManifest } from '@echonet/node/restart'
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
 import { criticalFlawRunbook, MAX_SUBMISSIONS, RESUBMIT_MS, upgradedPower } from './critical-flaw.ts'
 import type { Effect, EffectOutcome, NodeView, Observation, RunbookState } from './types.ts'
@@ -32,13 +35,22 @@ interface NodeSpec {
   digest?: string
   inForce?: boolean
   haltCode?: AdminStatus['haltCode']
+  epoch?: number
+  hash?: string
 }
+
+const key = (i: number): NodeIdentity => NodeIdentity.fromSeed(new Uint8Array(32).fill(i + 1))
+/** Witness i's DID (real keys: a manifest names its witnesses by did:key). */
+const W = (i: number): string => key(10 + i).did
+const council = [0, 1, 2].map(key)
+const COUNCIL = { members: council.map((c) => c.did), threshold: 2 }
 
 function node(i: number, n: NodeSpec): NodeView {
   const status = {
-    did: `did:key:w${i}`,
-    epoch: 0,
+    did: W(i),
+    epoch: n.epoch ?? 0,
     finalizedHeight: n.height,
+    finalizedHash: n.hash ?? 'ab'.repeat(32),
     version: n.digest === NEW ? '0.2.0' : '0.1.0',
     binaryDigest: n.digest ?? OLD,
     ...(n.haltCode !== undefined ? { mode: 'halted', haltCode: n.haltCode } : { mode: 'running' }),
@@ -47,7 +59,7 @@ function node(i: number, n: NodeSpec): NodeView {
       ...(n.inForce === true ? { emergency: { declared: { authorizedBy: 'd7' }, pauses: [] } } : {}),
     },
   } as unknown as AdminStatus
-  return { node: `w${i}`, role: 'witness', podExists: true, podReady: true, ip: `10.0.0.${i}`, status }
+  return { node: `w${i}`, role: 'witness', did: W(i), podExists: true, podReady: true, ip: `10.0.0.${i}`, status }
 }
 
 function obs(nodes: NodeSpec[], actions: DisasterAction[], over: Partial<Observation> = {}): Observation {
@@ -62,12 +74,12 @@ function obs(nodes: NodeSpec[], actions: DisasterAction[], over: Partial<Observa
     committee: {
       epoch: 0,
       height,
-      members: nodes.map((_, i) => ({ did: `did:key:w${i}`, power: 1, online: true })),
+      members: nodes.map((_, i) => ({ did: W(i), power: 1, online: true })),
       totalPower: nodes.length,
       powerNeeded: 3,
       powerOnline: nodes.length,
     },
-    council: undefined,
+    council: COUNCIL,
     registeredStandbys: [],
     committeeSize: undefined,
     auth: { mode: 'council' },
@@ -190,5 +202,135 @@ describe('the CriticalFlaw runbook', () => {
   it('upgradedPower counts committee power by the digest each member runs', () => {
     const o = obs([{ height: 1, digest: NEW }, { height: 1 }, { height: 1, digest: NEW }], [UPGRADE])
     expect(upgradedPower(o, NEW)).toEqual({ percent: 66, behind: ['w1 (0.1.0)'] })
+  })
+})
+
+describe('the CriticalFlaw runbook: a hard fork with a state edit', () => {
+  const H = 20
+  const FROZEN = 'cd'.repeat(32)
+  const EDIT: DisasterAction = {
+    type: 'StateEdit',
+    stateEdit: {
+      height: H,
+      edits: [
+        { op: 'put', key: 'acct/x', value: 'BQ==' },
+        { op: 'delete', key: 'acct/y' },
+      ],
+    },
+  }
+  const RESTART: DisasterAction = { type: 'CoordinatedRestart', coordinatedRestart: { timeoutSeconds: 300 } }
+  const actions = [EDIT, RESTART]
+  const preview: RestartPreview = {
+    chainId: 'echonet-test',
+    epoch: 0,
+    height: H,
+    blockHash: FROZEN,
+    stateRoot: 'ee'.repeat(32),
+    resultingStateRoot: 'ff'.repeat(32),
+    witnesses: [0, 1, 2, 3].map((i) => ({ did: W(i), power: 1 })),
+    edits: [
+      { op: 'put', key: 'acct/x', valueCbor: 'BQ==', value: 5 },
+      { op: 'delete', key: 'acct/y' },
+    ],
+  }
+  const frozen = four({ height: H, hash: FROZEN, inForce: true, haltCode: 'COUNCIL_STOP' })
+  const answer = (e: Effect): EffectOutcome => {
+    if (e.kind === 'previewFork') return { ok: true, value: preview }
+    if (e.kind === 'audit') {
+      return {
+        ok: true,
+        value: {
+          heights: 24,
+          nodes: ['w0'],
+          forks: 0,
+          badCertificates: 0,
+          missing: [],
+          message: 'one chain',
+          lost: 0,
+          ok: true,
+        },
+      }
+    }
+    return { ok: true }
+  }
+
+  /** Through SubmitToLedger: the declaration (and with it the stop) is in force. */
+  function submitted(): RunbookState {
+    let s = rb.initial(T0)
+    for (let i = 0; i < 3; i++) s = run(s, obs(four({ height: 10, inForce: i > 0 }), actions)).state
+    expect(stepPhase(s, 'SubmitToLedger')).toBe('Succeeded')
+    return s
+  }
+
+  it("waits for the chain to stop on the edit's block, records the previewed manifest for the council, hands out the council-signed record, and checks the new epoch", () => {
+    let s = submitted()
+    s = run(s, obs(four({ height: 18, inForce: true }), actions)).state
+    expect(stepPhase(s, 'FreezeChain')).toBe('Running')
+    const froze = run(s, obs(frozen, actions, { nowMs: T0 + 5_000 }))
+    s = froze.state
+    expect(stepPhase(s, 'FreezeChain')).toBe('Succeeded')
+    expect(s.runbook.restartHeight).toBe(H)
+    expect(froze.effects).toEqual([expect.objectContaining({ kind: 'event', reason: 'ChainFrozen' })])
+
+    const planned = run(s, obs(frozen, actions, { nowMs: T0 + 6_000 }), answer)
+    expect(planned.effects[0]).toMatchObject({
+      kind: 'previewFork',
+      node: 'w0',
+      edits: [
+        { op: 'put', key: 'acct/x', valueCbor: 'BQ==' },
+        { op: 'delete', key: 'acct/y' },
+      ],
+    })
+    s = planned.state
+    expect(stepPhase(s, 'PlanRestart')).toBe('Succeeded')
+    const m = decodeManifest(new Uint8Array(Buffer.from(s.runbook.manifest!, 'base64')))
+    expect(m).toMatchObject({ epoch: 1, height: H, blockHash: FROZEN, resultingStateRoot: 'ff'.repeat(32) })
+    expect(m.stateEdits).toHaveLength(2)
+    expect(s.runbook.witnessSet?.map((w) => w.node)).toEqual(['w0', 'w1', 'w2', 'w3'])
+
+    // One signature is not enough; nothing is handed out.
+    const sign = (c: NodeIdentity) => ({
+      did: c.did,
+      signature: Buffer.from(signRestartManifest(c.signer, c.did, m).sig).toString('base64'),
+    })
+    const one = run(s, obs(frozen, actions, { nowMs: T0 + 7_000, manifestSignatures: [sign(council[0]!)] }))
+    expect(one.effects.filter((e) => e.kind === 'deliver')).toEqual([])
+    expect(one.state.steps.find((x) => x.name === 'AuthorizeRestart')?.message).toContain('1 of 2')
+    const signed = { manifestSignatures: [sign(council[0]!), sign(council[2]!)] }
+    s = run(one.state, obs(frozen, actions, { nowMs: T0 + 8_000, ...signed })).state
+    expect(stepPhase(s, 'AuthorizeRestart')).toBe('Succeeded')
+    // The chain stopped on purpose (stalled for only a second): the records go out anyway.
+    const out = run(s, obs(frozen, actions, { nowMs: T0 + 9_000, stalledMs: 1_000, ...signed }), answer)
+    const deliveries = out.effects.filter((e) => e.kind === 'deliver')
+    expect(deliveries.map((d) => d.node)).toEqual(['w0', 'w1', 'w2', 'w3'])
+    expect(deliveries[0]?.record).toMatchObject({ mode: 'council', manifest: s.runbook.manifest })
+    s = run(out.state, obs(frozen, actions, { nowMs: T0 + 10_000, ...signed })).state
+    expect(stepPhase(s, 'CoordinatedRestart')).toBe('Succeeded')
+
+    const resumed = four({ height: H + 3, epoch: 1, inForce: true })
+    s = run(s, obs(resumed, actions, { nowMs: T0 + 14_000, ...signed })).state
+    expect(stepPhase(s, 'WaitForFinality')).toBe('Succeeded')
+    expect(s.rtoSeconds).toBe(9)
+    const audit = run(s, obs(resumed, actions, { nowMs: T0 + 15_000, ...signed }), answer)
+    expect(audit.effects[0]).toMatchObject({ kind: 'audit', expect: { height: H, hash: FROZEN } })
+    s = audit.state
+    expect(stepPhase(s, 'VerifyFork')).toBe('Succeeded')
+    for (let i = 0; i < 3; i++) s = run(s, obs(resumed, actions, { nowMs: T0 + 16_000 + i })).state
+    expect(stepPhase(s, 'RollOut')).toBe('Skipped')
+    expect(s.phase).toBe('Recovered')
+  })
+
+  it("fails, saying why, when the chain is already past the edit's block or the node refuses the edits", () => {
+    const late = run(submitted(), obs(four({ height: H + 2, inForce: true }), actions)).state
+    expect(late.phase).toBe('Failed')
+    expect(late.steps.find((x) => x.name === 'FreezeChain')?.message).toContain('past the edit')
+    let s = run(submitted(), obs(frozen, actions)).state
+    s = run(s, obs(frozen, actions), () => ({
+      ok: false,
+      code: 'INVALID_STATE_EDIT',
+      message: 'acct/x: not an account',
+    })).state
+    expect(s.phase).toBe('Failed')
+    expect(s.steps.find((x) => x.name === 'PlanRestart')?.message).toContain('INVALID_STATE_EDIT')
   })
 })

@@ -6,6 +6,8 @@
  *                    the fee; every node checks the council's signatures itself): module pauses,
  *                    parameter overrides, the upgrade plan, compensation — until the nodes report
  *                    it in force
+ *   FreezeChain …    StateEdit: a hard fork from the block the chain stopped on
+ *   VerifyFork       (critical-flaw-fork.ts: preview, council-signed manifest, delivery, check)
  *   RollOut          ScheduledUpgrade: give the network the new image (the network controller
  *                    replaces pods one at a time within the BFT budget) and wait until enough
  *                    committee power runs the new build (version and digest) before the height
@@ -17,6 +19,7 @@
  */
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
 import {
+  currentStep,
   finishStep,
   initialState,
   iso,
@@ -42,9 +45,14 @@ import {
   withLedger,
 } from './ledger-step.ts'
 
+import { FORK_STEPS, freezeChain, planFork, recordPreview, verifyFork } from './critical-flaw-fork.ts'
+import { waitForFinality } from './witness-loss/finality.ts'
+import { recordAudit, recordDelivery } from './witness-loss/record.ts'
+import { authorizeRestart, coordinatedRestart } from './witness-loss/restart.ts'
+
 export { MAX_SUBMISSIONS, RESUBMIT_MS } from './ledger-step.ts'
 
-export const CRITICAL_FLAW_STEPS = ['Assess', 'SubmitToLedger', 'RollOut', 'VerifyUpgrade'] as const
+export const CRITICAL_FLAW_STEPS = ['Assess', 'SubmitToLedger', ...FORK_STEPS, 'RollOut', 'VerifyUpgrade'] as const
 type StepName = (typeof CRITICAL_FLAW_STEPS)[number]
 
 const POLL_MS = 5_000
@@ -169,6 +177,12 @@ function upgradedPowerRecord(obs: Observation, up: Upgrade): Partial<UpgradeReco
 const STEP_FNS: Record<StepName, StepFn> = {
   Assess: assess,
   SubmitToLedger: submitToLedger,
+  FreezeChain: freezeChain,
+  PlanRestart: planFork,
+  AuthorizeRestart: authorizeRestart,
+  CoordinatedRestart: (s, o) => coordinatedRestart(s, o, { frozen: true }),
+  WaitForFinality: waitForFinality,
+  VerifyFork: verifyFork,
   RollOut: rollOut,
   VerifyUpgrade: verifyUpgrade,
 }
@@ -181,11 +195,19 @@ function finished(state: RunbookState, obs: Observation): StepResult {
 }
 
 function step(state: RunbookState, obs: Observation): StepResult {
-  return runStep(state, obs, STEP_FNS, undefined, finished)
+  const r = runStep(state, obs, STEP_FNS, undefined, finished)
+  // Without a StateEdit the fork steps are skipped at once: go on to the next step now.
+  const skippedFork =
+    currentStep(state)?.name === 'FreezeChain' &&
+    r.next.steps.find((x) => x.name === 'FreezeChain')?.phase === 'Skipped'
+  return skippedFork ? runStep(r.next, obs, STEP_FNS, undefined, finished) : r
 }
 
 function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, nowMs: number): RunbookState {
   if (effect.kind === 'submitDeclaration') return recordSubmission(state, effect, outcome, nowMs)
+  if (effect.kind === 'previewFork') return recordPreview(state, effect, outcome, nowMs)
+  if (effect.kind === 'deliver') return recordDelivery(state, effect, outcome, nowMs)
+  if (effect.kind === 'audit') return recordAudit(state, outcome, nowMs, 'VerifyFork')
   if (effect.kind === 'setNetworkImage') {
     return outcome.ok
       ? note(state, nowMs, `network image set to ${effect.image}; pods are replaced one at a time`)
@@ -196,7 +218,7 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
 
 export const criticalFlawRunbook: Runbook = {
   steps: CRITICAL_FLAW_STEPS,
-  supports: ['PauseModules', 'SetParameters', 'ScheduledUpgrade', 'Compensate'],
+  supports: ['PauseModules', 'SetParameters', 'ScheduledUpgrade', 'Compensate', 'StateEdit', 'CoordinatedRestart'],
   initial: () => initialState(CRITICAL_FLAW_STEPS),
   step,
   record,

@@ -7,6 +7,7 @@ import type { Runbook } from './types.ts'
 import { witnessLossRunbook } from './witness-loss.ts'
 import { networkAttackRunbook } from './network-attack.ts'
 import { criticalFlawRunbook } from './critical-flaw.ts'
+import { dataUnavailabilityRunbook } from './data-unavailability.ts'
 
 export type { Runbook } from './types.ts'
 
@@ -14,6 +15,7 @@ const RUNBOOKS: Partial<Record<DisasterDeclarationSpec['scenario'], Runbook>> = 
   WitnessLoss: witnessLossRunbook,
   NetworkAttack: networkAttackRunbook,
   CriticalFlaw: criticalFlawRunbook,
+  DataUnavailability: dataUnavailabilityRunbook,
 }
 
 export function runbookFor(scenario: DisasterDeclarationSpec['scenario']): Runbook | undefined {

@@ -53,6 +53,8 @@ export function ledgerActions(actions: readonly DisasterAction[]): string[] {
     if (a.type === 'SetParameters') out.push('set-params')
     if (a.type === 'ScheduledUpgrade') out.push('upgrade-plan')
     if (a.type === 'Compensate') out.push(`compensate ${a.compensate?.transfers.length ?? 0} transfer(s)`)
+    if (a.type === 'StateEdit') out.push(`stop-at ${(a.stateEdit?.height ?? 0) + 1}`)
+    if (a.type === 'PausePoSRSlashing') out.push('storage-incident')
   }
   return out
 }

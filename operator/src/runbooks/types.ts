@@ -5,7 +5,14 @@
  * at the recorded step. The reconcile only carries out effects and feeds their outcomes back
  * through the runbook's pure `record(state, effect, outcome)`; nothing in here does I/O.
  */
-import type { AdminStatus, BlocklistRequestEntry, RateLimits } from '@echonet/node/admin'
+import type {
+  AdminStatus,
+  BlocklistRequestEntry,
+  DhtPeerInfo,
+  RateLimits,
+  RepairPriority,
+  StateEditInput,
+} from '@echonet/node/admin'
 import type { CouncilSpec } from '@echonet/node/governance'
 import type { DeclarationPhase } from '../api/v1alpha1/schema.ts'
 import type { DisasterAction, DisasterDeclarationStatus } from '../api/v1alpha1/types.ts'
@@ -19,6 +26,7 @@ export type WitnessSetMember = NonNullable<RunbookRecord['witnessSet']>[number]
 export type SurveyEntry = NonNullable<RunbookRecord['survey']>[number]
 export type AuditRecord = NonNullable<RunbookRecord['audit']>
 export type DefencesRecord = NonNullable<RunbookRecord['defences']>
+export type StorageRecord = NonNullable<RunbookRecord['storage']>
 
 /** What a runbook owns of the declaration's status. */
 export interface RunbookState {
@@ -111,6 +119,33 @@ export type Effect =
   | { readonly kind: 'liftDefences'; readonly node: string; readonly ip: string; readonly defences: NodeDefences }
   /** Scenario C: carry the council-signed declaration onto the ledger (the agent pays the fee). */
   | { readonly kind: 'submitDeclaration'; readonly node: string; readonly ip: string; readonly fee: number }
+  /** Scenario C: a node computes a hard fork's edits on its frozen block (changes nothing). */
+  | {
+      readonly kind: 'previewFork'
+      readonly node: string
+      readonly ip: string
+      readonly edits: readonly StateEditInput[]
+      /** The root the declaration says the edits give, when it says one. */
+      readonly resultingStateRoot?: string
+      /** The manifest built from the preview expires then. */
+      readonly expiresAtMs: number
+    }
+  /** Scenario B: new DHT bootstrap peers for a node (it re-provides what it holds). */
+  | {
+      readonly kind: 'dhtRebootstrap'
+      readonly node: string
+      readonly ip: string
+      readonly seeds: readonly DhtPeerInfo[]
+    }
+  /** Scenario B: content an SSN repairs first (higher first among the same margin). */
+  | {
+      readonly kind: 'setRepairPriorities'
+      readonly node: string
+      readonly ip: string
+      readonly priorities: readonly RepairPriority[]
+    }
+  /** Scenario B: one repair run on an SSN (it rebuilds the content it leads). */
+  | { readonly kind: 'storageRepair'; readonly node: string; readonly ip: string }
   /** Scenario C: the network's node image (the network controller rolls pods one at a time). */
   | { readonly kind: 'setNetworkImage'; readonly image: string }
   | {

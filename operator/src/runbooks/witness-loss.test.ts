@@ -153,6 +153,10 @@ function answer(e: Effect, deliverFails: ReadonlyMap<string, string> = new Map()
     case 'liftDefences':
     case 'submitDeclaration':
     case 'setNetworkImage':
+    case 'previewFork':
+    case 'dhtRebootstrap':
+    case 'setRepairPriorities':
+    case 'storageRepair':
     case 'event':
       return { ok: true }
   }

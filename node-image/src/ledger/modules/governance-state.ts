@@ -72,6 +72,11 @@ export function pruneExpired(ov: Overlay, height: number, timeMs: number): void 
     const { declared: _lapsed, ...rest } = em
     ov.set(KEYS.emergency, rest)
   }
+  const em2 = getEmergency(ov)
+  if (em2.storageIncident?.untilMs !== undefined && timeMs >= em2.storageIncident.untilMs) {
+    const { storageIncident: _lapsed, ...rest } = em2
+    ov.set(KEYS.emergency, rest)
+  }
   // The flag height is reached: from this block on, the plan's version is the protocol in force.
   const plan = getUpgradePlan(ov)
   if (plan !== undefined && height >= plan.height) {

@@ -5,6 +5,7 @@ import type { EventPayloadMap } from '../event.ts'
 import { verifyCouncilAuthorization } from '../governance-payloads.ts'
 import type { CouncilActionBody } from '../governance-payloads.ts'
 import { verifyDeclarationByCouncil } from '../declaration-payload.ts'
+import type { DeclarationPayload } from '../declaration-payload.ts'
 import { declarationLedgerActions } from '../declaration-actions.ts'
 import { paramsProblem } from '../params.ts'
 import type { ParamName, Params } from '../params.ts'
@@ -69,8 +70,26 @@ export function applyDeclaration(env: Env, p: EventPayloadMap['governance.declar
   // A declaration's emergency lapses with it; its time-boxed actions carry their own ends.
   const em = getEmergency(env.ov)
   if (em.declared !== undefined) setEmergency(env, { ...em, declared: { ...em.declared, untilMs: d.expiresAtMs } })
+  // So does a storage incident it declared (PoSR slashing paused), or sooner if it says how long.
+  const incident = getEmergency(env.ov).storageIncident
+  if (incident?.authorizedBy === ref) {
+    setEmergency(env, {
+      ...getEmergency(env.ov),
+      storageIncident: { ...incident, untilMs: Math.min(d.expiresAtMs, incidentEnd(d, env.ctx.timeMs)) },
+    })
+  }
   keepAuthorization(env, ref, { kind: 'declaration', height: env.ctx.height, payload: d, signatures: p.signatures })
   return actions.actions
+}
+
+/** Block time + PausePoSRSlashing.durationSeconds, or never (the declaration's expiry bounds it). */
+function incidentEnd(d: DeclarationPayload, timeMs: number): number {
+  type Pause = { type?: unknown; pausePoSRSlashing?: { durationSeconds?: unknown } }
+  const a = d.actions.find((x) => typeof x === 'object' && x !== null && (x as Pause).type === 'PausePoSRSlashing')
+  const secs = (a as Pause | undefined)?.pausePoSRSlashing?.durationSeconds
+  return typeof secs === 'number' && Number.isSafeInteger(secs) && secs > 0
+    ? timeMs + secs * 1000
+    : Number.MAX_SAFE_INTEGER
 }
 
 /** An expired payload can never verify again, so its nonce need not be remembered. */

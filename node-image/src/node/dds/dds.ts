@@ -11,6 +11,9 @@ import type { DdsLedgerView } from './content-service.ts'
 import type { SignedPublishAuthorization } from '../../ledger/publish-authorization.ts'
 import { SsnStorage } from './ssn-storage.ts'
 import { Repairer } from './repair.ts'
+import { REPAIR_PRIORITIES_FILE, RepairPriorityStore } from './repair-priorities.ts'
+import type { RepairPriorityEntry, RepairPriorityList } from '../../api/storage-signals-contract.ts'
+import { StorageSignalsError } from '../../api/storage-signals-routes.ts'
 import { PosrChallenger } from './posr.ts'
 import type { PosrLedger } from './posr.ts'
 import type { RepairLedger } from './repair.ts'
@@ -57,6 +60,7 @@ export class Dds implements ContentApiPort {
   #providing = false
   #stopped = false
   #repairer: Repairer | undefined
+  #priorities: RepairPriorityStore | undefined
   #posr: PosrChallenger | undefined
 
   private constructor(d: DdsDeps, store: ShardStore) {
@@ -97,7 +101,10 @@ export class Dds implements ContentApiPort {
         d.admitShardRequest,
       )
       for (const { cid } of await store.list()) dds.#announce(cid)
+      const priorities = await RepairPriorityStore.open(join(d.dataDir, REPAIR_PRIORITIES_FILE), d.log)
+      dds.#priorities = priorities
       dds.#repairer = new Repairer({
+        priorities,
         selfDid: d.identity.did,
         store,
         shards: dds.shards,
@@ -161,11 +168,26 @@ export class Dds implements ContentApiPort {
     return this.#repairer.run()
   }
 
-  setRepairPriority(p: RepairPriority): RepairPriority {
+  async setRepairPriority(p: RepairPriority): Promise<RepairPriority> {
     parseContentId(p.cid)
     if (!this.#repairer) throw new ContentError('INVALID_PARAMETERS', 'only storage nodes repair content')
-    this.#repairer.setPriority(p.cid, p.priority)
+    await this.#repairer.setPriority(p.cid, p.priority)
     return p
+  }
+
+  /** The persisted class list (SSNs only: other roles do not repair). */
+  repairPriorities(): RepairPriorityList {
+    return this.#prioritiesOrRefuse().list()
+  }
+
+  setRepairPriorities(entries: readonly RepairPriorityEntry[]): Promise<RepairPriorityList> {
+    return this.#prioritiesOrRefuse().replace(entries)
+  }
+
+  #prioritiesOrRefuse(): RepairPriorityStore {
+    if (this.#priorities === undefined)
+      throw new StorageSignalsError('NOT_A_STORAGE_NODE', 'only storage nodes (role ssn) hold repair priorities')
+    return this.#priorities
   }
 
   /** Provider records go out one at a time in the background: a slow DHT never blocks a put. */

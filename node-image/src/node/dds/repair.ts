@@ -11,6 +11,7 @@ import type { RepairRunResult, StorageStatus } from '../../api/admin-contract.ts
 import type { ContentService } from './content-service.ts'
 import type { SsnEntry } from './locator.ts'
 import { peerIdOfDid } from './peers.ts'
+import type { RepairPriorityStore } from './repair-priorities.ts'
 
 /**
  * Repair on SSNs (DESIGN §4 "DDS"). Each scan asks every registered SSN for its inventory (one
@@ -39,6 +40,8 @@ export interface RepairDeps {
   ledger(): RepairLedger
   /** Recent reads of a content served by this node (high-demand content is repaired earlier). */
   demand(cid: string): number
+  /** The operator's persisted priorities (repair-priorities.ts). */
+  readonly priorities: RepairPriorityStore
   log(level: 'info' | 'warn' | 'debug', msg: string, data?: Record<string, unknown>): void
 }
 
@@ -54,7 +57,8 @@ interface Health {
 
 /**
  * The repair queue order: least margin (healthy − k) first — content one more loss away from being
- * unrecoverable goes before anything else —, then the operator's priority (critical metadata),
+ * unrecoverable goes before anything else —, then the operator's priority (class, then number:
+ * critical metadata, high-demand, recent — repair-priorities.ts),
  * then demand (recent reads), then the newest registration.
  */
 export function repairOrder<T extends { cid: string; margin: number; rec: { height: number } }>(
@@ -77,7 +81,6 @@ const SCRUB_BYTES_PER_SCAN = 256 * 1024 * 1024
 
 export class Repairer {
   readonly #d: RepairDeps
-  readonly #priorities = new Map<string, number>()
   #underReplicated = 0
   #queue: string[] = []
   #repairedBytes = 0
@@ -101,9 +104,9 @@ export class Repairer {
     if (this.#timer) clearInterval(this.#timer)
   }
 
-  setPriority(cid: string, priority: number): void {
-    if (priority === 0) this.#priorities.delete(cid)
-    else this.#priorities.set(cid, priority)
+  /** Persists before resolving (a restarted SSN repairs in the same order). */
+  setPriority(cid: string, priority: number): Promise<void> {
+    return this.#d.priorities.setNumeric(cid, priority)
   }
 
   /** The status as of the last run or status() call (for the synchronous admin status). */
@@ -121,7 +124,7 @@ export class Repairer {
       repairQueue: this.#queue.length,
       repairedBytes: this.#repairedBytes,
       lastScanAtMs: this.#lastScanAtMs,
-      priorities: [...this.#priorities].map(([cid, priority]) => ({ cid, priority })),
+      priorities: this.#d.priorities.numeric(),
     })
   }
 
@@ -136,7 +139,7 @@ export class Repairer {
     const health = await this.#scan()
     const mine = repairOrder(
       health.filter((h) => h.healthy.size < h.rec.k + h.rec.m && this.#leads(h)),
-      (cid) => this.#priorities.get(cid) ?? 0,
+      (cid) => this.#d.priorities.priority(cid),
       (cid) => this.#d.demand(cid),
     )
     this.#queue = mine.map((h) => h.cid)

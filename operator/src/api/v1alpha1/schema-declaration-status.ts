@@ -188,6 +188,49 @@ export const runbookSchema = object(
         { description: 'Scenario D: the rate limits and blocklist pushed to every node, and their effect.' },
       ),
     ),
+    storage: optional(
+      object(
+        {
+          classification: optional(
+            stringEnum(['SSNFailure', 'DHTFailure', 'SSNAndDHTFailure', 'UnderReplicated', 'None'] as const, {
+              description:
+                'What the assessment found: storage nodes lost, the DHT lost, both, or only content below full redundancy.',
+            }),
+          ),
+          ssns: optional(integer({ description: 'Storage nodes the network has.', minimum: 0 })),
+          ssnsReachable: optional(integer({ description: 'Storage nodes that answer.', minimum: 0 })),
+          seeds: optional(integer({ description: 'DHT seeds the network has.', minimum: 0 })),
+          seedsReachable: optional(integer({ description: 'DHT seeds that answer.', minimum: 0 })),
+          underReplicated: optional(
+            integer({
+              description: 'Registered content below k + m healthy shards (the highest count any SSN reports).',
+              minimum: 0,
+            }),
+          ),
+          rebootstrapped: optional(
+            array(string({ description: 'A node name.', maxLength: 253 }), {
+              description: 'Nodes given the new DHT bootstrap peers (they re-provide what they hold).',
+              maxItems: 1000,
+              listType: 'set',
+            }),
+          ),
+          prioritized: optional(
+            array(string({ description: 'A node name.', maxLength: 253 }), {
+              description: 'SSNs that took the repair priorities.',
+              maxItems: 1000,
+              listType: 'set',
+            }),
+          ),
+          repairRuns: optional(integer({ description: 'Repair runs the runbook started on the SSNs.', minimum: 0 })),
+          repairedContent: optional(
+            integer({ description: 'Content the SSNs repaired in those runs (sum).', minimum: 0 }),
+          ),
+          lastRepairAt: optional(string({ description: 'When the last repair round started.', format: 'date-time' })),
+          message: optional(string({ description: 'Where the incident stands.', maxLength: 4096 })),
+        },
+        { description: 'Scenario B: the storage incident as assessed, and the repair.' },
+      ),
+    ),
     ledger: optional(
       object(
         {

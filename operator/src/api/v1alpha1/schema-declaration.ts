@@ -313,7 +313,8 @@ const actionMembers = {
     object(
       {
         height: integer({
-          description: 'Certified height the edits apply on top of (the restart height).',
+          description:
+            'Certified height the edits apply on top of (the restart height). The declaration stops the chain right after it (no node executes height + 1), so it must be ahead of the chain when the declaration reaches the ledger.',
           minimum: 1,
         }),
         edits: array(
@@ -345,10 +346,13 @@ const actionMembers = {
           ),
           { description: 'The edits, applied in order.', minItems: 1, maxItems: 64 },
         ),
-        resultingStateRoot: string({
-          description: 'State root after the edits (64 lowercase hex); every node refuses the restart on a mismatch.',
-          pattern: HEX_HASH,
-        }),
+        resultingStateRoot: optional(
+          string({
+            description:
+              'State root the edits must give (64 lowercase hex), when the council knows it ahead: the runbook refuses a preview that gives another. Unset, the root is in the manifest the council signs, and every node refuses the restart on a mismatch.',
+            pattern: HEX_HASH,
+          }),
+        ),
       },
       { description: 'Hard fork: edit state at a certified height (last resort; full council only).' },
     ),

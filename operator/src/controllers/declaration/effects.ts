@@ -84,6 +84,23 @@ export async function execute(
         const m = await ctx.admin.restartPlan({ ip: effect.ip, token: ctx.token }, effect.witnesses, effect.expiresAtMs)
         return { ok: true, value: m }
       }
+      case 'previewFork': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.restartPreview({ ip: effect.ip, token: ctx.token }, effect.edits) }
+      }
+      case 'dhtRebootstrap': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.dhtRebootstrap({ ip: effect.ip, token: ctx.token }, effect.seeds) }
+      }
+      case 'setRepairPriorities': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        await ctx.admin.setRepairPriorities({ ip: effect.ip, token: ctx.token }, effect.priorities)
+        return { ok: true }
+      }
+      case 'storageRepair': {
+        if (ctx.token === undefined) return { ok: false, code: 'NO_TOKEN', message: 'no admin token' }
+        return { ok: true, value: await ctx.admin.storageRepair({ ip: effect.ip, token: ctx.token }) }
+      }
       case 'agentSign': {
         if (ctx.agent === undefined) {
           return { ok: false, code: 'NO_AGENT_KEY', message: 'recovery.agentKeySecretRef names no readable agent key' }

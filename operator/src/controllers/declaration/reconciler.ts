@@ -119,7 +119,7 @@ export class DeclarationReconciler {
       return { requeueAfterMs: 30_000 }
     }
     if (runbook === undefined) {
-      const msg = `no runbook for scenario ${decl.spec.scenario} in this operator version (WitnessLoss, CriticalFlaw and NetworkAttack are automated; see README "What runs today")`
+      const msg = `no runbook for scenario ${decl.spec.scenario} in this operator version (WitnessLoss, DataUnavailability, CriticalFlaw and NetworkAttack are automated; see README "What runs today")`
       await write(setPhase(skipRest(state, now, msg), 'Failed', now, msg), {
         ok: false,
         reason: 'UnsupportedScenario',

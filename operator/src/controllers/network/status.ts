@@ -99,8 +99,10 @@ export function aggregateNetworkStatus(network: EchoNetNetwork, inputs: StatusIn
   } else delete out.rollout
 
   // Conditions. Messages carry no clock values, so an unchanged situation writes nothing.
-  // A council halt is the council's decision, not a node's fault: EmergencyInForce reports it.
-  const halted = nodes.filter((n) => n.status?.mode === 'halted' && n.status.haltCode !== 'COUNCIL_HALT')
+  // A council halt or stop is the council's decision, not a node's fault: EmergencyInForce reports it.
+  const halted = nodes.filter(
+    (n) => n.status?.mode === 'halted' && n.status.haltCode !== 'COUNCIL_HALT' && n.status.haltCode !== 'COUNCIL_STOP',
+  )
   const notReady = nodes.filter((n) => !n.ready).map((n) => n.node)
   const unreachable = nodes.filter((n) => n.status === undefined).map((n) => n.node)
   const missingPods = Math.max(0, inputs.desiredNodes - nodes.length)

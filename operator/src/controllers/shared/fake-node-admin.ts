@@ -11,7 +11,10 @@ import type {
   DhtPeerInfo,
   DhtRebootstrapResult,
   RateLimits,
+  RepairPriority,
   RepairRunResult,
+  RestartPreview,
+  StateEditInput,
 } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
 import type { AccountView, NodeAdmin, NodeEndpoint, RestartResult, SubmitVerdict } from './node-admin.ts'
@@ -25,7 +28,9 @@ export type FakeCall =
       readonly expiresAtMs: number
     }
   | { readonly op: 'restart'; readonly ip: string; readonly record: Uint8Array }
+  | { readonly op: 'restartPreview'; readonly ip: string; readonly edits: readonly StateEditInput[] }
   | { readonly op: 'storageRepair'; readonly ip: string }
+  | { readonly op: 'setRepairPriorities'; readonly ip: string; readonly priorities: readonly RepairPriority[] }
   | { readonly op: 'dhtRebootstrap'; readonly ip: string; readonly seeds: readonly DhtPeerInfo[] }
   | { readonly op: 'account'; readonly ip: string; readonly did: string }
   | { readonly op: 'submitEvents'; readonly ip: string; readonly events: readonly Uint8Array[] }
@@ -46,6 +51,9 @@ export class FakeNodeAdmin implements NodeAdmin {
   readonly statuses = new Map<string, AdminStatus>()
   plan: (ip: string, witnesses: readonly string[], expiresAtMs: number) => RestartManifest = () => {
     throw new AdminApiError(500, 'INTERNAL', 'no plan configured')
+  }
+  preview: (ip: string, edits: readonly StateEditInput[]) => RestartPreview = () => {
+    throw new AdminApiError(500, 'INTERNAL', 'no preview configured')
   }
   readonly accounts = new Map<string, AccountView>()
   restartAnswer: (ip: string, record: Uint8Array) => RestartResult = () => ({
@@ -74,6 +82,18 @@ export class FakeNodeAdmin implements NodeAdmin {
     return new Promise((resolve) => {
       resolve(this.restartAnswer(n.ip, record))
     })
+  }
+
+  restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview> {
+    this.calls.push({ op: 'restartPreview', ip: n.ip, edits })
+    return new Promise((resolve) => {
+      resolve(this.preview(n.ip, edits))
+    })
+  }
+
+  setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void> {
+    this.calls.push({ op: 'setRepairPriorities', ip: n.ip, priorities })
+    return Promise.resolve()
   }
 
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult> {

@@ -12,7 +12,10 @@ import type {
   DhtPeerInfo,
   DhtRebootstrapResult,
   RateLimits,
+  RepairPriority,
   RepairRunResult,
+  RestartPreview,
+  StateEditInput,
 } from '@echonet/node/admin'
 import type { RestartManifest } from '@echonet/node/governance'
 import { ADMIN_PORT, API_PORT } from './ports.ts'
@@ -36,7 +39,11 @@ export interface NodeAdmin {
   restartPlan(n: NodeEndpoint, witnesses: readonly string[], expiresAtMs: number): Promise<RestartManifest>
   /** Hands a signed restart record (DAG-CBOR); the node verifies it and waits for supermajority. */
   restart(n: NodeEndpoint, record: Uint8Array): Promise<RestartResult>
+  /** A hard fork's edits computed on the node's finalized block: resulting root, witness set. */
+  restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview>
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult>
+  /** ContentIDs an SSN repairs first (higher priority first among the same margin). */
+  setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void>
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult>
   /** Public API: an account's balance and last nonce (undefined when it has none). */
   account(ip: string, did: string): Promise<AccountView | undefined>
@@ -103,12 +110,21 @@ export class HttpNodeAdmin implements NodeAdmin {
     return this.#client(n, this.#t.restartMs).restart(record)
   }
 
+  restartPreview(n: NodeEndpoint, edits: readonly StateEditInput[]): Promise<RestartPreview> {
+    return this.#client(n, this.#t.restartMs).restartPreview(edits)
+  }
+
   storageRepair(n: NodeEndpoint): Promise<RepairRunResult> {
     return this.#client(n, this.#t.repairMs).storageRepair()
   }
 
   dhtRebootstrap(n: NodeEndpoint, seeds: readonly DhtPeerInfo[]): Promise<DhtRebootstrapResult> {
     return this.#client(n, this.#t.restartMs).dhtRebootstrap(seeds)
+  }
+
+  async setRepairPriorities(n: NodeEndpoint, priorities: readonly RepairPriority[]): Promise<void> {
+    const c = this.#client(n, this.#t.statusMs)
+    for (const p of priorities) await c.setRepairPriority(p.cid, p.priority)
   }
 
   defences(n: NodeEndpoint): Promise<DefencesView> {

@@ -59,37 +59,13 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
           `the recovery agent could not sign (${outcome.code}): ${outcome.message}`,
         )
       return remember(state, { agentSignature: outcome.value as string })
-    case 'deliver': {
-      if (outcome.ok) {
-        const delivered = [...new Set([...(state.runbook.delivered ?? []), effect.node])].sort()
-        return note(remember(state, { delivered }), nowMs, `CoordinatedRestart: ${effect.node} adopted the manifest`)
-      }
-      if (TERMINAL_REFUSALS.has(outcome.code)) {
-        const inSet = (state.runbook.witnessSet ?? []).some((w) => w.node === effect.node)
-        const msg = `${effect.node} refused the manifest (${outcome.code}): ${outcome.message}`
-        return inSet ? fail(state, 'CoordinatedRestart', nowMs, msg) : note(state, nowMs, `CoordinatedRestart: ${msg}`)
-      }
-      return attempt(
-        progress(state, 'CoordinatedRestart', `${effect.node}: ${outcome.code} — ${outcome.message}; retrying`),
-        'CoordinatedRestart',
-      )
-    }
+    case 'deliver':
+      return recordDelivery(state, effect, outcome, nowMs)
     case 'audit': {
-      if (!outcome.ok)
-        return attempt(
-          progress(state, 'Verify', `reading blocks back failed (${outcome.code}): ${outcome.message}`),
-          'Verify',
-        )
-      const a = outcome.value as AuditRecord & { lost: number; ok: boolean }
-      const { lost, ok, ...audit } = a
-      const s = { ...remember(state, { audit }), finalizedEventsLost: lost }
-      if (!ok) return fail(s, 'Verify', nowMs, audit.message)
-      return setPhase(
-        finishStep(s, 'Verify', nowMs, 'Succeeded', audit.message),
-        'Recovered',
-        nowMs,
-        `chain checked: ${audit.message}`,
-      )
+      const s = recordAudit(state, outcome, nowMs, 'Verify')
+      return s.phase === 'Failed' || s.steps.find((x) => x.name === 'Verify')?.phase !== 'Succeeded'
+        ? s
+        : setPhase(s, 'Recovered', nowMs, `chain checked: ${s.runbook.audit?.message ?? ''}`)
     }
     case 'restoreResilience':
       if (!outcome.ok) return fail(state, 'RestoreResilience', nowMs, `${outcome.code}: ${outcome.message}`)
@@ -104,6 +80,43 @@ export function record(state: RunbookState, effect: Effect, outcome: EffectOutco
     case 'liftDefences':
     case 'submitDeclaration':
     case 'setNetworkImage':
+    case 'previewFork':
+    case 'dhtRebootstrap':
+    case 'setRepairPriorities':
+    case 'storageRepair':
       return state
   }
+}
+
+/** A restart record handed to a node: adopted, refused for good (the step fails), or retried. */
+export function recordDelivery(
+  state: RunbookState,
+  effect: Extract<Effect, { kind: 'deliver' }>,
+  outcome: EffectOutcome,
+  nowMs: number,
+): RunbookState {
+  if (outcome.ok) {
+    const delivered = [...new Set([...(state.runbook.delivered ?? []), effect.node])].sort()
+    return note(remember(state, { delivered }), nowMs, `CoordinatedRestart: ${effect.node} adopted the manifest`)
+  }
+  if (TERMINAL_REFUSALS.has(outcome.code)) {
+    const inSet = (state.runbook.witnessSet ?? []).some((w) => w.node === effect.node)
+    const msg = `${effect.node} refused the manifest (${outcome.code}): ${outcome.message}`
+    return inSet ? fail(state, 'CoordinatedRestart', nowMs, msg) : note(state, nowMs, `CoordinatedRestart: ${msg}`)
+  }
+  return attempt(
+    progress(state, 'CoordinatedRestart', `${effect.node}: ${outcome.code} — ${outcome.message}; retrying`),
+    'CoordinatedRestart',
+  )
+}
+
+/** The independent read-back of the chain: `step` succeeds when it checks out, fails when it does not. */
+export function recordAudit(state: RunbookState, outcome: EffectOutcome, nowMs: number, step: string): RunbookState {
+  if (!outcome.ok)
+    return attempt(progress(state, step, `reading blocks back failed (${outcome.code}): ${outcome.message}`), step)
+  const a = outcome.value as AuditRecord & { lost: number; ok: boolean }
+  const { lost, ok, ...audit } = a
+  const s = { ...remember(state, { audit }), finalizedEventsLost: lost }
+  if (!ok) return fail(s, step, nowMs, audit.message)
+  return finishStep(s, step, nowMs, 'Succeeded', audit.message)
 }

@@ -121,7 +121,16 @@ function deliveryAuth(state: RunbookState, obs: Observation): Extract<Effect, { 
   return { mode: 'council', manifest, signatures: obs.manifestSignatures }
 }
 
-export function coordinatedRestart(state: RunbookState, obs: Observation): StepResult {
+/**
+ * `frozen`: the council stopped the chain on the restart block (a hard fork), so finality that
+ * stopped is the plan, not a reason to doubt it; otherwise a network that finalizes again makes
+ * the plan stale.
+ */
+export function coordinatedRestart(
+  state: RunbookState,
+  obs: Observation,
+  o: { readonly frozen?: boolean } = {},
+): StepResult {
   const now = obs.nowMs
   const m = manifestOf(state)!
   let s = startStep(state, 'CoordinatedRestart', now)
@@ -141,7 +150,7 @@ export function coordinatedRestart(state: RunbookState, obs: Observation): StepR
   // Nodes that followed the restart from a peer have it already.
   for (const n of targets) if ((n.status?.epoch ?? 0) >= m.epoch && !delivered.has(n.node)) delivered.add(n.node)
   if (delivered.size !== (state.runbook.delivered ?? []).length) s = remember(s, { delivered: [...delivered].sort() })
-  if (delivered.size === 0 && obs.stalledMs < HALT_WINDOW_MS) {
+  if (delivered.size === 0 && obs.stalledMs < HALT_WINDOW_MS && o.frozen !== true) {
     // Admission right before the first destructive act: quorum came back, so the plan is stale.
     return result(
       fail(s, 'CoordinatedRestart', now, 'blocks are being finalized again: the restart was not sent to any node'),
