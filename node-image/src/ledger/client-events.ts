@@ -8,6 +8,7 @@ import type { Signer } from '../crypto/ed25519.ts'
 import { sha256, toHex } from '../crypto/hash.ts'
 import { encodeEvent, signEvent } from './event.ts'
 import type { DeclarationPayload } from './declaration-payload.ts'
+import type { CouncilAction } from './governance-payloads.ts'
 
 export interface SignedEventBytes {
   /** The encoded signed event, as `POST /v1/events` takes it (base64 in JSON, or DAG-CBOR). */
@@ -56,6 +57,33 @@ export function signedDeclarationEvent(
     nonce: t.nonce,
     fee: t.fee,
     payload: { declaration: t.declaration, signatures: t.signatures.map((s) => ({ did: s.did as Did, sig: s.sig })) },
+  })
+  const bytes = encodeEvent(ev)
+  return { bytes, id: toHex(sha256(bytes)) }
+}
+
+/**
+ * A council action (halt, resume, stop-at, …) with its council signatures, carried onto the
+ * ledger by whoever pays the fee (`kubectl echonet council submit`): the authority is the
+ * signatures inside, which every node checks at admission and again at execution.
+ */
+export function signedCouncilActionEvent(
+  signer: Signer,
+  sender: string,
+  t: {
+    chainId: string
+    nonce: number
+    fee: number
+    action: CouncilAction
+    signatures: readonly { did: string; sig: Uint8Array }[]
+  },
+): SignedEventBytes {
+  const ev = signEvent(signer, sender as Did, {
+    chainId: t.chainId,
+    type: 'governance.council-action',
+    nonce: t.nonce,
+    fee: t.fee,
+    payload: { action: t.action, signatures: t.signatures.map((s) => ({ did: s.did as Did, sig: s.sig })) },
   })
   const bytes = encodeEvent(ev)
   return { bytes, id: toHex(sha256(bytes)) }

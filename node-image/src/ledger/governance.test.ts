@@ -52,6 +52,28 @@ describe('council actions on the ledger', () => {
     expect(ledger.emergency().declared).toBeUndefined()
   })
 
+  it('mempool admission refuses what execution would: under threshold, forged, expired, another network, a used nonce; admits a valid action', () => {
+    const { w, ledger, council, submitter } = setup()
+    const ev = (a: CouncilAction, signers = w.council.slice(0, 2)) => {
+      submitter.nonce = ledger.nonceOf(submitter.did)
+      return submitter.ev('governance.council-action', { action: a, signatures: sign(a, signers) })
+    }
+    const halt = action({ kind: 'halt', reason: 'x' }, { nonce: 7 })
+    expect(ledger.precheck(ev(halt, [w.council[0]!]))).toBe('COUNCIL_THRESHOLD_NOT_MET')
+    // A member's DID over a signature made with another key.
+    const forged = submitter.ev('governance.council-action', {
+      action: halt,
+      signatures: [...sign(halt, [w.council[0]!]), { did: w.council[1]!.did, sig: sign(halt, [id(77)])[0]!.sig }],
+    })
+    expect(ledger.precheck(forged)).toBe('BAD_SIGNATURE')
+    expect(ledger.precheck(ev(action({ kind: 'halt' }, { nonce: 8, expiresAtMs: T0 })))).toBe('EXPIRED')
+    expect(ledger.precheck(ev(action({ kind: 'halt' }, { nonce: 9, chainId: 'other-net' })))).toBe('WRONG_CHAIN')
+    expect(ledger.precheck(ev(halt))).toBeUndefined()
+    expect(council({ kind: 'resume' }, undefined, { nonce: 11 })).toEqual({ ok: true })
+    expect(ledger.precheck(ev(action({ kind: 'halt' }, { nonce: 11 })))).toBe('BAD_NONCE')
+    expect(CHAIN).not.toBe('other-net')
+  })
+
   it('the council changes itself: the old council loses its authority', () => {
     const { ledger, council } = setup()
     const next = [id(3), id(4)]

@@ -28,7 +28,7 @@ import {
 import { close as closeAd, getEscrow, impressions, open as openAd } from './modules/ads.ts'
 import { contentByBodyHash, getContent, register } from './modules/content.ts'
 import { interact, poeScore } from './modules/engagement.ts'
-import { applyCouncilAction, applyDeclaration } from './modules/governance.ts'
+import { applyCouncilAction, applyDeclaration, councilActionAdmission } from './modules/governance.ts'
 import {
   getAuthorizations,
   getCouncil,
@@ -95,6 +95,8 @@ export interface AccountView {
   createdAt: number | undefined
   stake: StakeRecord | undefined
   reputation: number
+  /** The DID's Proof-of-Engagement score as a creator in the current payout round (weighted). */
+  poe: number
 }
 
 const OK: EventResult = Object.freeze({ ok: true })
@@ -352,6 +354,10 @@ export class Ledger {
     if (getEmergency(view).halted !== undefined && !HALT_EXEMPT.has(b.type)) return 'LEDGER_HALTED'
     const module = moduleOf(b.type)
     if (module !== 'governance' && isPaused(view, module, meta.height + 1, meta.timeMs)) return 'MODULE_PAUSED'
+    if (b.type === 'governance.council-action') {
+      const gp = councilActionAdmission(view, payloadOf(b, 'governance.council-action'), meta)
+      if (gp !== undefined) return gp
+    }
     const account = getAccount(view, b.sender)
     const np = nonceProblem(account, b.nonce, false)
     if (np !== undefined) return np.code
@@ -573,6 +579,7 @@ export class Ledger {
       createdAt: a?.createdAt,
       stake: getStake(view, did),
       reputation: reputationScore(view, did),
+      poe: poeScore(view, did),
     }
   }
 

@@ -97,6 +97,8 @@ describe('engagement and payouts', () => {
       fresh.ev('engagement.interact', { cid: cidOf(1), kind: 'like' }), // 2 × min(10_000, 1_000)
     ])
     expect(ledger.poeScore(creator.did)).toBe(22_000)
+    // The public account view carries it (what an observer reads from GET /v1/accounts/<did>).
+    expect(ledger.account(creator.did).poe).toBe(22_000)
     expect(council({ kind: 'set-reputation', did: w.users[2]!.did, score: 5_000 })).toEqual({ ok: true })
     block(ledger, [s(2).ev('engagement.interact', { cid: cidOf(1), kind: 'share' })]) // 4 × 5_000
     expect(ledger.poeScore(creator.did)).toBe(42_000)

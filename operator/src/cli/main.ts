@@ -11,6 +11,9 @@
  *   hardfork plan --network N --edits FILE   a RestartManifest with state edits, for the council
  *   council sign --plan FILE --key KEY       add your signature to a hard-fork plan file
  *   hardfork apply FILE --network N          hand the signed plan to every witness and standby
+ *   council action <kind> <network> --out FILE   an unsigned council action (halt, resume, stop-at, …)
+ *   council sign --action FILE --key KEY     add your signature to a council action file
+ *   council submit <network> --action FILE --key PAYER   check it against the council, put it on the ledger
  *
  * Talks to the API server (kubeconfig, like kubectl) and, for `hardfork plan`, to one node's
  * admin API as the operator does (pod IP, the network's admin token); prints no Secret data.
@@ -27,7 +30,10 @@ import type {
   WitnessPool,
 } from '../api/v1alpha1/types.ts'
 import { validateDisasterDeclaration } from '../api/v1alpha1/validate.ts'
-import { K8sClient, loadKubeConfig, MERGE_PATCH } from '../k8s/index.ts'
+import type { K8sClient } from '../k8s/index.ts'
+import { client, duration, out, outputFormat } from './common.ts'
+import { addCouncilActionCommands, signActionFile } from './council-action-commands.ts'
+import type { Globals } from './common.ts'
 import { sign, signManifest, signTarget, verify, withSignature } from './council.ts'
 import type { SignTarget } from './council.ts'
 import { format, report, reportText, statusText, summarize } from './render.ts'
@@ -45,40 +51,12 @@ import { adminTokenOf, pickNode, voterTargets } from './node-reach.ts'
 import type { NodeTarget } from './node-reach.ts'
 import { AdminClient } from '@echonet/node/admin'
 import type { AdminStatus } from '@echonet/node/admin'
-import type { OutputFormat } from './render.ts'
 
-interface Globals {
-  namespace?: string
-  allNamespaces?: boolean
-  output: OutputFormat
-  kubeconfig?: string
-  context?: string
-}
-
-function client(g: Globals): { c: K8sClient; namespace: string } {
-  const kc = loadKubeConfig(g.kubeconfig !== undefined ? { kubeconfig: g.kubeconfig } : {})
-  if (g.context !== undefined) kc.setCurrentContext(g.context)
-  const ctxNs = kc.getContextObject(kc.getCurrentContext())?.namespace
-  return { c: new K8sClient(kc), namespace: g.namespace ?? ctxNs ?? 'default' }
-}
-
-const out = (s: string): void => {
-  process.stdout.write(s)
-}
+/** k8s/apply.ts's constant, not imported: that module loads the Kubernetes client (see common.ts). */
+const MERGE_PATCH = 'application/merge-patch+json'
 
 async function list<T>(c: K8sClient, kind: string, ns: string | undefined): Promise<T[]> {
   return (await c.list<T & { metadata?: object }>(API_VERSION, kind, ns)).items
-}
-
-function duration(v: string): number {
-  const m = /^(\d+)(s|m|h|d)$/.exec(v)
-  if (m === null) throw new InvalidArgumentError('a duration like 30m, 2h or 1d')
-  return Number(m[1]) * { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 's' | 'm' | 'h' | 'd']
-}
-
-function outputFormat(v: string): OutputFormat {
-  if (v !== 'json' && v !== 'yaml' && v !== 'text') throw new InvalidArgumentError('json, yaml or text')
-  return v
 }
 
 const program = new Command('kubectl-echonet')
@@ -96,7 +74,7 @@ program
   .argument('[network]', 'EchoNetNetwork name (default: all in the namespace)')
   .action(async (name: string | undefined) => {
     const g = program.opts<Globals>()
-    const { c, namespace } = client(g)
+    const { c, namespace } = await client(g)
     const ns = g.allNamespaces === true ? undefined : namespace
     const nets = (await list<EchoNetNetwork>(c, 'EchoNetNetwork', ns)).filter(
       (n) => name === undefined || n.metadata.name === name,
@@ -146,7 +124,7 @@ program
       if (!(SCENARIOS as readonly string[]).includes(scenario))
         throw new InvalidArgumentError(`scenario must be one of ${SCENARIOS.join(', ')}`)
       const g = program.opts<Globals>()
-      const { c, namespace } = client(g)
+      const { c, namespace } = await client(g)
       const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
       const nonce = o.nonce ?? Date.now()
       const actions: DisasterDeclarationInput['spec']['actions'] =
@@ -218,7 +196,7 @@ async function declarationFrom(
     return { decl: v.value, namespace: v.value.metadata.namespace ?? g.namespace ?? 'default' }
   }
   if (name === undefined) throw new InvalidArgumentError('name a declaration, or give --file')
-  const { c, namespace } = client(g)
+  const { c, namespace } = await client(g)
   return { decl: await c.get<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration', name, namespace), c, namespace }
 }
 
@@ -246,6 +224,7 @@ council
     '--plan <file>',
     'sign the manifest of a hard-fork plan file (hardfork plan -o yaml); adds your signature to it',
   )
+  .option('--action <file>', 'sign a council action file (council action … --out); adds your signature to it')
   .addOption(
     new Option('--what <target>', 'declaration | manifest (default: what it waits for)').choices([
       'declaration',
@@ -255,8 +234,9 @@ council
   .action(
     async (
       name: string | undefined,
-      o: { key: string; file?: string; networkId?: string; plan?: string; what?: SignTarget },
+      o: { key: string; file?: string; networkId?: string; plan?: string; action?: string; what?: SignTarget },
     ) => {
+      if (o.action !== undefined) return signActionFile(o.action, o.key)
       if (o.plan !== undefined) {
         const doc = yaml.load(readFileSync(o.plan, 'utf8'))
         const { plan, manifest } = planManifest(doc, o.plan)
@@ -287,6 +267,8 @@ council
       out(`${namespace}/${decl.metadata.name ?? ''}: ${s.field} now has ${next.length} signature(s)\n`)
     },
   )
+
+addCouncilActionCommands(council, () => program.opts<Globals>())
 
 council
   .command('verify')
@@ -342,7 +324,7 @@ program
   .argument('<declaration>', 'DisasterDeclaration name')
   .action(async (name: string) => {
     const g = program.opts<Globals>()
-    const { c, namespace } = client(g)
+    const { c, namespace } = await client(g)
     const d = await c.get<DisasterDeclaration>(API_VERSION, 'DisasterDeclaration', name, namespace)
     const r = report(d)
     out(format(r, g.output, () => reportText(r)))
@@ -379,7 +361,7 @@ hardfork
       adminUrl?: string
     }) => {
       const g = program.opts<Globals>()
-      const { c, namespace } = client(g)
+      const { c, namespace } = await client(g)
       const edits = parseEdits(readFileSync(o.edits, 'utf8'), o.edits)
       const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
       const token = await adminTokenOf(c, net, namespace)
@@ -412,7 +394,7 @@ hardfork
   .option('--admin-url <urls...>', 'admin APIs to hand it to, when pod IPs are not reachable from here')
   .action(async (file: string, o: { network: string; adminUrl?: string[] }) => {
     const g = program.opts<Globals>()
-    const { c, namespace } = client(g)
+    const { c, namespace } = await client(g)
     const { plan, manifest } = planManifest(yaml.load(readFileSync(file, 'utf8')), file)
     const net = await c.get<EchoNetNetwork>(API_VERSION, 'EchoNetNetwork', o.network, namespace)
     if (net.spec.networkId !== manifest.chainId)

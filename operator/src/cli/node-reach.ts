@@ -10,7 +10,7 @@ import { Labels } from '../api/v1alpha1/labels.ts'
 import type { K8sClient } from '../k8s/index.ts'
 import { adminTokenSecret } from '../controllers/shared/network-objects.ts'
 import { NODE_LABEL } from '../controllers/shared/nodes.ts'
-import { adminUrl } from '../controllers/shared/node-admin.ts'
+import { adminUrl, publicUrl } from '../controllers/shared/node-admin.ts'
 import { podReady } from '../controllers/shared/pods.ts'
 import type { PodView, SecretView } from '../controllers/shared/pods.ts'
 
@@ -18,6 +18,8 @@ export interface NodeTarget {
   /** The node's name in the network (`<pool>-<i>`), or the URL given. */
   readonly node: string
   readonly adminUrl: string
+  /** The node's public API (events, accounts, the emergency state), when discovered. */
+  readonly publicUrl?: string
 }
 
 export class NodeReachError extends Error {
@@ -51,6 +53,7 @@ export async function voterTargets(c: K8sClient, net: EchoNetNetwork, namespace:
     .map((p) => ({
       node: p.metadata?.labels?.[NODE_LABEL] ?? p.metadata?.name ?? '',
       adminUrl: adminUrl(p.status?.podIP ?? ''),
+      publicUrl: publicUrl(p.status?.podIP ?? ''),
     }))
     .sort((a, b) => (a.node < b.node ? -1 : a.node > b.node ? 1 : 0))
 }

@@ -174,14 +174,26 @@ describe('the DataUnavailability runbook', () => {
     // Everything healthy on the SSNs that answer, but one SSN is still missing: not done.
     s = run(s, obs(net({ ssnDown: 4, inForce: true }), actions, { nowMs: T0 + 2_000 })).state
     expect(phaseOf(s, 'Repair')).toBe('Running')
-    const r2 = run(s, obs(net({ under: 1, inForce: true }), actions, { nowMs: T0 + REPAIR_ROUND_MS + 1 }), () => ({
+    // A round on all three whose own scan still finds content below k + m: the SSNs' (older)
+    // periodic status says 0, but the round decides — not done.
+    const r2 = run(s, obs(net({ under: 1, inForce: true }), actions, { nowMs: T0 + REPAIR_ROUND_MS + 1 }), (e) => ({
       ok: true,
-      value: { repaired: 1 },
+      value: { repaired: 1, underReplicated: e.kind === 'storageRepair' && e.node === 'ssn-3' ? 2 : 0, failed: 0 },
     }))
     expect(kinds(r2.effects)).toEqual(['storageRepair', 'storageRepair', 'storageRepair'])
     s = run(r2.state, obs(net({ inForce: true }), actions, { nowMs: T0 + REPAIR_ROUND_MS + 2 })).state
+    expect(phaseOf(s, 'Repair')).toBe('Running')
+    expect(s.runbook.storage?.round).toMatchObject({ underReplicated: 2, failed: 0 })
+    // The next round is clean on every SSN: done.
+    const r3 = run(s, obs(net({ inForce: true }), actions, { nowMs: T0 + 2 * REPAIR_ROUND_MS + 3 }), () => ({
+      ok: true,
+      value: { repaired: 0, underReplicated: 0, failed: 0 },
+    }))
+    expect(kinds(r3.effects)).toEqual(['storageRepair', 'storageRepair', 'storageRepair'])
+    s = run(r3.state, obs(net({ inForce: true }), actions, { nowMs: T0 + 2 * REPAIR_ROUND_MS + 4 })).state
     expect(phaseOf(s, 'Repair')).toBe('Succeeded')
-    expect(s.runbook.storage).toMatchObject({ repairRuns: 5, repairedContent: 5, ssnsReachable: 3, underReplicated: 0 })
+    expect(s.runbook.storage).toMatchObject({ repairRuns: 8, repairedContent: 5, ssnsReachable: 3, underReplicated: 0 })
+    expect(s.runbook.storage?.round?.nodes).toHaveLength(3)
     s = run(s, obs(net({ inForce: true }), actions)).state
     expect(s.phase).toBe('Verifying')
     s = run(s, obs(net({ inForce: true }), actions)).state

@@ -16,7 +16,7 @@
  * Then Verifying → Recovered. Nothing here adds authority: the storage incident is the council's
  * (the nodes check its signatures); the other steps call the nodes' admin APIs.
  */
-import type { DhtPeerInfo } from '@echonet/node/admin'
+import type { DhtPeerInfo, RepairRunResult } from '@echonet/node/admin'
 import type { DisasterAction } from '../api/v1alpha1/types.ts'
 import { P2P_PORT } from '../controllers/shared/ports.ts'
 import {
@@ -206,29 +206,47 @@ function repairPriority(state: RunbookState, obs: Observation): StepResult {
   )
 }
 
+/**
+ * Done when a whole round — one repair run on every SSN the network has, all answering — found
+ * nothing below full redundancy and failed nothing. The runs scan as they go, so their answers
+ * are fresh; an SSN's last periodic scan may predate the loss and is only shown.
+ */
 function repair(state: RunbookState, obs: Observation): StepResult {
   const now = obs.nowMs
   let s = startStep(state, 'Repair', now)
-  const v = storageView(obs)
-  s = withStorage(s, { ...v, message: describe(v) })
-  const rounds = storageOf(s).repairRuns ?? 0
-  if (v.ssns > 0 && v.ssnsReachable === v.ssns && v.underReplicated === 0 && rounds > 0) {
-    const msg = `every SSN answers and none reports content below full redundancy (${rounds} repair run(s), ${storageOf(s).repairedContent ?? 0} content repaired)`
+  const { classification: _now, ...v } = storageView(obs)
+  s = withStorage(s, v)
+  const st = storageOf(s)
+  const round = st.round
+  const clean =
+    round !== undefined &&
+    v.ssns > 0 &&
+    round.nodes.length === v.ssns &&
+    v.ssnsReachable === v.ssns &&
+    round.underReplicated === 0 &&
+    round.failed === 0
+  if (clean) {
+    const msg = `a repair round on all ${v.ssns} SSNs found nothing below full redundancy (${st.repairRuns ?? 0} repair run(s), ${st.repairedContent ?? 0} content repaired)`
     s = withStorage(s, { message: msg })
     return result(finishStep(s, 'Repair', now, 'Succeeded', msg), [
       { kind: 'event', type: 'Normal', reason: 'RedundancyRestored', note: msg },
     ])
   }
   const ssns = obs.nodes.filter((n): n is Answering => n.role === 'ssn' && answering(n))
-  const last = parseIso(storageOf(s).lastRepairAt)
+  const last = parseIso(st.lastRepairAt)
+  const where =
+    round === undefined
+      ? describe({ ...v, classification: st.classification ?? 'None' })
+      : `last round: ${round.nodes.length} of ${v.ssns} SSNs ran, ${round.underReplicated} content below full redundancy, ${round.failed} failed; ${v.ssnsReachable} of ${v.ssns} SSNs answer`
+  s = withStorage(s, { message: where })
   if (ssns.length === 0 || (last !== undefined && now - last < REPAIR_ROUND_MS)) {
-    return result(progress(s, 'Repair', `waiting: ${describe(v)}`), [], POLL_MS)
+    return result(progress(s, 'Repair', `waiting: ${where}`), [], POLL_MS)
   }
-  if (rounds >= MAX_REPAIR_ROUNDS * Math.max(1, v.ssns)) {
-    return result(fail(s, 'Repair', now, `redundancy not restored after ${rounds} repair runs: ${describe(v)}`))
+  if ((st.repairRuns ?? 0) >= MAX_REPAIR_ROUNDS * Math.max(1, v.ssns)) {
+    return result(fail(s, 'Repair', now, `redundancy not restored after ${st.repairRuns ?? 0} repair runs: ${where}`))
   }
-  s = withStorage(s, { lastRepairAt: iso(now) })
-  s = progress(s, 'Repair', `repair round on ${ssns.map((n) => n.node).join(', ')}: ${describe(v)}`)
+  s = withStorage(s, { lastRepairAt: iso(now), round: { nodes: [], underReplicated: 0, failed: 0 } })
+  s = progress(s, 'Repair', `repair round on ${ssns.map((n) => n.node).join(', ')}; ${where}`)
   return result(
     s,
     ssns.map((n) => ({ kind: 'storageRepair' as const, node: n.node, ip: n.ip })),
@@ -280,10 +298,18 @@ function record(state: RunbookState, effect: Effect, outcome: EffectOutcome, now
       )
     case 'storageRepair': {
       const st = storageOf(state)
-      const repaired = outcome.ok ? ((outcome.value as { repaired?: number } | undefined)?.repaired ?? 0) : 0
+      const run = outcome.ok ? (outcome.value as Partial<RepairRunResult> | undefined) : undefined
+      const round = st.round ?? { nodes: [], underReplicated: 0, failed: 0 }
       const s = withStorage(state, {
         repairRuns: (st.repairRuns ?? 0) + 1,
-        repairedContent: (st.repairedContent ?? 0) + repaired,
+        repairedContent: (st.repairedContent ?? 0) + (run?.repaired ?? 0),
+        round: outcome.ok
+          ? {
+              nodes: [...new Set([...round.nodes, effect.node])].sort(),
+              underReplicated: Math.max(round.underReplicated, run?.underReplicated ?? 0),
+              failed: round.failed + (run?.failed ?? 0),
+            }
+          : round,
       })
       return outcome.ok ? s : note(s, nowMs, `Repair: ${effect.node} (${outcome.code}): ${outcome.message}`)
     }

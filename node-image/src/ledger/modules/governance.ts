@@ -1,6 +1,7 @@
 import type { Env } from '../env.ts'
 import { effectiveParams } from '../env.ts'
 import { LedgerError } from '../errors.ts'
+import type { LedgerErrorCode } from '../errors.ts'
 import type { EventPayloadMap } from '../event.ts'
 import { verifyCouncilAuthorization } from '../governance-payloads.ts'
 import type { CouncilActionBody } from '../governance-payloads.ts'
@@ -10,6 +11,7 @@ import { declarationLedgerActions } from '../declaration-actions.ts'
 import { paramsProblem } from '../params.ts'
 import type { ParamName, Params } from '../params.ts'
 import { KEYS, NS } from '../state.ts'
+import type { Overlay } from '../store.ts'
 import type {
   AuthorizationRecord,
   AuthorizationRef,
@@ -44,6 +46,24 @@ export function applyCouncilAction(env: Env, p: EventPayloadMap['governance.coun
   apply(env, a.action, a.expiresAtMs, a.nonce, ref)
   keepAuthorization(env, ref, { kind: 'council-action', height: env.ctx.height, payload: a, signatures: p.signatures })
   return a.action
+}
+
+/**
+ * Mempool admission of a council action, against the committed state: the checks execution would
+ * fail it on (network, council signatures and threshold, expiry at the last block's time, nonce
+ * unused). Refusing here gives the sender the stable code at once instead of an event that pays
+ * nothing and does nothing; execution checks everything again.
+ */
+export function councilActionAdmission(
+  ov: Overlay,
+  p: EventPayloadMap['governance.council-action'],
+  at: { chainId: string; timeMs: number },
+): LedgerErrorCode | undefined {
+  if (p.action.chainId !== at.chainId) return 'WRONG_CHAIN'
+  const r = verifyCouncilAuthorization(p.action, p.signatures, getCouncil(ov), at.timeMs)
+  if (!r.ok) return r.code
+  if (ov.get(KEYS.councilNonce(p.action.nonce)) !== undefined) return 'BAD_NONCE'
+  return undefined
 }
 
 /**

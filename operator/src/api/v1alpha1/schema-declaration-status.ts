@@ -226,6 +226,22 @@ export const runbookSchema = object(
             integer({ description: 'Content the SSNs repaired in those runs (sum).', minimum: 0 }),
           ),
           lastRepairAt: optional(string({ description: 'When the last repair round started.', format: 'date-time' })),
+          round: optional(
+            object(
+              {
+                nodes: array(string({ description: 'A node name.', maxLength: 253 }), {
+                  description: 'SSNs whose repair run of this round answered.',
+                  maxItems: 1000,
+                }),
+                underReplicated: integer({
+                  description: 'Content below k + m healthy shards that the runs found (the highest count).',
+                  minimum: 0,
+                }),
+                failed: integer({ description: 'Content the runs could not repair (sum).', minimum: 0 }),
+              },
+              { description: 'The last repair round: done when it covers every SSN and found nothing to repair.' },
+            ),
+          ),
           message: optional(string({ description: 'Where the incident stands.', maxLength: 4096 })),
         },
         { description: 'Scenario B: the storage incident as assessed, and the repair.' },
