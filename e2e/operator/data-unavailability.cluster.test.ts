@@ -16,6 +16,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
 import type { EmergencyView, ShardIntakeStatus } from '../../node-image/src/api/admin-contract.ts'
+import { publishAs } from '../../node-image/src/api/publish-client.ts'
 import { verify } from '../../node-image/src/crypto/ed25519.ts'
 import { publicKeyFromDid } from '../../node-image/src/crypto/did.ts'
 import { adminToken, kubectl, kubectlJson, networkNodes, nodeStatus, waitFor } from '../lib/cluster-kit.ts'
@@ -60,7 +61,8 @@ describe('DataUnavailability on the local cluster', () => {
     const bodies = [randomBytes(1 << 20), randomBytes(300_000), randomBytes(2 << 20)]
     const cids: string[] = []
     for (const b of bodies) {
-      const r = await fetch(`http://${ip}:8080/v1/content`, { method: 'POST', body: b })
+      // Published by the scenario's funded load account: the creator signs and pays (ADR 0016).
+      const r = await publishAs(`http://${ip}:8080`, s.load, b, { k: 2, m: 2 })
       expect(r.status, await r.clone().text()).toBe(201)
       cids.push(((await r.json()) as { cid: string }).cid)
     }

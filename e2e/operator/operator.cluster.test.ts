@@ -18,6 +18,7 @@ import { encode } from '../../node-image/src/crypto/encoding.ts'
 import { NodeIdentity } from '../../node-image/src/crypto/identity.ts'
 import type { Did } from '../../node-image/src/crypto/did.ts'
 import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
+import { publishAs } from '../../node-image/src/api/publish-client.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 const KUBECONFIG = process.env.KUBECONFIG ?? join(REPO, '.cluster/kubeconfig')
@@ -349,7 +350,8 @@ describe('operator on the local cluster (helm install, example network)', () => 
     const bodies = [randomBytes(1 << 20), randomBytes(3 << 20), randomBytes(100_000)]
     const cids: string[] = []
     for (const b of bodies) {
-      const r = await fetch(`${api}/v1/content`, { method: 'POST', body: b })
+      // Published as the funded test account (the creator pays the registration).
+      const r = await publishAs(api, account, b)
       expect(r.status).toBe(201)
       cids.push(((await r.json()) as { cid: string; stored: number }).cid)
     }

@@ -14,6 +14,7 @@ import {
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
+import { publishAs } from '../../node-image/src/api/publish-client.ts'
 import { readKeyFile } from '../../node-image/src/crypto/identity.ts'
 import { encodeEvent, signEvent } from '../../node-image/src/ledger/event.ts'
 import { COUNCIL_ACTION_DOMAIN, signCouncilAction } from '../../node-image/src/ledger/governance-payloads.ts'
@@ -146,7 +147,11 @@ describe('testnet PoSR', () => {
     await storageIncident(true)
     const cids: string[] = []
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(`${node('w0').api}/v1/content?k=2&m=1`, { method: 'POST', body: randomBytes(20_000 + i) })
+      const r = await publishAs(node('w0').api, testnetAccount(1), randomBytes(20_000 + i), {
+        chainId: s.chainId,
+        k: 2,
+        m: 1,
+      })
       expect(r.status).toBe(201)
       cids.push(((await r.json()) as { cid: string }).cid)
     }

@@ -10,11 +10,13 @@ import {
   LOOPBACK_TIMEOUTS,
   startAll,
   startNode,
+  testnetAccount,
   waitFor,
   waitForHeight,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { AdminClient, adminPaths } from '../../node-image/src/api/admin-contract.ts'
+import { publishAs } from '../../node-image/src/api/publish-client.ts'
 import type { AdminStatus, DhtHealthStatus, RepairPriorityEntry } from '../../node-image/src/api/admin-contract.ts'
 
 /**
@@ -113,7 +115,7 @@ describe('storage-incident signals on a testnet', () => {
 
   it('community-shard intake: closed, then opened (verified, rate limited, counted), then closed by its expiry', async () => {
     for (let i = 0; i < 2; i++) {
-      const r = await fetch(`${node('w1').api}/v1/content?k=2&m=1`, { method: 'POST', body: randomBytes(30_000 + i) })
+      const r = await publishAs(node('w1').api, testnetAccount(1), randomBytes(30_000 + i), { k: 2, m: 1 })
       expect(r.status).toBe(201)
       items.push(((await r.json()) as { cid: string }).cid)
     }

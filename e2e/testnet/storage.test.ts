@@ -11,11 +11,14 @@ import {
   killNode,
   startAll,
   startNode,
+  testnetAccount,
   waitFor,
   waitForHeight,
 } from '../../node-image/src/cli/testnet.ts'
 import type { TestnetNode, TestnetState } from '../../node-image/src/cli/testnet.ts'
 import { AdminClient } from '../../node-image/src/api/admin-contract.ts'
+import { authorizeBody, hashBody, publishAs, publishHeaders } from '../../node-image/src/api/publish-client.ts'
+import { encodePublishHeader, PUBLISH_AUTH_HEADER } from '../../node-image/src/ledger/publish-authorization.ts'
 
 /**
  * Tier 2 DDS acceptance (issue 3): 4 witnesses + 6 SSNs + 3 seeds as processes on 127.0.60.x.
@@ -57,8 +60,13 @@ function admin(name: string): AdminClient {
 const ssnNames = (): string[] => s.nodes.filter((n) => n.role === 'ssn').map((n) => n.name)
 const witnessNames = (): string[] => s.nodes.filter((n) => n.role === 'witness').map((n) => n.name)
 
-async function publish(via: string, body: Uint8Array): Promise<{ status: number; json: Record<string, unknown> }> {
-  const res = await fetch(`${node(via).api}/v1/content`, { method: 'POST', body })
+/** Publishes as creator testnet account `as` (a funded genesis account; 0 unless said). */
+async function publish(
+  via: string,
+  body: Uint8Array,
+  as = 0,
+): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await publishAs(node(via).api, testnetAccount(as), body, { chainId: s.chainId, k: K, m: M })
   return { status: res.status, json: (await res.json()) as Record<string, unknown> }
 }
 
@@ -248,15 +256,25 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
       expect([r.status, await codeOf(r)]).toEqual([400, 'INVALID_CONTENT_ID'])
     }
     // Erasure parameters no manifest may carry.
+    const abc = new TextEncoder().encode('abc')
     for (const q of ['k=0', 'k=200&m=100', 'm=0']) {
-      const r = await fetch(`${w.api}/v1/content?${q}`, { method: 'POST', body: 'abc' })
+      const auth = authorizeBody(testnetAccount(0), hashBody(abc), { chainId: s.chainId })
+      const r = await fetch(`${w.api}/v1/content?${q}`, { method: 'POST', body: abc, headers: publishHeaders(auth) })
       expect([r.status, await codeOf(r)]).toEqual([400, 'INVALID_PARAMETERS'])
     }
     // A truncated upload: 1 MiB of a declared 8 MiB, then the client hangs up.
     const before = await shardsOnDisk(ssnNames().slice(2))
     const sock = connect(8080, w.ip)
     await new Promise((r) => sock.once('connect', r))
-    sock.write(`POST /v1/content HTTP/1.1\r\nhost: ${w.ip}\r\ncontent-length: ${8 * 1024 * 1024}\r\n\r\n`)
+    const eight = authorizeBody(
+      testnetAccount(0),
+      { bodyHash: 'ab'.repeat(32), size: 8 * 1024 * 1024 },
+      { chainId: s.chainId },
+    )
+    sock.write(
+      `POST /v1/content HTTP/1.1\r\nhost: ${w.ip}\r\n${PUBLISH_AUTH_HEADER}: ${encodePublishHeader(eight)}\r\n` +
+        `content-length: ${8 * 1024 * 1024}\r\n\r\n`,
+    )
     sock.write(randomBytes(1024 * 1024))
     await new Promise((r) => setTimeout(r, 200))
     sock.destroy()
@@ -304,8 +322,9 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
 
   it('matches a creator re-upload to the existing ContentID by bodyHash; another creator is refused', async () => {
     const it2 = items[3]!
-    // items[i] was published through witness i % 4: the same node (creator) re-uploads it.
-    const through = witnessNames()[3 % 4]!
+    // items[i] was published through witness i % 4 by creator account 0; the same creator
+    // re-uploads it through another node (whose manifest differs: it signs its own).
+    const through = witnessNames()[0]!
     const before = (await admin(through).status()).content
     const again = await publish(through, it2.body)
     expect(again.status).toBe(201)
@@ -315,7 +334,8 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
       published: (before?.published ?? 0) + 1,
       reuploadsMatched: (before?.reuploadsMatched ?? 0) + 1,
     })
-    const other = await publish(witnessNames()[0]!, it2.body)
+    // Another creator, even through the node that published it first.
+    const other = await publish(witnessNames()[3 % 4]!, it2.body, 1)
     expect([other.status, (other.json.error as { code: string }).code]).toEqual([409, 'ALREADY_REGISTERED'])
   })
 })

@@ -11,7 +11,16 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { AdminClient } from '../src/api/admin-contract.ts'
-import { createTestnet, downTestnet, killNode, startAll, waitFor, waitForHeight } from '../src/cli/testnet.ts'
+import { publishAs } from '../src/api/publish-client.ts'
+import {
+  createTestnet,
+  downTestnet,
+  killNode,
+  startAll,
+  testnetAccount,
+  waitFor,
+  waitForHeight,
+} from '../src/cli/testnet.ts'
 import type { TestnetNode } from '../src/cli/testnet.ts'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
@@ -72,7 +81,7 @@ try {
     const body = randomBytes(ITEM_BYTES)
     hashes.push(createHash('sha256').update(body).digest('hex'))
     const t = performance.now()
-    const r = await fetch(`${node('w0').api}/v1/content`, { method: 'POST', body })
+    const r = await publishAs(node('w0').api, testnetAccount(0), body, { chainId: s.chainId })
     publishMs += performance.now() - t
     if (r.status !== 201) throw new Error(`publish failed: ${r.status} ${await r.text()}`)
     cids.push(((await r.json()) as { cid: string }).cid)

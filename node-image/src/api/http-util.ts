@@ -67,6 +67,7 @@ export function apiError(code: ApiErrorCode, message: string): ApiError {
 const DEFENCE_STATUS: Record<DefenceErrorCode, number> = {
   RATE_LIMITED: 429,
   TOO_MANY_UPLOADS: 429,
+  QUOTA_EXCEEDED: 429,
   BLOCKED: 403,
   INVALID_BLOCKLIST_ENTRY: 400,
   INVALID_LIMITS: 400,

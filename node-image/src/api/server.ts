@@ -180,6 +180,13 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
           if (typeof r === 'function') return r
           throw r
         }
+  const admitPublish =
+    d === undefined
+      ? undefined
+      : (creator: string, bytes: number): void => {
+          const v = d.admitPublish(creator, bytes)
+          if (!v.ok) throw v.error
+        }
   return async (req, res, url) => {
     const path = url.pathname
     if (req.method === 'GET' && path === '/healthz') return sendJson(res, node.live() ? 200 : 503, { ok: node.live() })
@@ -236,7 +243,7 @@ function publicRoutes(node: NodeApiPort, metrics: NodeMetrics, bodyMs: number, d
       return throughShardIntake(intake, req, () =>
         contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload),
       )
-    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload)) return
+    if (await contentRoute(node.contentApi, req, res, url, MAX_CONTENT_BYTES, upload, admitPublish)) return
     throw new ApiError(404, 'NOT_FOUND', `no route ${req.method ?? ''} ${path}`)
   }
 }

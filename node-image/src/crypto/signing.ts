@@ -18,6 +18,7 @@ export type SigningDomain =
   | 'disaster-declaration'
   | 'content-manifest'
   | 'posr-answer'
+  | 'publish-authorization'
 
 export function signingBytes(domain: SigningDomain, payload: unknown): Uint8Array {
   const tag = new TextEncoder().encode(`echonet/v1/${domain}\u0000`)

@@ -190,6 +190,42 @@ describe('Defences', () => {
     expect(c.blocks.get('http')).toBe(1)
   })
 
+  it('holds each creator DID to its publishes and bytes per window; a blocklisted creator is refused', async () => {
+    let now = T0
+    const c = new Counts()
+    const d = Defences.inMemory(
+      {
+        ...DEFAULT_LIMITS,
+        publishesPerDid: { ratePerSec: 1, burst: 2 },
+        publishMiBPerDid: { ratePerSec: 1, burst: 10 },
+      },
+      c,
+      () => now,
+    )
+    const verdict = (did: string, bytes: number) => {
+      const v = d.admitPublish(did, bytes)
+      return v.ok ? 'ok' : [v.error.code, v.error.retryAfterMs]
+    }
+    const MiB = 1024 * 1024
+    expect(verdict(DID, 1)).toBe('ok')
+    expect(verdict(DID, 1)).toBe('ok')
+    expect(verdict(DID, 1)).toEqual(['QUOTA_EXCEEDED', 1000])
+    // Bytes: 9 of the 10 MiB burst spent (8 + 1 rounded up), then 2 MiB more does not fit.
+    const other = NodeIdentity.generate().did
+    expect(verdict(other, 8 * MiB)).toBe('ok')
+    expect(verdict(other, 1)).toBe('ok')
+    now += 2_000
+    expect(verdict(other, 2 * MiB)).toBe('ok')
+    expect(verdict(other, 3 * MiB)).toEqual(['QUOTA_EXCEEDED', 2000])
+    // More than the whole burst can never fit.
+    expect(verdict(NodeIdentity.generate().did, 11 * MiB)).toEqual(['QUOTA_EXCEEDED', 60_000])
+    await d.block([{ kind: 'did', value: DID, ttlSeconds: 5 }])
+    expect(verdict(DID, 1)).toEqual(['BLOCKED', undefined])
+    expect([c.throttles.get('publishes'), c.throttles.get('publishBytes'), c.blocks.get('publishes')]).toEqual([
+      1, 2, 1,
+    ])
+  })
+
   it('bounds uploads in progress per IP; a release frees the slot once', () => {
     const d = Defences.inMemory({ ...DEFAULT_LIMITS, uploadsPerIp: 1 })
     const first = d.beginUpload('10.0.0.1')

@@ -12,9 +12,10 @@ import { KeyedLimiter } from './token-bucket.ts'
 import type { BucketRate } from './token-bucket.ts'
 
 /** Where a request, frame or connection was throttled or refused (a metrics label). */
-export type Surface = 'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard' | 'uploads' | 'connections'
+export type Surface =
+  'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard' | 'publishes' | 'publishBytes' | 'uploads' | 'connections'
 
-type BucketSurface = 'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard'
+type BucketSurface = 'http' | 'submit' | 'events' | 'frames' | 'sync' | 'shard' | 'publishes' | 'publishBytes'
 
 export interface DefenceCounters {
   throttled(surface: Surface): void
@@ -44,6 +45,7 @@ export const DEFENCES_FILE = 'defences.json'
 
 type Verdict = { readonly ok: true } | { readonly ok: false; readonly error: DefenceError }
 const OK: Verdict = { ok: true }
+const MiB = 1024 * 1024
 
 /** The client key for per-IP limits: an IPv4 address, or an IPv6 address's /64. */
 export function ipKey(ip: string): string {
@@ -112,6 +114,8 @@ export class Defences {
       frames: new KeyedLimiter(l.framesPerPeer, 4_096),
       sync: new KeyedLimiter(l.syncPerPeer, 4_096),
       shard: new KeyedLimiter(l.shardPerPeer, 4_096),
+      publishes: new KeyedLimiter(l.publishesPerDid),
+      publishBytes: new KeyedLimiter(l.publishMiBPerDid),
     }
     this.#counters.changed(this.view())
   }
@@ -204,6 +208,28 @@ export class Defences {
     }
     const v = this.#take('events', did, 1, '')
     return v.ok ? undefined : 'RATE_LIMITED'
+  }
+
+  /**
+   * A publish of `bytes` by creator `did` (its authorization already verified), before the body is
+   * read: the blocklist, then its publishes and its bytes per window (an attempt refused for its
+   * bytes still counts as a publish).
+   */
+  admitPublish(did: string, bytes: number): Verdict {
+    if (this.#blocklist.blocksDid(did, this.#now())) return this.#blocked('publishes', `creator ${did} is blocked`)
+    const mib = Math.max(1, Math.ceil(bytes / MiB))
+    const bytesRate = this.limits.publishMiBPerDid
+    // A body larger than the whole bytes burst could never fit: refuse it outright.
+    if (mib > bytesRate.burst) {
+      this.#counters.throttled('publishBytes')
+      return {
+        ok: false,
+        error: new DefenceError('QUOTA_EXCEEDED', `${bytes} bytes exceed the per-creator quota`, 60_000),
+      }
+    }
+    const n = this.#take('publishes', did, 1, `creator ${did} is over its publish quota`, 'QUOTA_EXCEEDED')
+    if (!n.ok) return n
+    return this.#take('publishBytes', did, mib, `creator ${did} is over its byte quota`, 'QUOTA_EXCEEDED')
   }
 
   /** A frame on the consensus protocol from `peer`; false drops it. */
@@ -299,18 +325,26 @@ export class Defences {
       frames: l.framesPerPeer,
       sync: l.syncPerPeer,
       shard: l.shardPerPeer,
+      publishes: l.publishesPerDid,
+      publishBytes: l.publishMiBPerDid,
     }
     for (const [k, limiter] of Object.entries(this.#buckets)) limiter.setRate(rates[k as BucketSurface])
   }
 
-  #take(surface: BucketSurface, key: string, n: number, why: string): Verdict {
+  #take(
+    surface: BucketSurface,
+    key: string,
+    n: number,
+    why: string,
+    code: 'RATE_LIMITED' | 'QUOTA_EXCEEDED' = 'RATE_LIMITED',
+  ): Verdict {
     const lim = this.#buckets[surface]
     // A lapsed override stops applying at once, even before the next expire() sweep.
     if (this.#override !== undefined && this.#override.expiresAtMs <= this.#now()) this.#applyRates()
     const r = lim.take(key, n, this.#now())
     if (r.ok) return OK
     this.#counters.throttled(surface)
-    return { ok: false, error: new DefenceError('RATE_LIMITED', why, r.retryAfterMs) }
+    return { ok: false, error: new DefenceError(code, why, r.retryAfterMs) }
   }
 
   #blocked(surface: Surface, why: string): Verdict {

@@ -9,6 +9,8 @@ export const DEFENCE_ERROR_CODES = [
   'RATE_LIMITED',
   /** The client's IP, peer id or DID is on this node's blocklist (HTTP 403). */
   'BLOCKED',
+  /** A creator DID is over its publish quota (publishes or bytes): retry after the time given (HTTP 429). */
+  'QUOTA_EXCEEDED',
   /** Too many uploads from one client at once (HTTP 429). */
   'TOO_MANY_UPLOADS',
   'INVALID_BLOCKLIST_ENTRY',

@@ -21,6 +21,10 @@ export interface RateLimits {
   readonly syncPerPeer: BucketRate
   /** Shard-protocol requests (store, fetch, challenge) per peer. */
   readonly shardPerPeer: BucketRate
+  /** Publishes per creator DID (a publish takes one token whatever its size). */
+  readonly publishesPerDid: BucketRate
+  /** Bytes published per creator DID, in MiB (a publish takes its size rounded up to a MiB). */
+  readonly publishMiBPerDid: BucketRate
   /** Uploads (publish, community shard) in progress at once per client IP. */
   readonly uploadsPerIp: number
   /** Open inbound libp2p connections per remote IP. */
@@ -34,6 +38,9 @@ export const DEFAULT_LIMITS: RateLimits = {
   framesPerPeer: { ratePerSec: 2_000, burst: 4_000 },
   syncPerPeer: { ratePerSec: 20, burst: 100 },
   shardPerPeer: { ratePerSec: 500, burst: 2_000 },
+  // 100 publishes at once, then one a second; two largest bodies (4 GiB) at once, then 4 MiB/s.
+  publishesPerDid: { ratePerSec: 1, burst: 100 },
+  publishMiBPerDid: { ratePerSec: 4, burst: 8_192 },
   uploadsPerIp: 4,
   connectionsPerIp: 128,
 }
@@ -47,11 +54,22 @@ export const NO_LIMITS: RateLimits = {
   framesPerPeer: { ratePerSec: BIG, burst: BIG },
   syncPerPeer: { ratePerSec: BIG, burst: BIG },
   shardPerPeer: { ratePerSec: BIG, burst: BIG },
+  publishesPerDid: { ratePerSec: BIG, burst: BIG },
+  publishMiBPerDid: { ratePerSec: BIG, burst: BIG },
   uploadsPerIp: BIG,
   connectionsPerIp: BIG,
 }
 
-const BUCKETS = ['httpPerIp', 'eventsPerIp', 'eventsPerDid', 'framesPerPeer', 'syncPerPeer', 'shardPerPeer'] as const
+const BUCKETS = [
+  'httpPerIp',
+  'eventsPerIp',
+  'eventsPerDid',
+  'framesPerPeer',
+  'syncPerPeer',
+  'shardPerPeer',
+  'publishesPerDid',
+  'publishMiBPerDid',
+] as const
 const COUNTS = ['uploadsPerIp', 'connectionsPerIp'] as const
 type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 

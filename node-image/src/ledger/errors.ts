@@ -15,6 +15,8 @@ export const LEDGER_ERROR_CODES = [
   'NONCE_GAP',
   'INSUFFICIENT_FUNDS',
   'FEE_TOO_LOW',
+  /** The event's fee is above what the creator's publish authorization allows (maxFee). */
+  'FEE_ABOVE_MAX',
   'MODULE_PAUSED',
   'LEDGER_HALTED',
   'UNAUTHORIZED',

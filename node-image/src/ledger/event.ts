@@ -10,6 +10,8 @@ import { LedgerError } from './errors.ts'
 import { councilActionProblem } from './governance-payloads.ts'
 import type { CouncilAction, CouncilSignature } from './governance-payloads.ts'
 import { declarationPayloadProblem } from './declaration-payload.ts'
+import { validateSignedPublishAuthorization } from './publish-authorization.ts'
+import type { SignedPublishAuthorization } from './publish-authorization.ts'
 import type { DeclarationPayload, DeclarationSignature } from './declaration-payload.ts'
 import { isPlainObject, payloadSchema as S, Schema, stripUndefined } from './schema.ts'
 import type { Obj } from './schema.ts'
@@ -41,7 +43,15 @@ export interface EventPayloadMap {
   'staking.bond': { role: StakeRole; amount: number }
   'staking.unbond': { amount: number }
   'staking.withdraw': Record<string, never>
-  'content.register': { cid: string; bodyHash: string; size: number; k: number; m: number }
+  /** With `auth`, the creator it names registers (and pays); without, the sender is the creator. */
+  'content.register': {
+    cid: string
+    bodyHash: string
+    size: number
+    k: number
+    m: number
+    auth?: SignedPublishAuthorization
+  }
   'engagement.interact': { cid: string; kind: InteractionKind }
   /** Escrow id of the opened campaign: `${sender}/${nonce}`. attester defaults to the advertiser. */
   'ads.open': { cid: string; deposit: number; pricePerImpression: number; attester?: Did }
@@ -105,6 +115,15 @@ export function isEventType(t: unknown): t is EventType {
   return typeof t === 'string' && (EVENT_TYPES as readonly string[]).includes(t)
 }
 
+/** Who pays an event's fee: the creator of an authorized content.register, else the sender. */
+export function feePayerOf(body: EventBody): Did {
+  if (body.type === 'content.register') {
+    const auth = (body.payload as EventPayloadMap['content.register']).auth
+    if (auth !== undefined) return auth.auth.creator
+  }
+  return body.sender
+}
+
 /** Narrows a body to its payload type. */
 export function payloadOf<T extends EventType>(body: EventBody, type: T): EventPayloadMap[T] {
   if (body.type !== type) throw new LedgerError('INTERNAL_ERROR', `expected a ${type} event`)
@@ -146,8 +165,9 @@ const PAYLOAD_VALIDATORS: { [T in EventType]: (p: Obj) => void } = {
     S.obj(p, 'payload', [])
   },
   'content.register': (p) => {
-    S.obj(p, 'payload', ['cid', 'bodyHash', 'size', 'k', 'm'])
+    S.obj(p, 'payload', ['cid', 'bodyHash', 'size', 'k', 'm'], ['auth'])
     S.cid(p.cid, 'payload.cid')
+    if ('auth' in p) validateSignedPublishAuthorization(p.auth, 'payload.auth')
     S.hex32(p.bodyHash, 'payload.bodyHash')
     S.int(p.size, 'payload.size', 0)
     const k = S.int(p.k, 'payload.k', 1, 255)
@@ -329,8 +349,8 @@ export function signEvent<T extends EventType>(
 }
 
 /**
- * The signatures an event carries: the sender's and, for a PoSR wrong-data result, the SSN's
- * signed answer. Council signatures are checked at apply time, against the council of that moment.
+ * The signatures an event carries: the sender's, a creator's publish authorization and, for a PoSR
+ * wrong-data result, the SSN's signed answer. Council signatures are checked at apply time, against the council of that moment.
  */
 function signatureChecks(ev: SignedEvent): { check: SignatureCheck | undefined; failure: string }[] {
   const b = ev.body
@@ -340,6 +360,15 @@ function signatureChecks(ev: SignedEvent): { check: SignatureCheck | undefined; 
       failure: 'event signature does not verify for its sender',
     },
   ]
+  if (b.type === 'content.register') {
+    const auth = payloadOf(b, 'content.register').auth
+    if (auth !== undefined) {
+      out.push({
+        check: payloadCheck(auth.auth.creator, 'publish-authorization', auth.auth, auth.sig),
+        failure: 'the creator signature on the publish authorization does not verify',
+      })
+    }
+  }
   if (b.type === 'posr.result') {
     const p = payloadOf(b, 'posr.result')
     if (p.answer !== undefined) {

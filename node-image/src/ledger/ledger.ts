@@ -7,7 +7,7 @@ import { Env, effectiveParams, mulBps } from './env.ts'
 import type { BlockContext } from './env.ts'
 import { LedgerError } from './errors.ts'
 import type { LedgerErrorCode } from './errors.ts'
-import { payloadOf, validateSignedEvent } from './event.ts'
+import { feePayerOf, payloadOf, validateSignedEvent } from './event.ts'
 import type { EventType, SignedEvent } from './event.ts'
 import { validateGenesis } from './genesis.ts'
 import type { Genesis } from './genesis.ts'
@@ -131,7 +131,7 @@ function dispatch(env: Env, ev: SignedEvent): void {
     case 'staking.withdraw':
       return withdraw(env, s)
     case 'content.register':
-      register(env, s, payloadOf(b, 'content.register'))
+      register(env, s, payloadOf(b, 'content.register'), b.fee)
       return
     case 'engagement.interact':
       return interact(env, s, payloadOf(b, 'engagement.interact'))
@@ -362,7 +362,9 @@ export class Ledger {
     const np = nonceProblem(account, b.nonce, false)
     if (np !== undefined) return np.code
     if (b.fee < minFeeOf(this.params())) return 'FEE_TOO_LOW'
-    if ((account?.balance ?? 0) < b.fee) return 'INSUFFICIENT_FUNDS'
+    const payer = feePayerOf(b)
+    const pays = payer === b.sender ? account : getAccount(view, payer)
+    if ((pays?.balance ?? 0) < b.fee) return 'INSUFFICIENT_FUNDS'
     return undefined
   }
 
@@ -459,7 +461,7 @@ export class Ledger {
         throw new LedgerError('MODULE_PAUSED', `module ${module} is paused by the council`)
       }
       const params = env.params()
-      chargeFeeAndNonce(env, b.sender, b.nonce, b.fee, minFeeOf(params))
+      chargeFeeAndNonce(env, b.sender, b.nonce, b.fee, minFeeOf(params), feePayerOf(b))
       dispatch(env, ev)
       const share = mulBps(b.fee, params.feeProposerShareBps)
       env.pendingFees.proposer += share
@@ -597,6 +599,11 @@ export class Ledger {
 
   contentByBodyHash(bodyHash: string): string | undefined {
     return contentByBodyHash(this.#view(), bodyHash)
+  }
+
+  /** Whether a creator's publish-authorization nonce was consumed (and its authorization is unexpired). */
+  publishNonceUsed(creator: string, nonce: number): boolean {
+    return this.#view().get(KEYS.publishNonce(creator, nonce)) !== undefined
   }
 
   escrow(escrowId: string): AdEscrow | undefined {

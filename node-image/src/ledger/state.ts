@@ -31,6 +31,8 @@ export const KEYS = {
   posr: (ssn: string) => `posr/${ssn}`,
   councilNonce: (nonce: number) => `gnonce/${nonce}`,
   declarationNonce: (nonce: number) => `dnonce/${nonce}`,
+  /** A creator's used publish-authorization nonce, kept until the authorization expires. */
+  publishNonce: (creator: string, nonce: number) => `pnonce/${creator}/${nonce}`,
 } as const
 
 export const NS = {
@@ -44,6 +46,7 @@ export const NS = {
   posr: 'posr',
   councilNonce: 'gnonce',
   declarationNonce: 'dnonce',
+  publishNonce: 'pnonce',
 } as const
 
 /** Suffix of a key after its namespace (e.g. the DID of `acct/<did>`). */
@@ -250,6 +253,11 @@ export interface LastPayout {
   readonly paid: number
   readonly recipients: number
   readonly totalScore: number
+}
+
+/** A used publish-authorization nonce (KEYS.publishNonce), dropped once the authorization expired. */
+export interface PublishNonce {
+  readonly expiresAtMs: number
 }
 
 export interface CouncilNonce {

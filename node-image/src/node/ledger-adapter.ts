@@ -226,6 +226,14 @@ export class LedgerAdapter implements LedgerPort<SignedEvent> {
     return this.#ledger.contentByBodyHash(bodyHash)
   }
 
+  balanceOf(did: string): number {
+    return this.#ledger.balanceOf(did)
+  }
+
+  publishNonceUsed(creator: string, nonce: number): boolean {
+    return this.#ledger.publishNonceUsed(creator, nonce)
+  }
+
   /** Temporary parameter overrides recorded on the ledger (some may have expired). */
   paramOverrides(): ParamOverrides {
     return this.#ledger.paramOverrides()

@@ -67,17 +67,33 @@ export function nonceProblem(account: Account | undefined, nonce: number, exact:
 
 /**
  * Takes the fee and advances the nonce in one write. The fee is split between proposer and
- * treasury at end of block (Env.pendingFees).
+ * treasury at end of block (Env.pendingFees). `payer` (default the sender) is whose balance pays:
+ * a creator's authorized content.register is paid by the creator, numbered by the sending node.
  */
-export function chargeFeeAndNonce(env: Env, sender: Did, nonce: number, fee: number, minFee: number): void {
+export function chargeFeeAndNonce(
+  env: Env,
+  sender: Did,
+  nonce: number,
+  fee: number,
+  minFee: number,
+  payer: Did = sender,
+): void {
   const a = getAccount(env.ov, sender)
   const np = nonceProblem(a, nonce, true)
   if (np !== undefined) throw np
   if (fee < minFee) throw new LedgerError('FEE_TOO_LOW', `fee ${fee} is below the minimum ${minFee}`)
-  const balance = a?.balance ?? 0
-  if (balance < fee) throw new LedgerError('INSUFFICIENT_FUNDS', `balance ${balance} cannot pay the fee ${fee}`)
+  const pays = payer === sender ? a : getAccount(env.ov, payer)
+  const balance = pays?.balance ?? 0
+  if (balance < fee)
+    throw new LedgerError('INSUFFICIENT_FUNDS', `balance ${balance} of ${payer} cannot pay the fee ${fee}`)
+  if (payer === sender) {
+    env.ov.set(KEYS.account(sender), { balance: balance - fee, nonce, createdAt: a?.createdAt ?? env.ctx.height })
+    return
+  }
+  // A payer without an account can only have paid a zero fee: nothing to write for it.
+  if (pays !== undefined) env.ov.set(KEYS.account(payer), { ...pays, balance: balance - fee })
   env.ov.set(KEYS.account(sender), {
-    balance: balance - fee,
+    balance: a?.balance ?? 0,
     nonce,
     createdAt: a?.createdAt ?? env.ctx.height,
   })

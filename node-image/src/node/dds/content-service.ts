@@ -23,6 +23,9 @@ import {
 import type { ShardStreamSource } from '../../storage/content/spool.ts'
 import type { ShardProtocol } from '../../p2p/shard-protocol.ts'
 import type { ContentRecord } from '../../ledger/state.ts'
+import { requiredFee } from '../../ledger/modules/accounts.ts'
+import type { SignedPublishAuthorization } from '../../ledger/publish-authorization.ts'
+import { AuthorizationsInUse, bodyProblem, publishGateProblem, PublishGateError } from '../../api/publish-gate.ts'
 import type { Params } from '../../ledger/params.ts'
 import { CodedError } from '../../util/coded-error.ts'
 import type { EventSender } from '../event-sender.ts'
@@ -40,8 +43,8 @@ const UPLOAD_GROUP = 16
 const UPLOAD_QUEUE_CHUNKS = 2
 
 /**
- * The content API of every node (DESIGN §4 "DDS"): publish, fetch, community shard submission,
- * creator re-upload. Bodies and shards pass through files in a work directory under the data dir,
+ * The content API of every node (DESIGN §4 "DDS"): publish (as a creator, ADR 0016), fetch,
+ * community shard submission, creator re-upload. Bodies and shards pass through files in a work directory under the data dir,
  * never whole in memory; the work directory is removed whatever happens, so a failed or truncated
  * request leaves nothing behind.
  */
@@ -49,7 +52,10 @@ const UPLOAD_QUEUE_CHUNKS = 2
 export class DdsError extends CodedError {}
 
 export interface DdsLedgerView {
+  readonly chainId: string
   ssns(): readonly SsnEntry[]
+  balanceOf(did: string): number
+  publishNonceUsed(creator: string, nonce: number): boolean
   content(cid: string): ContentRecord | undefined
   contentByBodyHash(bodyHash: string): string | undefined
   params(): Params
@@ -76,6 +82,8 @@ export interface PublishResult {
   readonly size: number
   readonly k: number
   readonly m: number
+  /** The creator who authorized (and pays for) the publish. */
+  readonly creator: string
   /** Shards stored on SSNs (k + m when all placements succeeded). */
   readonly stored: number
   /** A creator re-upload matched to this already registered ContentID. */
@@ -86,6 +94,7 @@ export interface PublishResult {
 
 export class ContentService {
   readonly #d: ContentServiceDeps
+  readonly #inUse = new AuthorizationsInUse()
   #published = 0
   #reuploadsMatched = 0
 
@@ -161,14 +170,36 @@ export class ContentService {
   }
 
   /**
-   * Publishes a body (streamed): spool and describe it (manifest, ContentID), then stream its
-   * stripes to the SSNs as they are encoded, every shard to its first candidate at once; shards
-   * whose SSN failed go to the next candidate in another pass. Register on the ledger.
+   * Checks a creator's publish authorization before its body is read (ADR 0016): signed by the
+   * creator for this network, unexpired, the fee within its maxFee and payable by the creator,
+   * its nonce unused — and claims it, so the same authorization cannot start a second upload.
+   * Returns the release for a publish that fails before anything is registered.
    */
-  async publish(body: AsyncIterable<Uint8Array>, opts: { k?: number; m?: number } = {}): Promise<PublishResult> {
-    const params = this.#d.ledger().params()
-    const k = opts.k ?? params.erasureK
-    const m = opts.m ?? params.erasureM
+  authorizePublish(auth: SignedPublishAuthorization): () => void {
+    const ledger = this.#d.ledger()
+    const now = Date.now()
+    const problem = publishGateProblem(auth, {
+      chainId: ledger.chainId,
+      nowMs: now,
+      fee: requiredFee(ledger.params()),
+      balanceOf: (did) => ledger.balanceOf(did),
+      nonceUsed: (creator, nonce) => ledger.publishNonceUsed(creator, nonce),
+    })
+    if (problem !== undefined) throw problem
+    if (!this.#inUse.claim(auth, now))
+      throw new PublishGateError('AUTHORIZATION_USED', `authorization nonce ${auth.auth.nonce} is in use on this node`)
+    return () => this.#inUse.release(auth)
+  }
+
+  /**
+   * Publishes a body (streamed) for the creator whose authorization `auth` is (checked by
+   * authorizePublish): spool and describe it (manifest, ContentID), refuse it unless it is the
+   * authorized body, then stream its stripes to the SSNs as they are encoded, every shard to its
+   * first candidate at once; shards whose SSN failed go to the next candidate in another pass.
+   * Register on the ledger with the authorization, so the creator owns the body and pays.
+   */
+  async publish(body: AsyncIterable<Uint8Array>, auth: SignedPublishAuthorization): Promise<PublishResult> {
+    const { k, m, creator } = auth.auth
     const live = this.#liveSsns()
     if (live.length === 0) throw new DdsError('NO_SSNS', 'no storage node is registered and unsuspended')
     const work = await this.#work()
@@ -186,25 +217,29 @@ export class ContentService {
         work,
       )
       const { manifest } = enc
+      // Nothing is stored before the body is known to be the authorized one.
+      const wrong = bodyProblem(auth, manifest)
+      if (wrong !== undefined) throw wrong
       let cid = enc.cid
       let target = manifest
       let matched = false
       const existing = this.#d.ledger().contentByBodyHash(manifest.bodyHash)
+      const owner = existing === undefined ? undefined : this.#d.ledger().content(existing)?.creator
+      if (owner !== undefined && owner !== creator) {
+        throw new DdsError('ALREADY_REGISTERED', `this body is registered as ${existing} by another creator`)
+      }
       if (existing !== undefined && existing !== cid) {
-        // A creator re-upload: keep the registered ContentID if these shards are its shards.
+        // The same creator's re-upload (through any node): keep the registered ContentID if these
+        // shards are its shards.
         const old = await this.manifest(existing)
         const same =
           old !== undefined &&
-          old.creator === manifest.creator &&
           old.k === k &&
           old.m === m &&
           old.segmentSize === manifest.segmentSize &&
           old.shards.every((s, i) => s.hash === manifest.shards[i]?.hash)
         if (!same) {
-          throw new DdsError(
-            'ALREADY_REGISTERED',
-            `this body is registered as ${existing} by another creator or with other parameters`,
-          )
+          throw new DdsError('ALREADY_REGISTERED', `this body is registered as ${existing} with other parameters`)
         }
         cid = existing
         target = old
@@ -251,7 +286,7 @@ export class ContentService {
       if (stored < k) throw new DdsError('PLACEMENT_FAILED', `only ${stored} of ${k + m} shards could be stored`)
       let registered = false
       if (this.#d.ledger().content(cid) === undefined) {
-        this.#d.sender.send('content.register', { cid, bodyHash: target.bodyHash, size: target.size, k, m })
+        this.#d.sender.send('content.register', { cid, bodyHash: target.bodyHash, size: target.size, k, m, auth })
         registered = true
       }
       this.#published++
@@ -261,10 +296,11 @@ export class ContentService {
         size: target.size,
         stored,
         matched,
+        creator,
         encodeMs: Math.round(encodedMs),
         totalMs: Math.round(performance.now() - t0),
       })
-      return { cid, bodyHash: target.bodyHash, size: target.size, k, m, stored, matched, registered }
+      return { cid, bodyHash: target.bodyHash, size: target.size, k, m, creator, stored, matched, registered }
     } finally {
       await rm(work, { recursive: true, force: true })
     }

@@ -8,6 +8,7 @@ import type { NodeMetrics } from '../../api/metrics.ts'
 import type { EventSender } from '../event-sender.ts'
 import { ContentService } from './content-service.ts'
 import type { DdsLedgerView } from './content-service.ts'
+import type { SignedPublishAuthorization } from '../../ledger/publish-authorization.ts'
 import { SsnStorage } from './ssn-storage.ts'
 import { Repairer } from './repair.ts'
 import { REPAIR_PRIORITIES_FILE, RepairPriorityStore } from './repair-priorities.ts'
@@ -213,8 +214,12 @@ export class Dds implements ContentApiPort {
 
   // --- ContentApiPort ---------------------------------------------------------------------------
 
-  publish(body: AsyncIterable<Uint8Array>, opts: { k?: number; m?: number }): Promise<unknown> {
-    return this.content.publish(body, opts).then((r) => {
+  authorizePublish(auth: SignedPublishAuthorization): () => void {
+    return this.content.authorizePublish(auth)
+  }
+
+  publish(body: AsyncIterable<Uint8Array>, auth: SignedPublishAuthorization): Promise<unknown> {
+    return this.content.publish(body, auth).then((r) => {
       this.#d.metrics.contentBytes.inc({ dir: 'published' }, r.size)
       return r
     })
@@ -238,7 +243,9 @@ export class Dds implements ContentApiPort {
       m: m.m,
       shardSize: m.shardSize,
       segmentSize: m.segmentSize,
-      creator: m.creator,
+      // The creator is who registered it on the ledger; the manifest is signed by the node that encoded it.
+      creator: rec?.creator ?? m.creator,
+      publisher: m.creator,
       shards: m.shards,
       ...(rec ? { registeredAtHeight: rec.height } : {}),
     }
