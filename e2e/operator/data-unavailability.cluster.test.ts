@@ -46,12 +46,25 @@ afterAll(async () => {
 const uid = (kind: string, name: string): string =>
   (kubectlJson(['-n', s.ns, 'get', kind, name]) as { metadata: { uid: string } }).metadata.uid
 
-/** Deletes a node's pod and its volume: the operator brings back a fresh pod on a fresh volume. */
+/**
+ * Deletes a node's pod and its volume: the operator brings back a fresh pod on a fresh volume.
+ * The operator may delete the pod itself first once it sees the claim go (then NotFound is fine).
+ */
 function loseWithVolume(node: string): { pvc: string; uid: string } {
   const pvc = `${NETWORK}-${node}-data`
   const before = uid('pvc', pvc)
   kubectl(['-n', s.ns, 'delete', 'pvc', pvc, '--wait=false'])
-  kubectl(['-n', s.ns, 'delete', 'pod', `${NETWORK}-${node}`, '--wait=false', '--grace-period=0', '--force'])
+  kubectl([
+    '-n',
+    s.ns,
+    'delete',
+    'pod',
+    `${NETWORK}-${node}`,
+    '--wait=false',
+    '--grace-period=0',
+    '--force',
+    '--ignore-not-found',
+  ])
   return { pvc, uid: before }
 }
 
