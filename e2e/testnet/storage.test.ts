@@ -227,6 +227,7 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     }
     expect(victim).toBeDefined()
     const good = await readFile(victim!.file)
+    const quarantinedBefore = (await admin(victim!.name).storage()).quarantined ?? 0
     const bad = Buffer.from(good)
     bad[bad.length >> 1] = (bad[bad.length >> 1] ?? 0) ^ 0xff
     await writeFile(victim!.file, bad)
@@ -245,6 +246,8 @@ describe('testnet DDS: 4 witnesses + 6 SSNs + 3 seeds', () => {
     )
     expect(Buffer.compare(await readFile(victim!.file).catch(() => good), good)).toBe(0)
     expect(Buffer.compare(Buffer.from(await fetchBody('w1', it0.cid)), Buffer.from(it0.body))).toBe(0)
+    // The SSN says so itself (what the operator's storage assessment reads): one more quarantined.
+    expect((await admin(victim!.name).storage()).quarantined).toBeGreaterThanOrEqual(quarantinedBefore + 1)
   })
 
   it('refuses bad input with stable codes and leaves nothing partial on disk', async () => {

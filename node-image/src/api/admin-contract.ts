@@ -170,6 +170,11 @@ export interface StorageStatus {
   readonly repairedBytes: number
   readonly lastScanAtMs: number
   readonly priorities: readonly RepairPriority[]
+  /**
+   * Corrupt shards (and manifests) found by scrub or on read and quarantined on this node's volume
+   * since it was created; the bytes were never served. Absent from nodes before this field.
+   */
+  readonly quarantined?: number
 }
 
 export interface RepairPriority {

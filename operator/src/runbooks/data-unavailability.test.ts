@@ -23,6 +23,7 @@ interface Spec {
   role: NodeView['role']
   up?: boolean
   under?: number
+  quarantined?: number
   inForce?: boolean
 }
 
@@ -34,7 +35,7 @@ function node(i: number, x: Spec): NodeView {
     epoch: 0,
     finalizedHeight: 10,
     mode: 'running',
-    storage: x.role === 'ssn' ? { underReplicated: x.under ?? 0 } : undefined,
+    storage: x.role === 'ssn' ? { underReplicated: x.under ?? 0, quarantined: x.quarantined ?? 0 } : undefined,
     governance: { eventFee: 2, ...(x.inForce === true ? { emergency: { declared: { authorizedBy: 'd7' } } } : {}) },
   } as unknown as AdminStatus
   const up = x.up ?? true
@@ -47,11 +48,13 @@ function node(i: number, x: Spec): NodeView {
   }
 }
 
-function net(o: { ssnDown?: number; seedDown?: boolean; under?: number; inForce?: boolean } = {}): NodeView[] {
+function net(
+  o: { ssnDown?: number; seedDown?: boolean; under?: number; quarantined?: number; inForce?: boolean } = {},
+): NodeView[] {
   return [
     node(1, { role: 'witness', inForce: o.inForce }),
     node(2, { role: 'witness', inForce: o.inForce }),
-    node(3, { role: 'ssn', up: o.ssnDown !== 3, under: o.under }),
+    node(3, { role: 'ssn', up: o.ssnDown !== 3, under: o.under, quarantined: o.quarantined }),
     node(4, { role: 'ssn', up: o.ssnDown !== 4, under: o.under }),
     node(5, { role: 'ssn', up: o.ssnDown !== 5, under: o.under }),
     node(6, { role: 'seed', up: o.seedDown !== true }),
@@ -102,6 +105,13 @@ describe('the DataUnavailability runbook', () => {
       underReplicated: 2,
     })
     expect(storageView(obs(net(), [])).classification).toBe('None')
+    // Content below full redundancy while an SSN has quarantined corrupt shards: corruption.
+    expect(storageView(obs(net({ under: 2, quarantined: 3 }), []))).toMatchObject({
+      classification: 'Corruption',
+      quarantined: 3,
+    })
+    // Corruption found long ago and repaired since (nothing below k + m) is not an incident.
+    expect(storageView(obs(net({ quarantined: 3 }), [])).classification).toBe('None')
   })
 
   it('puts the storage incident on the ledger, rebootstraps the DHT from the seeds that answer, puts the declared content first, and repairs until every SSN is back at full redundancy', () => {

@@ -91,13 +91,19 @@ function action(obs: Observation, type: DisasterAction['type']): DisasterAction 
 export function storageView(
   obs: Observation,
 ): Required<
-  Pick<StorageRecord, 'classification' | 'ssns' | 'ssnsReachable' | 'seeds' | 'seedsReachable' | 'underReplicated'>
+  Pick<
+    StorageRecord,
+    'classification' | 'ssns' | 'ssnsReachable' | 'seeds' | 'seedsReachable' | 'underReplicated' | 'quarantined'
+  >
 > {
   const ssns = obs.nodes.filter((n) => n.role === 'ssn')
   const seeds = obs.nodes.filter((n) => n.role === 'seed')
   const ssnsUp = ssns.filter(answering)
   const seedsUp = seeds.filter(answering)
   const underReplicated = Math.max(0, ...ssnsUp.map((n) => n.status.storage?.underReplicated ?? 0))
+  // Corrupt shards the SSNs found (scrub or read) and quarantined: counted per volume since it was
+  // created, so only content below full redundancy makes them the incident's cause.
+  const quarantined = ssnsUp.reduce((sum, n) => sum + (n.status.storage?.quarantined ?? 0), 0)
   const ssnLoss = ssnsUp.length < ssns.length
   const dhtLoss = seeds.length > 0 && seedsUp.length === 0
   const classification =
@@ -108,7 +114,9 @@ export function storageView(
         : dhtLoss
           ? 'DHTFailure'
           : underReplicated > 0
-            ? 'UnderReplicated'
+            ? quarantined > 0
+              ? 'Corruption'
+              : 'UnderReplicated'
             : 'None'
   return {
     classification,
@@ -117,11 +125,12 @@ export function storageView(
     seeds: seeds.length,
     seedsReachable: seedsUp.length,
     underReplicated,
+    quarantined,
   }
 }
 
 function describe(v: ReturnType<typeof storageView>): string {
-  return `${v.classification}: ${v.ssnsReachable} of ${v.ssns} SSNs and ${v.seedsReachable} of ${v.seeds} seeds answer; ${v.underReplicated} content below full redundancy`
+  return `${v.classification}: ${v.ssnsReachable} of ${v.ssns} SSNs and ${v.seedsReachable} of ${v.seeds} seeds answer; ${v.underReplicated} content below full redundancy; ${v.quarantined} corrupt shard(s) quarantined on the SSNs that answer`
 }
 
 function assess(state: RunbookState, obs: Observation): StepResult {

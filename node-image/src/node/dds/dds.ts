@@ -160,6 +160,7 @@ export class Dds implements ContentApiPort {
       repairedBytes: 0,
       lastScanAtMs: 0,
       priorities: [],
+      quarantined: stats.quarantined,
     }
   }
 

@@ -125,6 +125,7 @@ export class Repairer {
       repairedBytes: this.#repairedBytes,
       lastScanAtMs: this.#lastScanAtMs,
       priorities: this.#d.priorities.numeric(),
+      quarantined: stats.quarantined,
     })
   }
 

@@ -58,7 +58,7 @@ describe('ShardStore', () => {
     expect(await store.has(cid, 1)).toBe(false)
     expect(await store.list(cid)).toEqual([0, 2, 5])
     expect(await store.list()).toEqual([0, 2, 5].map((index) => ({ cid, index })))
-    expect(await store.stats()).toEqual({ manifests: 1, shards: 3, bytes: 3 * manifest.shardSize })
+    expect(await store.stats()).toEqual({ manifests: 1, shards: 3, bytes: 3 * manifest.shardSize, quarantined: 0 })
 
     // a fresh instance (no cache) reads the manifest back from disk
     const again = await ShardStore.open(root)
@@ -110,6 +110,8 @@ describe('ShardStore', () => {
     const files = await tree(root)
     expect(files.filter((f) => f.startsWith('quarantine/'))).toHaveLength(1)
     expect(files.filter((f) => f.startsWith('shards/'))).toEqual([])
+    // The volume's count of what was quarantined, as the SSN's status reports it.
+    expect((await store.stats()).quarantined).toBe(1)
     // truncation is corruption too
     await store.put(cid, 3, shards[3]!)
     await writeFile(path, shards[3]!.subarray(0, 10))

@@ -77,6 +77,8 @@ export interface ShardStoreStats {
   readonly manifests: number
   readonly shards: number
   readonly bytes: number
+  /** Corrupt shards and manifests moved to quarantine/ on this volume (kept for inspection). */
+  readonly quarantined: number
 }
 
 export interface ShardRef {
@@ -473,6 +475,7 @@ export class ShardStore {
         // deleted concurrently
       }
     }
-    return { manifests: (await this.listManifests()).length, shards, bytes }
+    const quarantined = (await readdir(this.#dir('quarantine')).catch(() => [])).length
+    return { manifests: (await this.listManifests()).length, shards, bytes, quarantined }
   }
 }

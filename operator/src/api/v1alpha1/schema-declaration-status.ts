@@ -249,10 +249,13 @@ export const runbookSchema = object(
       object(
         {
           classification: optional(
-            stringEnum(['SSNFailure', 'DHTFailure', 'SSNAndDHTFailure', 'UnderReplicated', 'None'] as const, {
-              description:
-                'What the assessment found: storage nodes lost, the DHT lost, both, or only content below full redundancy.',
-            }),
+            stringEnum(
+              ['SSNFailure', 'DHTFailure', 'SSNAndDHTFailure', 'Corruption', 'UnderReplicated', 'None'] as const,
+              {
+                description:
+                  'What the assessment found: storage nodes lost, the DHT lost, both, corrupt shards (content below full redundancy while the SSNs that answer have quarantined corrupt shards), or only content below full redundancy.',
+              },
+            ),
           ),
           ssns: optional(integer({ description: 'Storage nodes the network has.', minimum: 0 })),
           ssnsReachable: optional(integer({ description: 'Storage nodes that answer.', minimum: 0 })),
@@ -261,6 +264,13 @@ export const runbookSchema = object(
           underReplicated: optional(
             integer({
               description: 'Registered content below k + m healthy shards (the highest count any SSN reports).',
+              minimum: 0,
+            }),
+          ),
+          quarantined: optional(
+            integer({
+              description:
+                'Corrupt shards found by scrub or on read and quarantined, summed over the SSNs that answer (each counts its volume since it was created).',
               minimum: 0,
             }),
           ),
