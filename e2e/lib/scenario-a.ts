@@ -65,7 +65,14 @@ export interface ScenarioOptions {
   /** Machines outlive the script (make up). */
   readonly detached?: boolean
   /** Storage nodes and DHT seeds (default: no SSNs, one seed). */
-  readonly storage?: { readonly ssns: number; readonly k: number; readonly m: number; readonly seeds: number }
+  readonly storage?: {
+    readonly ssns: number
+    readonly k: number
+    readonly m: number
+    readonly seeds: number
+    /** recovery.storageIncidentSeconds (default: the CRD's). */
+    readonly incidentSeconds?: number
+  }
 }
 
 const zone = (z: string): Record<string, string> => ({ 'echonet.io/zone': z })
@@ -114,6 +121,7 @@ export function scenarioObjects(
         recovery: {
           autoDeclare: true,
           quorumLossSeconds: QUORUM_LOSS_SECONDS,
+          ...(storage.incidentSeconds !== undefined ? { storageIncidentSeconds: storage.incidentSeconds } : {}),
           agentKeySecretRef: { name: 'recovery-agent' },
         },
       },

@@ -24,18 +24,22 @@ import {
   NETWORK,
   councilDeclarationYaml,
   declaration,
+  declarations,
   liveWitnessIp,
   setUpScenarioA,
   tearDownScenarioA,
 } from '../lib/scenario-a.ts'
-import type { ScenarioA } from '../lib/scenario-a.ts'
+import type { DeclarationJson, ScenarioA } from '../lib/scenario-a.ts'
 
 const stateDir = mkdtempSync(join(tmpdir(), 'echonet-data-unavailability-'))
 const holder: { s?: ScenarioA } = {}
 let s: ScenarioA
 
 beforeAll(async () => {
-  s = await setUpScenarioA({ stateDir, cidrBase: 160, storage: { ssns: 4, k: 2, m: 2, seeds: 2 } }, holder)
+  s = await setUpScenarioA(
+    { stateDir, cidrBase: 160, storage: { ssns: 4, k: 2, m: 2, seeds: 2, incidentSeconds: 10 } },
+    holder,
+  )
 }, 420_000)
 
 afterAll(async () => {
@@ -82,6 +86,7 @@ describe('DataUnavailability on the local cluster', () => {
     const token = adminToken(s.ns, NETWORK)
 
     // The faults: both seeds and one SSN, each with its volume.
+    const lostAt = Date.now()
     const lost = ['seed-0', 'seed-1', 'ssn-2'].map(loseWithVolume)
     const fresh = (l: { pvc: string; uid: string }): boolean => {
       try {
@@ -91,6 +96,31 @@ describe('DataUnavailability on the local cluster', () => {
       }
     }
     await waitFor('fresh volumes for the lost nodes', () => Promise.resolve(lost.every(fresh)), 180_000, 2_000)
+
+    // recovery.autoDeclare: StorageDegraded / DHTDegraded for storageIncidentSeconds (10 s here) →
+    // the operator declares a DataUnavailability itself, unsigned: it waits for the council.
+    type AutoJson = DeclarationJson & { spec: { scenario?: string; actions?: { type: string }[] } }
+    const auto = await waitFor(
+      'an automatic DataUnavailability declaration',
+      () =>
+        Promise.resolve(
+          (declarations(s) as AutoJson[]).find(
+            (d) => d.metadata.labels?.['echonet.io/automatic'] === 'true' && d.spec.scenario === 'DataUnavailability',
+          ),
+        ),
+      180_000,
+      2_000,
+    )
+    console.log(
+      `automatic declaration ${auto.metadata.name} ${Math.round((Date.now() - lostAt) / 1000)} s after the loss`,
+    )
+    expect(auto.spec.actions?.map((a) => a.type)).toEqual(['PausePoSRSlashing', 'RebootstrapDHT'])
+    const waiting = await waitFor('the automatic declaration waiting for signatures', () => {
+      const d = declaration(s, auto.metadata.name)
+      const c = d.status?.conditions?.find((x) => x.type === 'Authorized')
+      return Promise.resolve(c?.reason === 'Unsigned' ? d : undefined)
+    })
+    expect(waiting.status?.phase).toBe('Pending')
 
     const name = 'storage-incident'
     kubectl(

@@ -112,6 +112,13 @@ const recoverySchema = object(
       minimum: 1,
       maximum: 86_400,
     }),
+    storageIncidentSeconds: int32({
+      description:
+        'With autoDeclare: how long StorageDegraded or DHTDegraded may hold before the operator declares a DataUnavailability disaster (unsigned: it waits for council signatures).',
+      default: 900,
+      minimum: 10,
+      maximum: 604_800,
+    }),
     standingPolicy: optional(
       object(
         {

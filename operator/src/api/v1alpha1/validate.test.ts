@@ -52,7 +52,7 @@ describe('validate: valid objects', () => {
     if (!r.ok) throw new Error(formatErrors(r.errors))
     expect(r.value.spec.storage).toEqual({ replicas: 6, erasure: { k: 4, m: 2 }, volume: { size: '10Gi' } })
     expect(r.value.spec.genesisRef).toEqual({ name: 'genesis', key: 'genesis.json' })
-    expect(r.value.spec.recovery).toEqual({ autoDeclare: false, quorumLossSeconds: 15 })
+    expect(r.value.spec.recovery).toEqual({ autoDeclare: false, quorumLossSeconds: 15, storageIncidentSeconds: 900 })
     expect(r.value.spec.checkpointInterval).toBe(100)
   })
 

@@ -32,9 +32,9 @@ import type { NodeKey, ObservedPod } from './desired.ts'
 import { adminTokenSecret, missingNodeKeys, NODE_KEY_SECRET_KEY } from './keys.ts'
 import { NODE_LABEL, networkNodes, nodeMarks, podName } from '../shared/nodes.ts'
 import type { NodeMarks, NodePlan } from '../shared/nodes.ts'
-import { committeeView, referenceVoter } from '../shared/committee.ts'
+import { referenceVoter } from '../shared/committee.ts'
 import type { AgentKeys } from '../shared/agent-key.ts'
-import { autoDeclaration, autoDeclareDecision } from './auto-declare.ts'
+import { AutoDeclarer } from './auto-declarer.ts'
 import { needsFunding, parseFunded } from './funding.ts'
 import { markActions, markedNodes } from './rekey.ts'
 import { adminTokenSecretObject, nodeKeySecret, nodeKeysFromSecrets } from './secrets.ts'
@@ -100,10 +100,18 @@ export class NetworkReconciler {
   readonly #agentNonce = new Map<string, number>()
   readonly #replacer: NodeReplacer
   readonly #pods: NodePods
+  readonly #autoDeclarer: AutoDeclarer
 
   constructor(opts: NetworkReconcilerOptions) {
     this.#o = opts
     this.#pods = new NodePods({ client: opts.client, recorder: opts.recorder, now: () => this.#now() })
+    this.#autoDeclarer = new AutoDeclarer({
+      client: opts.client,
+      recorder: opts.recorder,
+      poller: opts.poller,
+      agentKeys: opts.agentKeys,
+      now: () => this.#now(),
+    })
     this.#replacer = new NodeReplacer({
       client: opts.client,
       pods: opts.caches.pods,
@@ -148,7 +156,7 @@ export class NetworkReconciler {
       await this.#fundNewKeys(net, plan, log)
     }
     await this.#writeStatus(net, plan, this.#podsOf(name, namespace), waiting, paused, rollout, log)
-    if (!paused) await this.#autoDeclare(net, key, log)
+    if (!paused) await this.#autoDeclarer.run(net, key, this.#activeDeclarations(net), log)
     await this.#releaseKeys(name, namespace)
     // A rollout step waits for heights, which do not wake the network up (node-poller.ts).
     return { requeueAfterMs: rollout !== undefined ? Math.min(this.#o.statusPollMs, 2_000) : this.#o.statusPollMs }
@@ -525,41 +533,6 @@ export class NetworkReconciler {
       })
       if (verdict?.ok !== true) return
     }
-  }
-
-  /** recovery.autoDeclare: a WitnessLoss declaration when quorum is lost for long enough (auto-declare.ts). */
-  async #autoDeclare(net: EchoNetNetwork, key: string, log: Logger): Promise<void> {
-    if (!net.spec.recovery.autoDeclare) return
-    const obs = this.#o.poller.observations(key)
-    const committee = committeeView(obs)
-    const decision = autoDeclareDecision({
-      network: net,
-      committee,
-      stalledMs: stalledMs(this.#o.poller.progress(key), this.#now()),
-      active: this.#activeDeclarations(net),
-    })
-    if (!decision.declare || committee === undefined) return
-    const agent = net.spec.recovery.standingPolicy === undefined ? undefined : (await this.#o.agentKeys.get(net)).id
-    const decl = autoDeclaration(net, committee, decision.reason, this.#now(), agent)
-    try {
-      await this.#o.client.create(decl)
-    } catch (e) {
-      if (isAlreadyExists(e)) return
-      throw e
-    }
-    const how =
-      decl.spec.standingPolicy !== undefined
-        ? 'signed by the recovery agent under the standing policy: it runs at once'
-        : 'unsigned: it waits for council signatures'
-    const note = `declared a WitnessLoss disaster (${decl.metadata.name ?? ''}): ${decision.reason}; ${how}`
-    log.warn({ declaration: decl.metadata.name }, note)
-    void this.#o.recorder.record({
-      regarding: net,
-      type: 'Warning',
-      reason: 'DisasterDeclared',
-      action: 'Declare',
-      note,
-    })
   }
 
   /** Declarations of `net` that are not Resolved. */
