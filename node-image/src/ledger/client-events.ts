@@ -19,6 +19,17 @@ export interface SignedEventBytes {
 
 export type { DeclarationPayload } from './declaration-payload.ts'
 
+type Signed = ReturnType<typeof signEvent>
+type CouncilSignatures = readonly { did: string; sig: Uint8Array }[]
+
+/** The encoded event and its id (every client event ends here). */
+function sealed(ev: Signed): SignedEventBytes {
+  const bytes = encodeEvent(ev)
+  return { bytes, id: toHex(sha256(bytes)) }
+}
+
+const councilSigs = (s: CouncilSignatures) => s.map((x) => ({ did: x.did as Did, sig: x.sig }))
+
 export function signedTransfer(
   signer: Signer,
   sender: string,
@@ -31,8 +42,7 @@ export function signedTransfer(
     fee: t.fee,
     payload: { to: t.to as Did, amount: t.amount, ...(t.memo !== undefined ? { memo: t.memo } : {}) },
   })
-  const bytes = encodeEvent(ev)
-  return { bytes, id: toHex(sha256(bytes)) }
+  return sealed(ev)
 }
 
 /**
@@ -48,7 +58,7 @@ export function signedDeclarationEvent(
     nonce: number
     fee: number
     declaration: DeclarationPayload
-    signatures: readonly { did: string; sig: Uint8Array }[]
+    signatures: CouncilSignatures
   },
 ): SignedEventBytes {
   const ev = signEvent(signer, sender as Did, {
@@ -56,10 +66,9 @@ export function signedDeclarationEvent(
     type: 'governance.declaration',
     nonce: t.nonce,
     fee: t.fee,
-    payload: { declaration: t.declaration, signatures: t.signatures.map((s) => ({ did: s.did as Did, sig: s.sig })) },
+    payload: { declaration: t.declaration, signatures: councilSigs(t.signatures) },
   })
-  const bytes = encodeEvent(ev)
-  return { bytes, id: toHex(sha256(bytes)) }
+  return sealed(ev)
 }
 
 /**
@@ -75,7 +84,7 @@ export function signedCouncilActionEvent(
     nonce: number
     fee: number
     action: CouncilAction
-    signatures: readonly { did: string; sig: Uint8Array }[]
+    signatures: CouncilSignatures
   },
 ): SignedEventBytes {
   const ev = signEvent(signer, sender as Did, {
@@ -83,8 +92,7 @@ export function signedCouncilActionEvent(
     type: 'governance.council-action',
     nonce: t.nonce,
     fee: t.fee,
-    payload: { action: t.action, signatures: t.signatures.map((s) => ({ did: s.did as Did, sig: s.sig })) },
+    payload: { action: t.action, signatures: councilSigs(t.signatures) },
   })
-  const bytes = encodeEvent(ev)
-  return { bytes, id: toHex(sha256(bytes)) }
+  return sealed(ev)
 }
