@@ -34,6 +34,7 @@ import {
 import type { CouncilActionDocument } from './council-action.ts'
 import { voterTargets } from './node-reach.ts'
 import { format } from './render.ts'
+import { CodedError } from '@echonet/node/errors'
 
 const dump = (d: CouncilActionDocument, json: boolean): string =>
   json ? JSON.stringify(d, null, 2) + '\n' : yaml.dump(d, { noRefs: true, lineWidth: 120 })
@@ -59,13 +60,7 @@ export async function signActionFile(file: string, keyFile: string): Promise<voi
   out(`${file}: ${signed.signatures?.length ?? 0} signature(s)\n`)
 }
 
-class PublicApiError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.code = code
-  }
-}
+class PublicApiError extends CodedError {}
 
 /** One call to a node's public API: JSON in, JSON out, coded errors. */
 async function publicCall<T>(base: string, path: string, init: RequestInit = {}): Promise<T> {

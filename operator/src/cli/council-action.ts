@@ -26,6 +26,7 @@ import { verifyDidSignature } from '@echonet/node/identity'
 import type { NodeIdentity } from '@echonet/node/identity'
 import type { SignatureEntry } from './council.ts'
 import { withSignature } from './council.ts'
+import { CodedError } from '@echonet/node/errors'
 
 export const ACTION_DOCUMENT_KIND = 'EchoNetCouncilAction'
 
@@ -59,14 +60,7 @@ export type CouncilActionErrorCode =
   | 'COUNCIL_THRESHOLD_NOT_MET'
   | 'UNAUTHORIZED'
 
-export class CouncilActionError extends Error {
-  readonly code: CouncilActionErrorCode
-  constructor(code: CouncilActionErrorCode, message: string) {
-    super(message)
-    this.name = 'CouncilActionError'
-    this.code = code
-  }
-}
+export class CouncilActionError extends CodedError<CouncilActionErrorCode> {}
 
 /** What `council action` takes besides the kind (flags, or a body file for the rare kinds). */
 export interface ActionOptions {

@@ -13,6 +13,7 @@ import { NODE_LABEL } from '../controllers/shared/nodes.ts'
 import { adminUrl, publicUrl } from '../controllers/shared/node-admin.ts'
 import { podReady } from '../controllers/shared/pods.ts'
 import type { PodView, SecretView } from '../controllers/shared/pods.ts'
+import { CodedError } from '@echonet/node/errors'
 
 export interface NodeTarget {
   /** The node's name in the network (`<pool>-<i>`), or the URL given. */
@@ -22,14 +23,7 @@ export interface NodeTarget {
   readonly publicUrl?: string
 }
 
-export class NodeReachError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'NodeReachError'
-    this.code = code
-  }
-}
+export class NodeReachError extends CodedError {}
 
 /** The network's admin token (from the Secret the operator uses); never printed. */
 export async function adminTokenOf(c: K8sClient, net: EchoNetNetwork, namespace: string): Promise<string> {

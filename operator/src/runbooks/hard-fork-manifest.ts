@@ -7,15 +7,9 @@ import { RESTART_MANIFEST_DOMAIN } from '@echonet/node/governance'
 import type { RestartManifest, StateEdit } from '@echonet/node/governance'
 import { decodeManifest, encodeManifest } from '@echonet/node/restart'
 import type { RestartPreview } from '@echonet/node/admin'
+import { CodedError } from '@echonet/node/errors'
 
-export class HardForkPlanError extends Error {
-  readonly code: string
-  constructor(code: string, message: string) {
-    super(message)
-    this.name = 'HardForkPlanError'
-    this.code = code
-  }
-}
+export class HardForkPlanError extends CodedError {}
 
 /**
  * The manifest from a preview: the previewed block, the witness set as the node computed it after
